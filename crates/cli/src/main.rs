@@ -1,0 +1,334 @@
+//! `pipelab`: run data-pipeline architectures on one laptop.
+//!
+//! This binary parses arguments and prints; the work happens in the library crates.
+
+mod demo;
+mod output;
+mod shell;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use pipelab_devstack::{DevStack, DevStackConfig};
+use pipelab_federate::QueryEngine;
+use pipelab_lake::LakeLocation;
+use pipelab_pipeline::{PipelineSpec, RunOptions};
+
+use crate::output::Format;
+
+#[derive(Parser)]
+#[command(name = "pipelab", version, about = "Run data-pipeline architectures on one laptop: Kafka → DataFusion → Delta Lake on S3 → SQL")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the embedded stack, stream a clickstream through Kafka into the lake, query it.
+    Demo(demo::DemoArgs),
+    /// Run the embedded Kafka broker and S3 endpoint in the foreground until Ctrl-C.
+    Devstack(DevstackArgs),
+    /// Run a pipeline spec (TOML): Kafka → SQL steps → lake table.
+    Run(RunArgs),
+    /// Run SQL over the lake's tables; with no SQL, an interactive shell.
+    Query(QueryArgs),
+    /// Produce a generated clickstream to a Kafka topic (or print it as JSON lines).
+    Gen(GenArgs),
+    /// Produce the lines of a file (or stdin) to a Kafka topic, one record per line.
+    Produce(ProduceArgs),
+}
+
+#[derive(Args)]
+struct DevstackArgs {
+    /// Directory for the broker's log and the S3 endpoint's objects.
+    #[arg(long, default_value = "pipelab-devstack")]
+    dir: PathBuf,
+    #[arg(long, default_value_t = 9092)]
+    kafka_port: u16,
+    #[arg(long, default_value_t = 9000)]
+    s3_port: u16,
+    /// Create a topic at start: NAME or NAME:PARTITIONS (repeatable).
+    #[arg(long = "topic", value_name = "NAME[:PARTITIONS]")]
+    topics: Vec<String>,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The pipeline spec.
+    spec: PathBuf,
+    /// Stop once the topic is drained (every partition read to its end).
+    #[arg(long)]
+    until_idle: bool,
+    /// Stop after this many records.
+    #[arg(long)]
+    max_records: Option<u64>,
+    /// Kafka bootstrap servers, instead of the spec's.
+    #[arg(long)]
+    brokers: Option<String>,
+    /// Lake location, instead of the spec's.
+    #[arg(long)]
+    lake: Option<String>,
+    /// Print progress as JSON lines on stderr instead of a bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Args)]
+struct QueryArgs {
+    /// The SQL to run; omit it for an interactive shell.
+    sql: Option<String>,
+    /// The lake: a directory, file:///dir or s3://bucket[/prefix] (S3 settings from AWS_* variables).
+    #[arg(long, default_value = "pipelab-demo/s3/lake", env = "PIPELAB_LAKE")]
+    lake: String,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+#[derive(Args)]
+struct GenArgs {
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    brokers: String,
+    #[arg(long, default_value = "clicks")]
+    topic: String,
+    #[arg(long, default_value_t = 100_000)]
+    events: u64,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Last day of the generated week (YYYY-MM-DD); default today (UTC).
+    #[arg(long)]
+    until: Option<chrono::NaiveDate>,
+    /// Print JSON lines to stdout instead of producing.
+    #[arg(long)]
+    stdout: bool,
+}
+
+#[derive(Args)]
+struct ProduceArgs {
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    brokers: String,
+    #[arg(long)]
+    topic: String,
+    /// A file of records, one per line; `-` for stdin.
+    #[arg(default_value = "-")]
+    file: PathBuf,
+}
+
+/// Every error a user can cause ends here: one message, exit code 2.
+pub struct CliError(String);
+
+impl<E: std::fmt::Display> From<E> for CliError {
+    fn from(e: E) -> Self {
+        CliError(e.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PIPELAB_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(dispatch(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(CliError(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn dispatch(command: Command) -> Result<(), CliError> {
+    match command {
+        Command::Demo(args) => demo::run(args).await,
+        Command::Devstack(args) => devstack(args).await,
+        Command::Run(args) => run(args).await,
+        Command::Query(args) => query(args).await,
+        Command::Gen(args) => generate(args).await,
+        Command::Produce(args) => produce(args).await,
+    }
+}
+
+/// Set the returned flag on Ctrl-C (the first one; a second one kills as usual).
+fn stop_on_ctrl_c() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\nstopping at the next batch boundary (Ctrl-C again to abort)");
+            flag.store(true, Ordering::SeqCst);
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    stop
+}
+
+async fn devstack(args: DevstackArgs) -> Result<(), CliError> {
+    let mut cfg = DevStackConfig::new(absolute(&args.dir)?);
+    cfg.kafka_port = args.kafka_port;
+    cfg.s3_port = args.s3_port;
+    let stack = DevStack::start(cfg).await?;
+    for spec in &args.topics {
+        let (name, partitions) = parse_topic(spec)?;
+        stack.create_topic(name, partitions).await?;
+        println!("topic {name} ({partitions} partitions) ready");
+    }
+    println!("Kafka bootstrap:  {}", stack.kafka_bootstrap());
+    println!("S3 endpoint:      {} (bucket '{}')", stack.s3_endpoint(), stack.bucket());
+    println!("lake:             {}", stack.lake_url());
+    println!();
+    println!("# paste into another shell to use them:");
+    println!("export PIPELAB_BROKERS={}", stack.kafka_bootstrap());
+    println!("{}", stack.export_lines());
+    println!("export PIPELAB_LAKE={}", stack.lake_url());
+    println!();
+    println!("# kcat needs a current librdkafka (see README); then:");
+    println!("#   kcat -b {} -L", stack.kafka_bootstrap());
+    println!("running until Ctrl-C");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = tokio::signal::ctrl_c().await;
+    stack.shutdown().await;
+    Ok(())
+}
+
+fn parse_topic(spec: &str) -> Result<(&str, i32), CliError> {
+    match spec.split_once(':') {
+        None => Ok((spec, 1)),
+        Some((name, n)) => match n.parse::<i32>() {
+            Ok(p) if p > 0 && !name.is_empty() => Ok((name, p)),
+            _ => Err(CliError(format!("--topic {spec}: expected NAME or NAME:PARTITIONS with PARTITIONS ≥ 1"))),
+        },
+    }
+}
+
+fn absolute(p: &std::path::Path) -> Result<PathBuf, CliError> {
+    std::path::absolute(p).map_err(|e| CliError(format!("{}: {e}", p.display())))
+}
+
+async fn run(args: RunArgs) -> Result<(), CliError> {
+    let spec = PipelineSpec::from_file(&args.spec)?;
+    let bar = ProgressBar::new_spinner();
+    bar.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+    if args.quiet {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let on_progress = {
+        let bar = bar.clone();
+        Arc::new(move |p: &pipelab_pipeline::Progress| {
+            bar.set_message(format!(
+                "read {}  written {}  dead letters {}  commits {}",
+                output::thousands(p.read),
+                output::thousands(p.written),
+                output::thousands(p.dead_letters),
+                p.commits
+            ));
+        })
+    };
+    let opts = RunOptions {
+        until_idle: args.until_idle,
+        max_records: args.max_records,
+        stop: stop_on_ctrl_c(),
+        on_progress: Some(on_progress),
+        brokers: args.brokers.or_else(|| std::env::var("PIPELAB_BROKERS").ok()),
+        lake: args.lake,
+        storage_options: HashMap::new(),
+    };
+    let report = pipelab_pipeline::run(&spec, opts).await?;
+    bar.finish_and_clear();
+    let p = &report.progress;
+    let secs = report.elapsed.as_secs_f64();
+    println!(
+        "pipeline '{}': read {} records ({}), wrote {} rows to {} in {} commits ({} files, {}), {} dead letters, {:.1} s, {}; stopped: {:?}",
+        spec.name,
+        output::thousands(p.read),
+        output::rate(p.read, secs),
+        output::thousands(p.written),
+        report.lake,
+        p.commits,
+        p.files,
+        output::bytes(p.bytes),
+        output::thousands(p.dead_letters),
+        secs,
+        report
+            .table_version
+            .map_or("no table yet".to_string(), |v| format!("table version {v}")),
+        report.stop
+    );
+    Ok(())
+}
+
+async fn query(args: QueryArgs) -> Result<(), CliError> {
+    let lake = LakeLocation::parse(&args.lake, HashMap::new())?;
+    let engine = QueryEngine::open(&lake).await?;
+    match args.sql {
+        Some(sql) => {
+            let batches = engine.sql(&sql).await?;
+            let mut out = std::io::stdout().lock();
+            output::print(&batches, args.format, &mut out).map_err(CliError)
+        }
+        None => shell::run(&engine, args.format).await.map_err(CliError),
+    }
+}
+
+async fn generate(args: GenArgs) -> Result<(), CliError> {
+    let until = args.until.unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let mut cfg = pipelab_ingest::generate::ClickstreamConfig::new(args.events, until);
+    cfg.seed = args.seed;
+    let events = pipelab_ingest::generate::Clickstream::new(cfg);
+    if args.stdout {
+        use std::io::Write;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        for e in events {
+            serde_json::to_writer(&mut out, &e)?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()?;
+        return Ok(());
+    }
+    let records = events.map(|e| (e.user_id.clone(), serde_json::to_vec(&e).unwrap_or_default()));
+    let (brokers, topic) = (args.brokers, args.topic);
+    let stats = tokio::task::spawn_blocking(move || pipelab_ingest::produce::produce_all(&brokers, &topic, records, |_| {}))
+        .await??;
+    println!("produced {} events ({})", output::thousands(stats.acked), output::bytes(stats.bytes));
+    Ok(())
+}
+
+async fn produce(args: ProduceArgs) -> Result<(), CliError> {
+    use std::io::BufRead;
+    let reader: Box<dyn BufRead + Send> = if args.file.as_os_str() == "-" {
+        Box::new(std::io::BufReader::new(std::io::stdin()))
+    } else {
+        let f = std::fs::File::open(&args.file).map_err(|e| CliError(format!("{}: {e}", args.file.display())))?;
+        Box::new(std::io::BufReader::new(f))
+    };
+    let (brokers, topic) = (args.brokers, args.topic);
+    let stats = tokio::task::spawn_blocking(move || {
+        let records = reader
+            .lines()
+            .map_while(Result::ok)
+            .enumerate()
+            .map(|(i, line)| (i.to_string(), line.into_bytes()));
+        pipelab_ingest::produce::produce_all(&brokers, &topic, records, |_| {})
+    })
+    .await??;
+    println!("produced {} records ({})", output::thousands(stats.acked), output::bytes(stats.bytes));
+    Ok(())
+}

@@ -1,0 +1,84 @@
+//! Printing query results: aligned tables for people, CSV and JSON for scripts.
+
+use std::io::Write;
+
+use arrow::record_batch::RecordBatch;
+use clap::ValueEnum;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    #[default]
+    Table,
+    Csv,
+    Json,
+}
+
+pub fn print(batches: &[RecordBatch], format: Format, out: &mut impl Write) -> Result<(), String> {
+    let err = |e: arrow::error::ArrowError| format!("cannot print the result: {e}");
+    match format {
+        Format::Table => {
+            let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+            let table = arrow::util::pretty::pretty_format_batches(batches).map_err(err)?;
+            writeln!(out, "{table}").map_err(|e| e.to_string())?;
+            writeln!(out, "({rows} row{})", if rows == 1 { "" } else { "s" }).map_err(|e| e.to_string())?;
+        }
+        Format::Csv => {
+            let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(&mut *out);
+            for b in batches {
+                writer.write(b).map_err(err)?;
+            }
+        }
+        Format::Json => {
+            let mut writer = arrow::json::LineDelimitedWriter::new(&mut *out);
+            for b in batches {
+                writer.write(b).map_err(err)?;
+            }
+            writer.finish().map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
+/// 1234567 → "1,234,567": summaries are read by people.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+}
+
+pub fn rate(n: u64, secs: f64) -> String {
+    if secs <= 0.0 {
+        return "-".into();
+    }
+    format!("{}/s", thousands((n as f64 / secs) as u64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(10), "10 B");
+    }
+}

@@ -1,0 +1,64 @@
+//! The interactive SQL shell of `pipelab query`: statements end with `;`.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use pipelab_federate::QueryEngine;
+
+use crate::output::{self, Format};
+
+pub async fn run(engine: &QueryEngine, format: Format) -> Result<(), String> {
+    let stdin = std::io::stdin();
+    let interactive = stdin.is_terminal();
+    if interactive {
+        eprintln!("pipelab SQL shell over {}", engine.lake());
+        eprintln!("tables: {}", engine.tables().join(", "));
+        eprintln!("end statements with ';'  \\d lists tables  \\q quits");
+    }
+    let mut pending = String::new();
+    let mut lines = stdin.lock().lines();
+    loop {
+        if interactive {
+            eprint!("{}", if pending.is_empty() { "pipelab> " } else { "     ..> " });
+            let _ = std::io::stderr().flush();
+        }
+        let Some(line) = lines.next() else { break };
+        let line = line.map_err(|e| format!("cannot read standard input: {e}"))?;
+        let trimmed = line.trim();
+        if pending.is_empty() {
+            match trimmed {
+                "\\q" | "quit" | "exit" => break,
+                "\\d" => {
+                    println!("{}", engine.tables().join("\n"));
+                    continue;
+                }
+                "" => continue,
+                _ => {}
+            }
+        }
+        pending.push_str(&line);
+        pending.push('\n');
+        if trimmed.ends_with(';') {
+            let sql = std::mem::take(&mut pending);
+            run_one(engine, &sql, format).await;
+        }
+    }
+    if !pending.trim().is_empty() {
+        run_one(engine, &pending, format).await;
+    }
+    Ok(())
+}
+
+async fn run_one(engine: &QueryEngine, sql: &str, format: Format) {
+    let started = std::time::Instant::now();
+    match engine.sql(sql).await {
+        Ok(batches) => {
+            let mut out = std::io::stdout().lock();
+            if let Err(e) = output::print(&batches, format, &mut out) {
+                eprintln!("error: {e}");
+            }
+            eprintln!("({:.3} s)", started.elapsed().as_secs_f64());
+        }
+        // In the shell a bad statement is reported and the session goes on.
+        Err(e) => eprintln!("error: {e}"),
+    }
+}

@@ -1,0 +1,75 @@
+//! Federated SQL: a DataFusion session with the lake's Delta tables registered by
+//! name. (Catalogs for PostgreSQL, MySQL and SQLite, and the Trino protocol, join
+//! here later.)
+
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use pipelab_lake::{LakeError, LakeLocation};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum FederateError {
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    #[error("{message}\n  in SQL: {sql}{hint}")]
+    Sql { sql: String, message: String, hint: String },
+}
+
+/// A SQL session over one lake.
+pub struct QueryEngine {
+    ctx: SessionContext,
+    tables: Vec<String>,
+    lake: String,
+}
+
+impl QueryEngine {
+    /// Register every Delta table found at the lake location.
+    pub async fn open(lake: &LakeLocation) -> Result<Self, FederateError> {
+        pipelab_lake::register_handlers();
+        let config = SessionConfig::new().with_information_schema(true);
+        let ctx = SessionContext::new_with_config(config);
+        let tables = pipelab_lake::register_lake(&ctx, lake).await?;
+        Ok(Self {
+            ctx,
+            tables,
+            lake: lake.display(),
+        })
+    }
+
+    pub fn tables(&self) -> &[String] {
+        &self.tables
+    }
+
+    pub fn lake(&self) -> &str {
+        &self.lake
+    }
+
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// Plan and run one SQL statement, collecting its result.
+    pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>, FederateError> {
+        let df = self.ctx.sql(sql).await.map_err(|e| self.sql_error(sql, e))?;
+        df.collect().await.map_err(|e| self.sql_error(sql, e))
+    }
+
+    fn sql_error(&self, sql: &str, e: datafusion::error::DataFusionError) -> FederateError {
+        let message = e.to_string();
+        // The most common mistake is a table name: say which ones exist.
+        let hint = if message.contains("not found") && message.contains("table") {
+            if self.tables.is_empty() {
+                format!("\n  the lake at {} has no tables yet", self.lake)
+            } else {
+                format!("\n  tables in {}: {}", self.lake, self.tables.join(", "))
+            }
+        } else {
+            String::new()
+        };
+        FederateError::Sql {
+            sql: sql.trim().to_string(),
+            message,
+            hint,
+        }
+    }
+}

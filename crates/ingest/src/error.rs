@@ -1,0 +1,29 @@
+use thiserror::Error;
+
+/// Errors of the ingest stage. Each names the broker, topic or record it concerns.
+#[derive(Debug, Error)]
+pub enum IngestError {
+    #[error("cannot reach Kafka at {brokers}: {source}")]
+    Unreachable {
+        brokers: String,
+        source: rdkafka::error::KafkaError,
+    },
+    #[error("topic '{topic}' does not exist on Kafka at {brokers}")]
+    UnknownTopic { brokers: String, topic: String },
+    #[error("Kafka error ({context}): {source}")]
+    Kafka {
+        context: String,
+        source: rdkafka::error::KafkaError,
+    },
+    #[error("cannot decode JSON into Arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl IngestError {
+    pub(crate) fn kafka(context: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> Self {
+        let context = context.into();
+        move |source| IngestError::Kafka { context, source }
+    }
+}

@@ -1,0 +1,15 @@
+//! Ingest: the Kafka source, micro-batching, JSON decoding to Arrow with schema
+//! inference, dead-letter records, and the clickstream load generator.
+//!
+//! This crate knows nothing about Parquet paths or lake tables: it hands the
+//! pipeline runner micro-batches of raw records and decodes them to Arrow.
+
+pub mod decode;
+pub mod error;
+pub mod generate;
+pub mod kafka;
+pub mod produce;
+
+pub use decode::{DeadLetter, Decoded, JsonDecoder};
+pub use error::IngestError;
+pub use kafka::{KafkaSource, MicroBatch, RawRecord, SourceOptions, StopReason};

@@ -1,0 +1,114 @@
+//! Producing records to Kafka as fast as the broker takes them.
+//!
+//! Blocking (librdkafka's queue and flush): call it from a thread of its own.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use rdkafka::ClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+
+use crate::error::IngestError;
+
+/// Counts acknowledged and failed deliveries.
+#[derive(Default)]
+struct Deliveries {
+    acked: AtomicU64,
+    failed: AtomicU64,
+    first_error: std::sync::Mutex<Option<String>>,
+}
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = ();
+    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+        match result {
+            Ok(_) => self.acked.fetch_add(1, Ordering::Relaxed),
+            Err((e, _)) => {
+                if let Ok(mut first) = self.first_error.lock() {
+                    first.get_or_insert_with(|| e.to_string());
+                }
+                self.failed.fetch_add(1, Ordering::Relaxed)
+            }
+        };
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProduceStats {
+    pub acked: u64,
+    pub failed: u64,
+    pub bytes: u64,
+}
+
+/// Send every (key, payload) to `topic`, calling `progress(acked)` now and then, and
+/// wait until the broker acknowledged them all.
+pub fn produce_all<I>(
+    brokers: &str,
+    topic: &str,
+    records: I,
+    mut progress: impl FnMut(u64),
+) -> Result<ProduceStats, IngestError>
+where
+    I: IntoIterator<Item = (String, Vec<u8>)>,
+{
+    let producer: ThreadedProducer<Deliveries> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "20")
+        .set("batch.num.messages", "10000")
+        .set("queue.buffering.max.messages", "500000")
+        .set("message.timeout.ms", "60000")
+        .create_with_context(Deliveries::default())
+        .map_err(|source| IngestError::Unreachable {
+            brokers: brokers.to_string(),
+            source,
+        })?;
+    // Fail fast, naming the broker, rather than queueing into the void.
+    producer
+        .client()
+        .fetch_metadata(Some(topic), crate::kafka::CONNECT_TIMEOUT)
+        .map_err(|source| IngestError::Unreachable {
+            brokers: brokers.to_string(),
+            source,
+        })?;
+    let mut bytes = 0u64;
+    for (i, (key, payload)) in records.into_iter().enumerate() {
+        bytes += payload.len() as u64;
+        let mut record = BaseRecord::to(topic).key(&key).payload(&payload);
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err((e, _)) => return Err(IngestError::kafka(format!("produce to {topic}"))(e)),
+            }
+        }
+        if i % 10_000 == 0 {
+            progress(producer.context().acked.load(Ordering::Relaxed));
+        }
+    }
+    producer
+        .flush(Duration::from_secs(120))
+        .map_err(IngestError::kafka(format!("flush to {topic}")))?;
+    let ctx = producer.context();
+    let stats = ProduceStats {
+        acked: ctx.acked.load(Ordering::Relaxed),
+        failed: ctx.failed.load(Ordering::Relaxed),
+        bytes,
+    };
+    progress(stats.acked);
+    if stats.failed > 0 {
+        let first = ctx.first_error.lock().ok().and_then(|e| e.clone()).unwrap_or_default();
+        return Err(IngestError::Other(format!(
+            "{} of {} records were not delivered to {topic} at {brokers}; first error: {first}",
+            stats.failed,
+            stats.failed + stats.acked
+        )));
+    }
+    Ok(stats)
+}

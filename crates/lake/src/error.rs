@@ -1,0 +1,121 @@
+//! Typed errors of the lake crate. Every variant names the lake location, table URL or
+//! table that failed, because the binary prints these verbatim to the user. Foreign errors
+//! are boxed to keep `Result<_, LakeError>` small on the happy path.
+
+use deltalake::DeltaTableError;
+use deltalake::datafusion::error::DataFusionError;
+use deltalake::kernel::transaction::TransactionError;
+
+/// Errors of lake tables.
+#[derive(thiserror::Error, Debug)]
+pub enum LakeError {
+    /// The lake location string could not be understood.
+    #[error("invalid lake location {location:?}: {reason}")]
+    InvalidLocation { location: String, reason: String },
+
+    /// A table name that cannot be a directory directly under the lake root.
+    #[error("invalid lake table name {name:?}: {reason}")]
+    InvalidTableName { name: String, reason: String },
+
+    /// No Delta table (no `_delta_log/` commit) at this URL.
+    #[error("no Delta table at {url} (no _delta_log/ commits there)")]
+    TableNotFound { url: String },
+
+    /// The table exists with other partition columns than the caller asked for.
+    /// Changing the partitioning of a Delta table needs a rewrite, so this is never
+    /// done silently.
+    #[error(
+        "table {url} is partitioned by [{actual}] but [{expected}] was requested; \
+         repartitioning needs a rewrite into a new table"
+    )]
+    PartitionMismatch {
+        url: String,
+        expected: String,
+        actual: String,
+    },
+
+    /// The data to write does not fit the table (or itself) in a way schema
+    /// evolution cannot fix.
+    #[error("schema problem writing to {url}: {reason}")]
+    Schema { url: String, reason: String },
+
+    /// Another writer committed something that conflicts with this commit (for example the
+    /// same Kafka txn app id): nothing of this commit is visible. The caller should reopen
+    /// the table and re-read its resume points.
+    #[error("commit to {url} lost against a concurrent writer: {source}")]
+    CommitConflict {
+        url: String,
+        #[source]
+        source: Box<DeltaTableError>,
+    },
+
+    /// Any other failure of a Delta operation.
+    #[error("{op} {url}: {source}")]
+    Delta {
+        op: &'static str,
+        url: String,
+        #[source]
+        source: Box<DeltaTableError>,
+    },
+
+    /// Listing or reading the lake's object store failed.
+    #[error("{op} {location}: {source}")]
+    Storage {
+        op: &'static str,
+        location: String,
+        #[source]
+        source: deltalake::ObjectStoreError,
+    },
+
+    /// Registering a table into a DataFusion session failed.
+    #[error("registering lake table {table} ({url}) in DataFusion: {source}")]
+    DataFusion {
+        table: String,
+        url: String,
+        #[source]
+        source: Box<DataFusionError>,
+    },
+}
+
+impl LakeError {
+    /// Wrap a deltalake error, sorting out the cases callers act on differently:
+    /// a missing table and a lost commit race.
+    pub(crate) fn delta(op: &'static str, url: &url::Url, source: DeltaTableError) -> Self {
+        let url = url.to_string();
+        let kind = match &source {
+            DeltaTableError::NotATable(_) => return LakeError::TableNotFound { url },
+            DeltaTableError::VersionAlreadyExists(_)
+            | DeltaTableError::Transaction {
+                source:
+                    TransactionError::CommitConflict(_)
+                    | TransactionError::MaxCommitAttempts(_)
+                    | TransactionError::VersionAlreadyExists(_),
+            } => Kind::Conflict,
+            _ => Kind::Other,
+        };
+        let source = Box::new(source);
+        match kind {
+            Kind::Conflict => LakeError::CommitConflict { url, source },
+            Kind::Other => LakeError::Delta { op, url, source },
+        }
+    }
+
+    /// Box a DataFusion error for the table named.
+    pub(crate) fn datafusion(table: &str, url: &url::Url, source: DataFusionError) -> Self {
+        LakeError::DataFusion {
+            table: table.to_string(),
+            url: url.to_string(),
+            source: Box::new(source),
+        }
+    }
+
+    /// True when this is a lost commit race (see [`LakeError::CommitConflict`]).
+    pub fn is_commit_conflict(&self) -> bool {
+        matches!(self, LakeError::CommitConflict { .. })
+    }
+}
+
+enum Kind {
+    Conflict,
+    Other,
+}

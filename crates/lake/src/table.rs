@@ -1,0 +1,549 @@
+//! One lake table = one Delta Lake table, written with exactly-once `txn` resume points.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use arrow::array::{RecordBatch, new_null_array};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use deltalake::datafusion::catalog::TableProvider;
+use deltalake::kernel::engine::arrow_conversion::{TryFromArrow, TryIntoArrow};
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TableReference};
+use deltalake::kernel::{Action, StructType, Transaction, normalize_for_delta};
+use deltalake::logstore::get_actions;
+use deltalake::operations::write::SchemaMode;
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use deltalake::{DeltaTable, DeltaTableBuilder};
+use futures::{StreamExt, TryStreamExt};
+use url::Url;
+
+use crate::error::LakeError;
+use crate::location::{LakeLocation, validate_table_name};
+
+/// What a lake table should look like when it has to be created.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableSpec {
+    pub name: String,
+    /// Hive-style partition columns, outermost first (`dt` gives `dt=2026-11-23/`).
+    pub partition_by: Vec<String>,
+}
+
+/// Result of one [`LakeTable::append`] commit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CommitStats {
+    /// Table version created by the commit (the current version when nothing was committed).
+    pub version: i64,
+    pub files_added: usize,
+    /// Sum of the Parquet file sizes recorded in the commit's `add` actions.
+    pub bytes_added: u64,
+    pub rows_added: u64,
+}
+
+/// A lake table: a [`DeltaTable`] plus its name, URL and Arrow schema.
+pub struct LakeTable {
+    table: DeltaTable,
+    name: String,
+    url: Url,
+    schema: SchemaRef,
+}
+
+impl std::fmt::Debug for LakeTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LakeTable")
+            .field("name", &self.name)
+            .field("url", &self.url.as_str())
+            .field("version", &self.version())
+            .finish()
+    }
+}
+
+impl LakeTable {
+    /// Open the table, or create it with this Arrow schema and partition columns if it does
+    /// not exist. An existing table must have exactly `spec.partition_by` as its partition
+    /// columns; its schema may differ (appends evolve it).
+    pub async fn open_or_create(
+        loc: &LakeLocation,
+        spec: &TableSpec,
+        schema: SchemaRef,
+    ) -> Result<Self, LakeError> {
+        let table = match Self::open(loc, &spec.name).await {
+            Ok(table) => table,
+            Err(LakeError::TableNotFound { .. }) => Self::create(loc, spec, schema).await?,
+            Err(e) => return Err(e),
+        };
+        let actual = table.partition_columns()?;
+        if actual != spec.partition_by {
+            return Err(LakeError::PartitionMismatch {
+                url: table.url.to_string(),
+                expected: spec.partition_by.join(", "),
+                actual: actual.join(", "),
+            });
+        }
+        Ok(table)
+    }
+
+    async fn create(
+        loc: &LakeLocation,
+        spec: &TableSpec,
+        schema: SchemaRef,
+    ) -> Result<Self, LakeError> {
+        let url = loc.table_url(&spec.name);
+        let schema_err = |reason: String| LakeError::Schema {
+            url: url.to_string(),
+            reason,
+        };
+        for col in &spec.partition_by {
+            let field = schema.field_with_name(col).map_err(|_| {
+                schema_err(format!("partition column {col:?} is not in the schema"))
+            })?;
+            if field.data_type().is_nested() {
+                return Err(schema_err(format!(
+                    "partition column {col:?} has nested type {}",
+                    field.data_type()
+                )));
+            }
+        }
+        // The write path stores Arrow types Delta has no exact equivalent for (views,
+        // nanosecond timestamps, ...) in their Delta form; create the table the same way so
+        // the first append does not look like schema drift.
+        let normalized = normalize_for_delta(&schema);
+        let delta_schema = StructType::try_from_arrow(normalized.as_ref())
+            .map_err(|e| schema_err(e.to_string()))?;
+
+        let table = new_table(loc, &url)?;
+        let created = table
+            .create()
+            .with_table_name(spec.name.clone())
+            .with_columns(delta_schema.fields().cloned())
+            .with_partition_columns(spec.partition_by.clone())
+            // Ignore = "if someone created it meanwhile, load theirs".
+            .with_save_mode(SaveMode::Ignore)
+            .await;
+        match created {
+            Ok(table) => Self::from_loaded(spec.name.clone(), url, table),
+            Err(e) => match LakeError::delta("creating Delta table", &url, e) {
+                // Two creators raced for version 0 and we lost (put-if-absent refused our
+                // 00000000000000000000.json): the table exists now, so open it.
+                err if err.is_commit_conflict() => Self::open(loc, &spec.name).await,
+                err => Err(err),
+            },
+        }
+    }
+
+    /// Open an existing table at its latest version. [`LakeError::TableNotFound`] names the
+    /// URL when there is no Delta log there.
+    pub async fn open(loc: &LakeLocation, table: &str) -> Result<Self, LakeError> {
+        validate_table_name(table)?;
+        let url = loc.table_url(table);
+        let mut delta = new_table(loc, &url)?;
+        // Check first: loading a directory without a log gives kernel errors whose text
+        // varies by store, while this is one listing with a clear answer.
+        let exists = delta
+            .log_store()
+            .is_delta_table_location()
+            .await
+            .map_err(|e| LakeError::delta("opening Delta table", &url, e))?;
+        if !exists {
+            return Err(LakeError::TableNotFound {
+                url: url.to_string(),
+            });
+        }
+        delta
+            .load()
+            .await
+            .map_err(|e| LakeError::delta("loading Delta table", &url, e))?;
+        Self::from_loaded(table.to_string(), url, delta)
+    }
+
+    fn from_loaded(name: String, url: Url, table: DeltaTable) -> Result<Self, LakeError> {
+        let schema = arrow_schema_of(&table, &url)?;
+        Ok(Self {
+            table,
+            name,
+            url,
+            schema,
+        })
+    }
+
+    /// Table name (its directory under the lake root).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Table URL.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// Partition columns recorded in the table metadata.
+    pub fn partition_columns(&self) -> Result<Vec<String>, LakeError> {
+        let snapshot = self
+            .table
+            .snapshot()
+            .map_err(|e| LakeError::delta("reading Delta table", &self.url, e))?;
+        Ok(snapshot.metadata().partition_columns().to_vec())
+    }
+
+    /// Re-read the log up to the newest version (other writers' commits become visible).
+    pub async fn refresh(&mut self) -> Result<(), LakeError> {
+        self.table
+            .update_state()
+            .await
+            .map_err(|e| LakeError::delta("refreshing Delta table", &self.url, e))?;
+        self.schema = arrow_schema_of(&self.table, &self.url)?;
+        Ok(())
+    }
+
+    /// Delta `txn` versions for these app ids (absent from the map when the table has none):
+    /// the exactly-once resume points.
+    ///
+    /// The table is refreshed to its newest version first: a resume point read from a stale
+    /// snapshot would replay data that a later commit already holds.
+    pub async fn txn_versions(
+        &mut self,
+        app_ids: &[String],
+    ) -> Result<HashMap<String, i64>, LakeError> {
+        self.refresh().await?;
+        let snapshot = self
+            .table
+            .snapshot()
+            .map_err(|e| LakeError::delta("reading Delta table", &self.url, e))?;
+        let log_store = self.table.log_store();
+        let url = &self.url;
+        let log_store = &log_store;
+        // Each lookup is a blocking log replay in the kernel; a few at a time keeps
+        // many-partition topics fast without flooding a small machine.
+        futures::stream::iter(app_ids.iter().cloned().collect::<HashSet<_>>())
+            .map(|app_id| async move {
+                let version = snapshot
+                    .transaction_version(log_store.as_ref(), &app_id)
+                    .await
+                    .map_err(|e| LakeError::delta("reading txn versions of", url, e))?;
+                Ok::<_, LakeError>(version.map(|v| (app_id, v)))
+            })
+            .buffer_unordered(4)
+            .try_filter_map(|found| async move { Ok(found) })
+            .try_collect()
+            .await
+    }
+
+    /// ONE atomic Delta commit holding the Parquet files of `batches` (Hive-style partition
+    /// directories) and one `txn` action per `(app_id, version)`.
+    ///
+    /// Schema evolution: columns new to the table are added as nullable
+    /// ([`SchemaMode::Merge`]); table columns missing from the batches are written as null.
+    /// Batches may differ from each other in the same way. With no rows but some txns, a
+    /// commit with only the txns is made, so resume points still advance; with neither,
+    /// nothing is committed.
+    ///
+    /// Files are written before the commit; if the commit never happens they are invisible
+    /// to every Delta reader, and vacuum deletes them.
+    pub async fn append(
+        &mut self,
+        batches: Vec<RecordBatch>,
+        txns: &[(String, i64)],
+    ) -> Result<CommitStats, LakeError> {
+        let batches: Vec<RecordBatch> = batches.into_iter().filter(|b| b.num_rows() > 0).collect();
+        let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+        if rows == 0 && txns.is_empty() {
+            return Ok(CommitStats {
+                version: self.version(),
+                ..CommitStats::default()
+            });
+        }
+        let properties = self.commit_properties(txns)?;
+
+        let version = if rows == 0 {
+            self.commit_txns_only(properties).await?
+        } else {
+            let batches = unify_batches(batches).map_err(|reason| LakeError::Schema {
+                url: self.url.to_string(),
+                reason,
+            })?;
+            let written = self
+                .table
+                .clone()
+                .write(batches)
+                .with_save_mode(SaveMode::Append)
+                .with_schema_mode(SchemaMode::Merge)
+                .with_commit_properties(properties)
+                .await
+                .map_err(|e| LakeError::delta("appending to Delta table", &self.url, e))?;
+            self.table = written;
+            self.version()
+        };
+        self.schema = arrow_schema_of(&self.table, &self.url)?;
+
+        let (files_added, bytes_added) = self.added_files(version).await?;
+        Ok(CommitStats {
+            version,
+            files_added,
+            bytes_added,
+            rows_added: rows,
+        })
+    }
+
+    fn commit_properties(&self, txns: &[(String, i64)]) -> Result<CommitProperties, LakeError> {
+        let mut seen = HashSet::new();
+        for (app_id, _) in txns {
+            if !seen.insert(app_id.as_str()) {
+                // The Delta protocol allows one txn per app id per commit.
+                return Err(LakeError::Schema {
+                    url: self.url.to_string(),
+                    reason: format!("txn app id {app_id:?} appears twice in one commit"),
+                });
+            }
+        }
+        // lastUpdated lets Delta's txn retention (delta.setTransactionRetentionDuration)
+        // work the way it does for Spark-written tables.
+        let now = chrono::Utc::now().timestamp_millis();
+        let transactions = txns
+            .iter()
+            .map(|(app_id, version)| Transaction::new_with_last_update(app_id, *version, Some(now)))
+            .collect();
+        Ok(CommitProperties::default().with_application_transactions(transactions))
+    }
+
+    async fn commit_txns_only(&mut self, properties: CommitProperties) -> Result<i64, LakeError> {
+        let snapshot = self
+            .table
+            .snapshot()
+            .map_err(|e| LakeError::delta("reading Delta table", &self.url, e))?;
+        let operation = DeltaOperation::Write {
+            mode: SaveMode::Append,
+            partition_by: None,
+            predicate: None,
+        };
+        let committed = CommitBuilder::from(properties)
+            .with_actions(Vec::new())
+            .build(
+                Some(snapshot as &dyn TableReference),
+                self.table.log_store(),
+                operation,
+            )
+            .await
+            .map_err(|e| LakeError::delta("committing txns to Delta table", &self.url, e))?;
+        let version = committed.version();
+        self.table
+            .update_incremental(Some(version))
+            .await
+            .map_err(|e| LakeError::delta("refreshing Delta table", &self.url, e))?;
+        Ok(to_i64(version))
+    }
+
+    /// Files and bytes of the `add` actions of one commit, read back from the log entry
+    /// (deltalake's write metrics do not report bytes).
+    async fn added_files(&self, version: i64) -> Result<(usize, u64), LakeError> {
+        // A negative version has no commit entry.
+        let Ok(version) = u64::try_from(version) else {
+            return Ok((0, 0));
+        };
+        let log_store = self.table.log_store();
+        let bytes = log_store
+            .read_commit_entry(version)
+            .await
+            .map_err(|e| LakeError::delta("reading commit of", &self.url, e))?;
+        let Some(bytes) = bytes else {
+            return Ok((0, 0));
+        };
+        let actions = get_actions(version, &bytes)
+            .map_err(|e| LakeError::delta("parsing commit of", &self.url, e))?;
+        Ok(actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Add(add) => Some(add.size.max(0) as u64),
+                _ => None,
+            })
+            .fold((0, 0), |(files, bytes), size| (files + 1, bytes + size)))
+    }
+
+    /// Current table version (-1 only for a table handle that was never loaded, which
+    /// this type does not hand out).
+    pub fn version(&self) -> i64 {
+        self.table.version().map_or(-1, to_i64)
+    }
+
+    /// The wrapped deltalake table, for operations this crate does not wrap yet.
+    pub fn delta(&self) -> &DeltaTable {
+        &self.table
+    }
+
+    /// Fully qualified URIs of the Parquet files of the current version (only committed
+    /// files; orphans from failed attempts are not listed).
+    pub async fn file_uris(&self) -> Result<Vec<String>, LakeError> {
+        Ok(self
+            .table
+            .get_file_uris()
+            .map_err(|e| LakeError::delta("listing files of", &self.url, e))?
+            .collect())
+    }
+
+    /// Arrow schema of the current version (partition columns included, in table order).
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// A DataFusion table provider over the current version. It prunes partitions and files
+    /// from WHERE clauses, and registers the table's object store in the querying session
+    /// on first scan.
+    pub async fn table_provider(&self) -> Result<Arc<dyn TableProvider>, LakeError> {
+        self.table
+            .table_provider()
+            .await
+            .map_err(|e| LakeError::datafusion(&self.name, &self.url, e))
+    }
+}
+
+/// deltalake 1.1 counts versions in u64; the Delta protocol and this crate's API
+/// (shared with Kafka offsets) use i64. Real versions never come near the limit.
+fn to_i64(version: u64) -> i64 {
+    i64::try_from(version).unwrap_or(i64::MAX)
+}
+
+fn new_table(loc: &LakeLocation, url: &Url) -> Result<DeltaTable, LakeError> {
+    let build = || {
+        let mut builder = DeltaTableBuilder::from_url(url.clone())?
+            .with_storage_options(loc.storage_options().clone());
+        if crate::failpoint::before_commit_armed() {
+            // Crash tests only: the same root store, wrapped so that the process dies
+            // between writing Parquet files and writing their commit.
+            let root = builder.build_storage()?.root_object_store(None);
+            builder = builder
+                .with_storage_backend(crate::failpoint::DieBeforeCommit::wrap(root), url.clone());
+        }
+        builder.build()
+    };
+    build().map_err(|e| LakeError::delta("opening Delta table", url, e))
+}
+
+/// Arrow schema of the loaded snapshot, converted without deltalake's panicking helper.
+fn arrow_schema_of(table: &DeltaTable, url: &Url) -> Result<SchemaRef, LakeError> {
+    let snapshot = table
+        .snapshot()
+        .map_err(|e| LakeError::delta("reading Delta table", url, e))?;
+    let schema: Schema =
+        snapshot
+            .schema()
+            .as_ref()
+            .try_into_arrow()
+            .map_err(|e| LakeError::Schema {
+                url: url.to_string(),
+                reason: format!("table schema has no Arrow equivalent: {e}"),
+            })?;
+    Ok(Arc::new(schema))
+}
+
+/// Give all batches one schema, because deltalake's writer takes the first batch's schema
+/// for all of them. Columns are matched by name in first-seen order; a column missing from
+/// some batch becomes nullable and is filled with nulls there. String-like (or binary-like)
+/// columns of differing Arrow encodings are cast to plain Utf8 (Binary); any other type
+/// clash is an error rather than a silent cast.
+fn unify_batches(batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, String> {
+    let first = match batches.first() {
+        Some(b) => b.schema(),
+        None => return Ok(batches),
+    };
+    if batches.iter().all(|b| b.schema() == first) {
+        return Ok(batches);
+    }
+
+    let mut fields: Vec<Field> = Vec::new();
+    for batch in &batches {
+        let schema = batch.schema();
+        for field in schema.fields() {
+            match fields.iter_mut().find(|f| f.name() == field.name()) {
+                None => fields.push(field.as_ref().clone()),
+                Some(existing) => {
+                    let merged =
+                        merge_type(existing.data_type(), field.data_type()).ok_or_else(|| {
+                            format!(
+                                "column {:?} is {} in one batch and {} in another",
+                                field.name(),
+                                existing.data_type(),
+                                field.data_type()
+                            )
+                        })?;
+                    let nullable = existing.is_nullable() || field.is_nullable();
+                    *existing = existing
+                        .clone()
+                        .with_data_type(merged)
+                        .with_nullable(nullable);
+                }
+            }
+        }
+    }
+    for field in &mut fields {
+        if batches
+            .iter()
+            .any(|b| b.schema().field_with_name(field.name()).is_err())
+        {
+            *field = field.clone().with_nullable(true);
+        }
+    }
+    let schema = Arc::new(Schema::new(fields));
+
+    batches
+        .into_iter()
+        .map(|batch| {
+            let columns = schema
+                .fields()
+                .iter()
+                .map(|field| match batch.column_by_name(field.name()) {
+                    None => Ok(new_null_array(field.data_type(), batch.num_rows())),
+                    Some(col) if col.data_type() == field.data_type() => Ok(col.clone()),
+                    Some(col) => cast(col, field.data_type()).map_err(|e| e.to_string()),
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+fn merge_type(a: &DataType, b: &DataType) -> Option<DataType> {
+    use DataType::*;
+    if a == b {
+        return Some(a.clone());
+    }
+    match (a, b) {
+        (Utf8 | LargeUtf8 | Utf8View, Utf8 | LargeUtf8 | Utf8View) => Some(Utf8),
+        (Binary | LargeBinary | BinaryView, Binary | LargeBinary | BinaryView) => Some(Binary),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray, StringViewArray};
+
+    #[test]
+    fn unify_fills_missing_columns_and_string_encodings() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let a = RecordBatch::try_from_iter([
+            ("id", Arc::new(Int64Array::from(vec![1, 2])) as _),
+            ("s", Arc::new(StringArray::from(vec!["x", "y"])) as _),
+        ])?;
+        let b = RecordBatch::try_from_iter([
+            ("s", Arc::new(StringViewArray::from(vec!["z"])) as _),
+            ("extra", Arc::new(Int64Array::from(vec![7])) as _),
+        ])?;
+        let out = unify_batches(vec![a, b])?;
+        let schema = out[0].schema();
+        assert_eq!(out[1].schema(), schema);
+        let names: Vec<_> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, ["id", "s", "extra"]);
+        assert!(schema.field(0).is_nullable());
+        assert_eq!(schema.field(1).data_type(), &DataType::Utf8);
+        assert_eq!(out[0].column(2).null_count(), 2);
+        assert_eq!(out[1].column(0).null_count(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn unify_rejects_type_clash() -> Result<(), Box<dyn std::error::Error>> {
+        let a = RecordBatch::try_from_iter([("v", Arc::new(Int64Array::from(vec![1])) as _)])?;
+        let b = RecordBatch::try_from_iter([("v", Arc::new(StringArray::from(vec!["1"])) as _)])?;
+        assert!(unify_batches(vec![a, b]).is_err());
+        Ok(())
+    }
+}

@@ -1,0 +1,11 @@
+//! Pipeline spec (TOML, in the spirit of Vector's source/transform/sink config) and
+//! the runner that wires a Kafka source through SQL steps into a lake table with
+//! exactly-once offsets.
+
+pub mod error;
+pub mod runner;
+pub mod spec;
+
+pub use error::PipelineError;
+pub use runner::{Progress, RunOptions, RunReport, run};
+pub use spec::{KafkaSourceSpec, LakeSinkSpec, PipelineSpec, SpecError, StepSpec};

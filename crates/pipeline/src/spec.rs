@@ -1,0 +1,222 @@
+//! The pipeline spec: one TOML file with a `[source]`, `[[steps]]` and a `[sink]`.
+//!
+//! ```toml
+//! name = "clickstream"
+//!
+//! [source]
+//! kind = "kafka"
+//! brokers = "127.0.0.1:9092"
+//! topic = "clicks"
+//!
+//! [[steps]]
+//! name = "by_day"
+//! sql = "SELECT *, substr(ts, 1, 10) AS dt FROM input"
+//!
+//! [sink]
+//! kind = "lake"
+//! location = "s3://lake"
+//! table = "clicks"
+//! partition_by = ["dt"]
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+#[error("{path}: {message}")]
+pub struct SpecError {
+    pub path: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSpec {
+    /// Names the pipeline in offsets (Delta `txn` app ids) and the consumer group.
+    pub name: String,
+    pub source: KafkaSourceSpec,
+    #[serde(default)]
+    pub steps: Vec<StepSpec>,
+    pub sink: LakeSinkSpec,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    #[default]
+    Kafka,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    #[default]
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSourceSpec {
+    #[serde(default)]
+    pub kind: SourceKind,
+    #[serde(default = "default_brokers")]
+    pub brokers: String,
+    pub topic: String,
+    /// Consumer group for lag tools; default `pipelab-<name>`.
+    pub group: Option<String>,
+    #[serde(default)]
+    pub format: Format,
+    /// librdkafka settings passed through as they are.
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepSpec {
+    pub name: String,
+    pub sql: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SinkKind {
+    #[default]
+    Lake,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LakeSinkSpec {
+    #[serde(default)]
+    pub kind: SinkKind,
+    /// `s3://bucket[/prefix]`, `file:///dir` or a directory path.
+    pub location: String,
+    pub table: String,
+    #[serde(default)]
+    pub partition_by: Vec<String>,
+    /// A micro-batch is written when it reaches any of these.
+    #[serde(default = "default_flush_rows")]
+    pub flush_rows: usize,
+    #[serde(default = "default_flush_bytes")]
+    pub flush_bytes: usize,
+    #[serde(default = "default_flush_interval_secs")]
+    pub flush_interval_secs: f64,
+    /// Where undecodable records go; default `<table>_dead_letters`.
+    pub dead_letter_table: Option<String>,
+}
+
+fn default_brokers() -> String {
+    "127.0.0.1:9092".to_string()
+}
+fn default_flush_rows() -> usize {
+    200_000
+}
+fn default_flush_bytes() -> usize {
+    64 << 20
+}
+fn default_flush_interval_secs() -> f64 {
+    5.0
+}
+
+impl PipelineSpec {
+    pub fn from_file(path: &Path) -> Result<Self, SpecError> {
+        let text = std::fs::read_to_string(path).map_err(|e| SpecError {
+            path: path.display().to_string(),
+            message: format!("cannot read the pipeline file: {e}"),
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parse and check a spec; errors carry the file name and, from toml, the line.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, SpecError> {
+        let err = |message: String| SpecError {
+            path: path.display().to_string(),
+            message,
+        };
+        let spec: PipelineSpec = toml::from_str(text).map_err(|e| err(e.to_string().trim_end().to_string()))?;
+        spec.check().map_err(err)?;
+        Ok(spec)
+    }
+
+    fn check(&self) -> Result<(), String> {
+        let names = [("name", &self.name), ("source.topic", &self.source.topic), ("sink.table", &self.sink.table)];
+        for (key, value) in names {
+            if value.trim().is_empty() {
+                return Err(format!("`{key}` must not be empty"));
+            }
+        }
+        if self.sink.flush_rows == 0 || self.sink.flush_bytes == 0 {
+            return Err("`sink.flush_rows` and `sink.flush_bytes` must be at least 1".into());
+        }
+        if !(self.sink.flush_interval_secs > 0.0 && self.sink.flush_interval_secs.is_finite()) {
+            return Err("`sink.flush_interval_secs` must be a positive number".into());
+        }
+        Ok(())
+    }
+
+    pub fn group(&self) -> String {
+        self.source.group.clone().unwrap_or_else(|| format!("pipelab-{}", self.name))
+    }
+
+    pub fn dead_letter_table(&self) -> String {
+        self.sink
+            .dead_letter_table
+            .clone()
+            .unwrap_or_else(|| format!("{}_dead_letters", self.sink.table))
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "clicks"
+[source]
+topic = "clicks"
+[[steps]]
+name = "d"
+sql = "SELECT * FROM input"
+[sink]
+location = "/tmp/lake"
+table = "clicks"
+partition_by = ["dt"]
+"#;
+
+    #[test]
+    fn good_spec_gets_defaults() {
+        let s = PipelineSpec::parse(GOOD, Path::new("p.toml")).unwrap();
+        assert_eq!(s.source.brokers, "127.0.0.1:9092");
+        assert_eq!(s.group(), "pipelab-clicks");
+        assert_eq!(s.dead_letter_table(), "clicks_dead_letters");
+        assert_eq!(s.sink.flush_rows, 200_000);
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let bad = GOOD.replace("table = \"clicks\"", "table = \"clicks\"\ncolour = \"red\"");
+        let msg = PipelineSpec::parse(&bad, Path::new("p.toml")).unwrap_err().to_string();
+        assert!(msg.starts_with("p.toml: "), "{msg}");
+        assert!(msg.contains("line 12") && msg.contains("colour"), "{msg}");
+    }
+
+    #[test]
+    fn missing_topic_is_named() {
+        let bad = GOOD.replace("topic = \"clicks\"\n", "");
+        let msg = PipelineSpec::parse(&bad, Path::new("p.toml")).unwrap_err().to_string();
+        assert!(msg.contains("missing field `topic`"), "{msg}");
+    }
+
+    #[test]
+    fn syntax_error_has_a_line() {
+        let msg = PipelineSpec::parse("name = \"x\"\n[source\n", Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("line 2"), "{msg}");
+    }
+}
