@@ -2,13 +2,11 @@
 //! against its broker, pyarrow's S3 client against its endpoint, configured only
 //! from what `pipelab devstack` prints.
 
-mod common;
-
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use common::*;
+use crate::common::*;
 
 struct Devstack {
     child: Child,
@@ -24,7 +22,16 @@ impl Drop for Devstack {
 
 fn start_devstack(dir: &std::path::Path) -> Devstack {
     let mut child = Command::new(PIPELAB)
-        .args(["devstack", "--kafka-port", "0", "--s3-port", "0", "--topic", "peers:2", "--dir"])
+        .args([
+            "devstack",
+            "--kafka-port",
+            "0",
+            "--s3-port",
+            "0",
+            "--topic",
+            "peers:2",
+            "--dir",
+        ])
         .arg(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -41,20 +48,36 @@ fn start_devstack(dir: &std::path::Path) -> Devstack {
         }
     }
     let env = parse_exports(&printed);
-    assert!(env.contains_key("PIPELAB_BROKERS") && env.contains_key("AWS_ENDPOINT_URL"), "{printed}");
+    assert!(
+        env.contains_key("PIPELAB_BROKERS") && env.contains_key("AWS_ENDPOINT_URL"),
+        "{printed}"
+    );
     Devstack { child, env }
 }
 
 #[test]
 fn python_clients_work_against_devstack() {
-    if !require("python confluent-kafka + pyarrow", python_has(&["confluent_kafka", "pyarrow"]), "pip install confluent-kafka pyarrow") {
+    if !require(
+        "python confluent-kafka + pyarrow",
+        python_has(&["confluent_kafka", "pyarrow"]),
+        "pip install confluent-kafka pyarrow",
+    ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let stack = start_devstack(dir.path());
-    let out = Command::new(python()).arg(script("devstack_peers.py")).arg("peers").envs(&stack.env).output().unwrap();
+    let out = Command::new(python())
+        .arg(script("devstack_peers.py"))
+        .arg("peers")
+        .envs(&stack.env)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.ends_with("ok\n"), "{stdout}");
 }
 
@@ -62,7 +85,10 @@ fn python_clients_work_against_devstack() {
 /// 2.0, whose handshake tansu refuses, so we point it at the one in the
 /// confluent-kafka wheel (README, "kcat").
 fn kcat() -> Option<Command> {
-    let which = Command::new("sh").args(["-c", "command -v kcat"]).output().ok()?;
+    let which = Command::new("sh")
+        .args(["-c", "command -v kcat"])
+        .output()
+        .ok()?;
     if !which.status.success() {
         return None;
     }
@@ -87,7 +113,11 @@ fn kcat() -> Option<Command> {
 #[test]
 fn kcat_lists_produces_consumes_and_commits() {
     let Some(_) = kcat() else {
-        require("kcat and the confluent-kafka wheel's librdkafka", false, "apt-get install kcat; pip install confluent-kafka");
+        require(
+            "kcat and the confluent-kafka wheel's librdkafka",
+            false,
+            "apt-get install kcat; pip install confluent-kafka",
+        );
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -95,25 +125,71 @@ fn kcat_lists_produces_consumes_and_commits() {
     let brokers = stack.env["PIPELAB_BROKERS"].clone();
     let run = |args: &[&str], input: Option<&str>| -> String {
         let mut cmd = kcat().unwrap();
-        cmd.arg("-b").arg(&brokers).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::piped());
+        cmd.arg("-b")
+            .arg(&brokers)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(Stdio::piped());
         let mut child = cmd.spawn().unwrap();
         if let Some(input) = input {
             use std::io::Write;
-            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
         } else {
             drop(child.stdin.take());
         }
         let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "kcat {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "kcat {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     let listing = run(&["-L"], None);
-    assert!(listing.contains("topic \"peers\" with 2 partitions"), "{listing}");
+    assert!(
+        listing.contains("topic \"peers\" with 2 partitions"),
+        "{listing}"
+    );
     run(&["-P", "-t", "peers", "-p", "0"], Some("one\ntwo\nthree\n"));
-    let consumed = run(&["-C", "-t", "peers", "-p", "0", "-o", "beginning", "-e", "-q"], None);
-    assert_eq!(consumed.lines().collect::<Vec<_>>(), ["one", "two", "three"]);
+    let consumed = run(
+        &[
+            "-C",
+            "-t",
+            "peers",
+            "-p",
+            "0",
+            "-o",
+            "beginning",
+            "-e",
+            "-q",
+        ],
+        None,
+    );
+    assert_eq!(
+        consumed.lines().collect::<Vec<_>>(),
+        ["one", "two", "three"]
+    );
     // A balanced consumer in a group commits what it read.
-    let grouped = run(&["-G", "kcat-group", "-X", "enable.auto.commit=true", "-X", "auto.offset.reset=earliest", "-e", "-q", "peers"], None);
+    let grouped = run(
+        &[
+            "-G",
+            "kcat-group",
+            "-X",
+            "enable.auto.commit=true",
+            "-X",
+            "auto.offset.reset=earliest",
+            "-e",
+            "-q",
+            "peers",
+        ],
+        None,
+    );
     assert_eq!(grouped.lines().count(), 3, "{grouped}");
     // Read the group's committed offsets back with another client.
     let code = format!(
@@ -122,5 +198,10 @@ fn kcat_lists_produces_consumes_and_commits() {
          print(sum(max(t.offset, 0) for t in c.committed([T('peers', 0), T('peers', 1)], timeout=30)))"
     );
     let out = Command::new(python()).args(["-c", &code]).output().unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "3", "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "3",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

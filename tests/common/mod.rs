@@ -31,7 +31,12 @@ pub fn parse_exports(text: &str) -> HashMap<String, String> {
         .filter_map(|l| l.trim().strip_prefix("export "))
         .flat_map(|rest| rest.split_whitespace())
         .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.trim_matches('"').trim_matches('\'').to_string()))
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                v.trim_matches('"').trim_matches('\'').to_string(),
+            )
+        })
         .collect()
 }
 
@@ -52,11 +57,16 @@ pub fn output(cmd: &mut Command) -> Output {
 }
 
 pub async fn start_stack(dir: &Path) -> DevStack {
-    DevStack::start(DevStackConfig::new(dir)).await.expect("start the embedded stack")
+    DevStack::start(DevStackConfig::new(dir))
+        .await
+        .expect("start the embedded stack")
 }
 
 pub fn generated(events: u64, seed: u64) -> Vec<pipelab_ingest::generate::ClickEvent> {
-    let mut cfg = ClickstreamConfig::new(events, chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap());
+    let mut cfg = ClickstreamConfig::new(
+        events,
+        chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap(),
+    );
     cfg.seed = seed;
     Clickstream::new(cfg).collect()
 }
@@ -70,7 +80,11 @@ pub fn per_day(events: &[pipelab_ingest::generate::ClickEvent]) -> BTreeMap<Stri
 }
 
 /// Produce the events to `topic` through rdkafka, as any producer would.
-pub async fn produce(stack: &DevStack, topic: &str, events: &[pipelab_ingest::generate::ClickEvent]) {
+pub async fn produce(
+    stack: &DevStack,
+    topic: &str,
+    events: &[pipelab_ingest::generate::ClickEvent],
+) {
     let records: Vec<(String, Vec<u8>)> = events
         .iter()
         .map(|e| (e.user_id.clone(), serde_json::to_vec(e).unwrap()))
@@ -82,15 +96,24 @@ pub async fn produce_raw(stack: &DevStack, topic: &str, records: Vec<(String, Ve
     let brokers = stack.kafka_bootstrap();
     let topic = topic.to_string();
     let n = records.len() as u64;
-    let stats = tokio::task::spawn_blocking(move || pipelab_ingest::produce::produce_all(&brokers, &topic, records, |_| {}))
-        .await
-        .unwrap()
-        .expect("produce");
+    let stats = tokio::task::spawn_blocking(move || {
+        pipelab_ingest::produce::produce_all(&brokers, &topic, records, |_| {})
+    })
+    .await
+    .unwrap()
+    .expect("produce");
     assert_eq!(stats.acked, n);
 }
 
 /// A pipeline spec over the stack's broker and S3 lake.
-pub fn write_spec(dir: &Path, name: &str, brokers: &str, topic: &str, lake: &str, flush_rows: usize) -> PathBuf {
+pub fn write_spec(
+    dir: &Path,
+    name: &str,
+    brokers: &str,
+    topic: &str,
+    lake: &str,
+    flush_rows: usize,
+) -> PathBuf {
     let path = dir.join(format!("{name}.toml"));
     let text = format!(
         r#"name = "{name}"
@@ -115,7 +138,10 @@ flush_interval_secs = 1.0
 /// Run SQL through `pipelab query --format csv`; rows as string fields, header dropped.
 pub fn query_csv(stack: Option<&DevStack>, lake: &str, sql: &str) -> Vec<Vec<String>> {
     let out = run_ok(pipelab(stack).args(["query", "--lake", lake, "--format", "csv", sql]));
-    out.lines().skip(1).map(|l| l.split(',').map(str::to_string).collect()).collect()
+    out.lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect()
 }
 
 pub fn in_ci() -> bool {
@@ -128,7 +154,10 @@ pub fn require(what: &str, present: bool, install: &str) -> bool {
     if present {
         return true;
     }
-    assert!(!in_ci(), "{what} is required under CI but missing: {install}");
+    assert!(
+        !in_ci(),
+        "{what} is required under CI but missing: {install}"
+    );
     eprintln!("SKIPPED: {what} is missing ({install})");
     false
 }
@@ -138,10 +167,19 @@ pub fn python() -> String {
 }
 
 pub fn python_has(modules: &[&str]) -> bool {
-    let code = modules.iter().map(|m| format!("import {m}")).collect::<Vec<_>>().join("; ");
-    Command::new(python()).args(["-c", &code]).output().is_ok_and(|o| o.status.success())
+    let code = modules
+        .iter()
+        .map(|m| format!("import {m}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Command::new(python())
+        .args(["-c", &code])
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 pub fn script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/python").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/python")
+        .join(name)
 }

@@ -101,13 +101,21 @@ const QUERIES: [(&str, &str); 4] = [
 pub async fn run(args: DemoArgs) -> Result<(), CliError> {
     let dir = absolute(&args.dir)?;
     fresh_dir(&dir)?;
-    println!("pipelab demo: {} events through Kafka → DataFusion → Delta Lake on S3 → SQL", thousands(args.events));
+    println!(
+        "pipelab demo: {} events through Kafka → DataFusion → Delta Lake on S3 → SQL",
+        thousands(args.events)
+    );
     println!("working directory: {}\n", dir.display());
 
     let stack = DevStack::start(DevStackConfig::new(&dir)).await?;
     stack.create_topic(TOPIC, args.partitions).await?;
-    println!("[1/4] embedded stack up: Kafka at {}, S3 at {} (bucket '{}'), topic '{TOPIC}' with {} partitions",
-        stack.kafka_bootstrap(), stack.s3_endpoint(), stack.bucket(), args.partitions);
+    println!(
+        "[1/4] embedded stack up: Kafka at {}, S3 at {} (bucket '{}'), topic '{TOPIC}' with {} partitions",
+        stack.kafka_bootstrap(),
+        stack.s3_endpoint(),
+        stack.bucket(),
+        args.partitions
+    );
 
     let until = chrono::Utc::now().date_naive();
     let produced = produce(&stack.kafka_bootstrap(), args.events, args.seed, until).await?;
@@ -121,7 +129,8 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
 
     let spec_path = dir.join("clickstream.toml");
     let toml = pipeline_toml(&stack.kafka_bootstrap(), &stack.lake_url());
-    std::fs::write(&spec_path, &toml).map_err(|e| CliError(format!("{}: {e}", spec_path.display())))?;
+    std::fs::write(&spec_path, &toml)
+        .map_err(|e| CliError(format!("{}: {e}", spec_path.display())))?;
     let spec = PipelineSpec::parse(&toml, &spec_path)?;
     let report = ingest(&spec, &stack, produced.events).await?;
     let p = &report.progress;
@@ -160,19 +169,49 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
     stack.shutdown().await;
 
     println!("Summary");
-    println!("  produced   {:>12} events  {:>10}  {}", thousands(produced.events), bytes(produced.bytes), rate(produced.events, produced.secs));
-    println!("  consumed   {:>12} records {:>10}  {}", thousands(p.read), bytes(p.read_bytes), rate(p.read, ingest_secs));
-    println!("  written    {:>12} rows    {:>10}  {} files, {} commits, {} partitions (dt)", thousands(p.written), bytes(p.bytes), p.files, p.commits, partitions);
+    println!(
+        "  produced   {:>12} events  {:>10}  {}",
+        thousands(produced.events),
+        bytes(produced.bytes),
+        rate(produced.events, produced.secs)
+    );
+    println!(
+        "  consumed   {:>12} records {:>10}  {}",
+        thousands(p.read),
+        bytes(p.read_bytes),
+        rate(p.read, ingest_secs)
+    );
+    println!(
+        "  written    {:>12} rows    {:>10}  {} files, {} commits, {} partitions (dt)",
+        thousands(p.written),
+        bytes(p.bytes),
+        p.files,
+        p.commits,
+        partitions
+    );
     println!("  dead letters {:>10}", thousands(p.dead_letters));
-    println!("  queries    {:>12} in {:.0} ms", QUERIES.len(), query_secs * 1000.0);
+    println!(
+        "  queries    {:>12} in {:.0} ms",
+        QUERIES.len(),
+        query_secs * 1000.0
+    );
     println!(
         "  check      per-day counts in the lake {} the generated events",
         if matches { "equal" } else { "DIFFER FROM" }
     );
-    println!("\nThe lake is a directory of Delta tables: {}", lake_dir.display());
+    println!(
+        "\nThe lake is a directory of Delta tables: {}",
+        lake_dir.display()
+    );
     println!("Query it again:");
-    println!("  pipelab query --lake {} \"SELECT dt, count(*) FROM clicks GROUP BY dt ORDER BY dt\"", lake_dir.display());
-    println!("  pipelab query --lake {}            # interactive shell", lake_dir.display());
+    println!(
+        "  pipelab query --lake {} \"SELECT dt, count(*) FROM clicks GROUP BY dt ORDER BY dt\"",
+        lake_dir.display()
+    );
+    println!(
+        "  pipelab query --lake {}            # interactive shell",
+        lake_dir.display()
+    );
     println!("Or serve it over S3 and Kafka again, and re-run the pipeline:");
     println!("  pipelab devstack --dir {}", dir.display());
     println!("  pipelab run {} --until-idle", spec_path.display());
@@ -189,17 +228,22 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
 fn fresh_dir(dir: &Path) -> Result<(), CliError> {
     if dir.exists() {
         let ours = dir.join(MARKER).exists();
-        let empty = std::fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(false);
+        let empty = std::fs::read_dir(dir)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
         if !ours && !empty {
             return Err(CliError(format!(
                 "{} exists and was not made by `pipelab demo`; choose another --dir",
                 dir.display()
             )));
         }
-        std::fs::remove_dir_all(dir).map_err(|e| CliError(format!("cannot clear {}: {e}", dir.display())))?;
+        std::fs::remove_dir_all(dir)
+            .map_err(|e| CliError(format!("cannot clear {}: {e}", dir.display())))?;
     }
-    std::fs::create_dir_all(dir).map_err(|e| CliError(format!("cannot create {}: {e}", dir.display())))?;
-    std::fs::write(dir.join(MARKER), "made by pipelab demo\n").map_err(|e| CliError(e.to_string()))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| CliError(format!("cannot create {}: {e}", dir.display())))?;
+    std::fs::write(dir.join(MARKER), "made by pipelab demo\n")
+        .map_err(|e| CliError(e.to_string()))?;
     Ok(())
 }
 
@@ -212,12 +256,23 @@ struct Produced {
 
 fn bar(len: u64, what: &str) -> ProgressBar {
     let bar = ProgressBar::new(len);
-    let template = format!("      {what:<10} [{{bar:40}}] {{human_pos}}/{{human_len}} {{per_sec}} eta {{eta}}");
-    bar.set_style(ProgressStyle::with_template(&template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "));
+    let template = format!(
+        "      {what:<10} [{{bar:40}}] {{human_pos}}/{{human_len}} {{per_sec}} eta {{eta}}"
+    );
+    bar.set_style(
+        ProgressStyle::with_template(&template)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
     bar
 }
 
-async fn produce(brokers: &str, events: u64, seed: u64, until: chrono::NaiveDate) -> Result<Produced, CliError> {
+async fn produce(
+    brokers: &str,
+    events: u64,
+    seed: u64,
+    until: chrono::NaiveDate,
+) -> Result<Produced, CliError> {
     let bar = bar(events, "producing");
     let brokers = brokers.to_string();
     let progress = bar.clone();
@@ -229,9 +284,14 @@ async fn produce(brokers: &str, events: u64, seed: u64, until: chrono::NaiveDate
         let mut per_day: BTreeMap<String, i64> = BTreeMap::new();
         let records = Clickstream::new(cfg).map(|e| {
             *per_day.entry(e.day().to_string()).or_default() += 1;
-            (e.user_id.clone(), serde_json::to_vec(&e).unwrap_or_default())
+            (
+                e.user_id.clone(),
+                serde_json::to_vec(&e).unwrap_or_default(),
+            )
         });
-        let stats = pipelab_ingest::produce::produce_all(&brokers, TOPIC, records, |acked| progress.set_position(acked));
+        let stats = pipelab_ingest::produce::produce_all(&brokers, TOPIC, records, |acked| {
+            progress.set_position(acked)
+        });
         stats.map(|s| (s, per_day))
     })
     .await??;
@@ -244,12 +304,18 @@ async fn produce(brokers: &str, events: u64, seed: u64, until: chrono::NaiveDate
     })
 }
 
-async fn ingest(spec: &PipelineSpec, stack: &DevStack, events: u64) -> Result<pipelab_pipeline::RunReport, CliError> {
+async fn ingest(
+    spec: &PipelineSpec,
+    stack: &DevStack,
+    events: u64,
+) -> Result<pipelab_pipeline::RunReport, CliError> {
     let bar = bar(events, "ingesting");
     let progress = bar.clone();
     let opts = RunOptions {
         until_idle: true,
-        on_progress: Some(Arc::new(move |p: &pipelab_pipeline::Progress| progress.set_position(p.read))),
+        on_progress: Some(Arc::new(move |p: &pipelab_pipeline::Progress| {
+            progress.set_position(p.read)
+        })),
         storage_options: stack.s3_storage_options(),
         ..RunOptions::default()
     };
@@ -259,7 +325,9 @@ async fn ingest(spec: &PipelineSpec, stack: &DevStack, events: u64) -> Result<pi
 }
 
 /// (day, events) from the first demo query's result.
-fn day_counts(batches: &[arrow::record_batch::RecordBatch]) -> Result<BTreeMap<String, i64>, CliError> {
+fn day_counts(
+    batches: &[arrow::record_batch::RecordBatch],
+) -> Result<BTreeMap<String, i64>, CliError> {
     let mut out = BTreeMap::new();
     for b in batches {
         let days = arrow::compute::cast(b.column(0), &DataType::Utf8)?;
@@ -274,4 +342,3 @@ fn day_counts(batches: &[arrow::record_batch::RecordBatch]) -> Result<BTreeMap<S
     }
     Ok(out)
 }
-

@@ -22,7 +22,11 @@ use pipelab_pipeline::{PipelineSpec, RunOptions};
 use crate::output::Format;
 
 #[derive(Parser)]
-#[command(name = "pipelab", version, about = "Run data-pipeline architectures on one laptop: Kafka → DataFusion → Delta Lake on S3 → SQL")]
+#[command(
+    name = "pipelab",
+    version,
+    about = "Run data-pipeline architectures on one laptop: Kafka → DataFusion → Delta Lake on S3 → SQL"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -137,7 +141,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -191,7 +198,11 @@ async fn devstack(args: DevstackArgs) -> Result<(), CliError> {
         println!("topic {name} ({partitions} partitions) ready");
     }
     println!("Kafka bootstrap:  {}", stack.kafka_bootstrap());
-    println!("S3 endpoint:      {} (bucket '{}')", stack.s3_endpoint(), stack.bucket());
+    println!(
+        "S3 endpoint:      {} (bucket '{}')",
+        stack.s3_endpoint(),
+        stack.bucket()
+    );
     println!("lake:             {}", stack.lake_url());
     println!();
     println!("# paste into another shell to use them:");
@@ -214,7 +225,9 @@ fn parse_topic(spec: &str) -> Result<(&str, i32), CliError> {
         None => Ok((spec, 1)),
         Some((name, n)) => match n.parse::<i32>() {
             Ok(p) if p > 0 && !name.is_empty() => Ok((name, p)),
-            _ => Err(CliError(format!("--topic {spec}: expected NAME or NAME:PARTITIONS with PARTITIONS ≥ 1"))),
+            _ => Err(CliError(format!(
+                "--topic {spec}: expected NAME or NAME:PARTITIONS with PARTITIONS ≥ 1"
+            ))),
         },
     }
 }
@@ -226,7 +239,10 @@ fn absolute(p: &std::path::Path) -> Result<PathBuf, CliError> {
 async fn run(args: RunArgs) -> Result<(), CliError> {
     let spec = PipelineSpec::from_file(&args.spec)?;
     let bar = ProgressBar::new_spinner();
-    bar.set_style(ProgressStyle::with_template("{spinner} {elapsed} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
     if args.quiet {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
@@ -247,7 +263,9 @@ async fn run(args: RunArgs) -> Result<(), CliError> {
         max_records: args.max_records,
         stop: stop_on_ctrl_c(),
         on_progress: Some(on_progress),
-        brokers: args.brokers.or_else(|| std::env::var("PIPELAB_BROKERS").ok()),
+        brokers: args
+            .brokers
+            .or_else(|| std::env::var("PIPELAB_BROKERS").ok()),
         lake: args.lake,
         storage_options: HashMap::new(),
     };
@@ -289,7 +307,9 @@ async fn query(args: QueryArgs) -> Result<(), CliError> {
 }
 
 async fn generate(args: GenArgs) -> Result<(), CliError> {
-    let until = args.until.unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let until = args
+        .until
+        .unwrap_or_else(|| chrono::Utc::now().date_naive());
     let mut cfg = pipelab_ingest::generate::ClickstreamConfig::new(args.events, until);
     cfg.seed = args.seed;
     let events = pipelab_ingest::generate::Clickstream::new(cfg);
@@ -303,11 +323,22 @@ async fn generate(args: GenArgs) -> Result<(), CliError> {
         out.flush()?;
         return Ok(());
     }
-    let records = events.map(|e| (e.user_id.clone(), serde_json::to_vec(&e).unwrap_or_default()));
+    let records = events.map(|e| {
+        (
+            e.user_id.clone(),
+            serde_json::to_vec(&e).unwrap_or_default(),
+        )
+    });
     let (brokers, topic) = (args.brokers, args.topic);
-    let stats = tokio::task::spawn_blocking(move || pipelab_ingest::produce::produce_all(&brokers, &topic, records, |_| {}))
-        .await??;
-    println!("produced {} events ({})", output::thousands(stats.acked), output::bytes(stats.bytes));
+    let stats = tokio::task::spawn_blocking(move || {
+        pipelab_ingest::produce::produce_all(&brokers, &topic, records, |_| {})
+    })
+    .await??;
+    println!(
+        "produced {} events ({})",
+        output::thousands(stats.acked),
+        output::bytes(stats.bytes)
+    );
     Ok(())
 }
 
@@ -316,7 +347,8 @@ async fn produce(args: ProduceArgs) -> Result<(), CliError> {
     let reader: Box<dyn BufRead + Send> = if args.file.as_os_str() == "-" {
         Box::new(std::io::BufReader::new(std::io::stdin()))
     } else {
-        let f = std::fs::File::open(&args.file).map_err(|e| CliError(format!("{}: {e}", args.file.display())))?;
+        let f = std::fs::File::open(&args.file)
+            .map_err(|e| CliError(format!("{}: {e}", args.file.display())))?;
         Box::new(std::io::BufReader::new(f))
     };
     let (brokers, topic) = (args.brokers, args.topic);
@@ -329,6 +361,10 @@ async fn produce(args: ProduceArgs) -> Result<(), CliError> {
         pipelab_ingest::produce::produce_all(&brokers, &topic, records, |_| {})
     })
     .await??;
-    println!("produced {} records ({})", output::thousands(stats.acked), output::bytes(stats.bytes));
+    println!(
+        "produced {} records ({})",
+        output::thousands(stats.acked),
+        output::bytes(stats.bytes)
+    );
     Ok(())
 }

@@ -20,10 +20,13 @@ pub fn print(batches: &[RecordBatch], format: Format, out: &mut impl Write) -> R
             let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
             let table = arrow::util::pretty::pretty_format_batches(batches).map_err(err)?;
             writeln!(out, "{table}").map_err(|e| e.to_string())?;
-            writeln!(out, "({rows} row{})", if rows == 1 { "" } else { "s" }).map_err(|e| e.to_string())?;
+            writeln!(out, "({rows} row{})", if rows == 1 { "" } else { "s" })
+                .map_err(|e| e.to_string())?;
         }
         Format::Csv => {
-            let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(&mut *out);
+            let mut writer = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut *out);
             for b in batches {
                 writer.write(b).map_err(err)?;
             }
@@ -60,7 +63,11 @@ pub fn bytes(n: u64) -> String {
         value /= 1024.0;
         unit += 1;
     }
-    if unit == 0 { format!("{n} B") } else { format!("{value:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
 }
 
 pub fn rate(n: u64, secs: f64) -> String {
@@ -68,17 +75,4 @@ pub fn rate(n: u64, secs: f64) -> String {
         return "-".into();
     }
     format!("{}/s", thousands((n as f64 / secs) as u64))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbers_read_well() {
-        assert_eq!(thousands(1_234_567), "1,234,567");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(bytes(1536), "1.5 KiB");
-        assert_eq!(bytes(10), "10 B");
-    }
 }

@@ -18,7 +18,14 @@ pub async fn run(engine: &QueryEngine, format: Format) -> Result<(), String> {
     let mut lines = stdin.lock().lines();
     loop {
         if interactive {
-            eprint!("{}", if pending.is_empty() { "pipelab> " } else { "     ..> " });
+            eprint!(
+                "{}",
+                if pending.is_empty() {
+                    "pipelab> "
+                } else {
+                    "     ..> "
+                }
+            );
             let _ = std::io::stderr().flush();
         }
         let Some(line) = lines.next() else { break };

@@ -12,7 +12,11 @@ pub enum FederateError {
     #[error(transparent)]
     Lake(#[from] LakeError),
     #[error("{message}\n  in SQL: {sql}{hint}")]
-    Sql { sql: String, message: String, hint: String },
+    Sql {
+        sql: String,
+        message: String,
+        hint: String,
+    },
 }
 
 /// A SQL session over one lake.
@@ -50,7 +54,11 @@ impl QueryEngine {
 
     /// Plan and run one SQL statement, collecting its result.
     pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>, FederateError> {
-        let df = self.ctx.sql(sql).await.map_err(|e| self.sql_error(sql, e))?;
+        let df = self
+            .ctx
+            .sql(sql)
+            .await
+            .map_err(|e| self.sql_error(sql, e))?;
         df.collect().await.map_err(|e| self.sql_error(sql, e))
     }
 

@@ -22,7 +22,9 @@ pub enum IngestError {
 }
 
 impl IngestError {
-    pub(crate) fn kafka(context: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> Self {
+    pub(crate) fn kafka(
+        context: impl Into<String>,
+    ) -> impl FnOnce(rdkafka::error::KafkaError) -> Self {
         let context = context.into();
         move |source| IngestError::Kafka { context, source }
     }

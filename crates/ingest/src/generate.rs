@@ -58,7 +58,9 @@ const DEVICES: [&str; 3] = ["desktop", "mobile", "tablet"];
 const COUNTRIES: [&str; 8] = ["US", "GB", "DE", "FR", "IN", "BR", "JP", "CA"];
 const REFERRERS: [&str; 4] = ["google", "newsletter", "twitter", "partner"];
 /// Relative traffic per hour of the day (UTC): quiet nights, busy evenings.
-const HOURLY: [u32; 24] = [2, 1, 1, 1, 1, 2, 3, 5, 7, 8, 8, 8, 9, 8, 8, 8, 9, 10, 11, 12, 11, 8, 5, 3];
+const HOURLY: [u32; 24] = [
+    2, 1, 1, 1, 1, 2, 3, 5, 7, 8, 8, 8, 9, 8, 8, 8, 9, 10, 11, 12, 11, 8, 5, 3,
+];
 
 /// Iterator over the events of a clickstream.
 pub struct Clickstream {
@@ -95,8 +97,11 @@ impl Clickstream {
             pick -= w;
         }
         let secs = hour * 3600 + self.rng.random_range(0..3600);
-        let time = NaiveTime::from_num_seconds_from_midnight_opt(secs, self.rng.random_range(0..1000) * 1_000_000)
-            .unwrap_or_default();
+        let time = NaiveTime::from_num_seconds_from_midnight_opt(
+            secs,
+            self.rng.random_range(0..1000) * 1_000_000,
+        )
+        .unwrap_or_default();
         (self.cfg.start + Duration::days(i64::from(day))).and_time(time)
     }
 
@@ -115,7 +120,11 @@ impl Clickstream {
         let mut at = self.session_start();
         let views = 1 + self.rng.random_range(0..8) + self.rng.random_range(0..8);
         let mut cart = 0.0;
-        let mut push = |this: &mut Self, event_type: &'static str, page: String, price: Option<f64>, at: NaiveDateTime| {
+        let push = |this: &mut Self,
+                    event_type: &'static str,
+                    page: String,
+                    price: Option<f64>,
+                    at: NaiveDateTime| {
             this.pending.push_back(ClickEvent {
                 event_id: String::new(),
                 user_id: format!("u-{user:06}"),
@@ -131,7 +140,9 @@ impl Clickstream {
         };
         for i in 0..views {
             let page = self.page(i == 0);
-            let product = page.strip_prefix("/products/").and_then(|id| id.parse::<u32>().ok());
+            let product = page
+                .strip_prefix("/products/")
+                .and_then(|id| id.parse::<u32>().ok());
             push(self, "page_view", page.clone(), None, at);
             if let Some(id) = product {
                 if self.rng.random_bool(0.15) {
@@ -149,7 +160,13 @@ impl Clickstream {
             at += Duration::seconds(self.rng.random_range(5..60));
         }
         if cart > 0.0 && self.rng.random_bool(0.3) {
-            push(self, "purchase", "/checkout".to_string(), Some((cart * 100.0).round() / 100.0), at);
+            push(
+                self,
+                "purchase",
+                "/checkout".to_string(),
+                Some((cart * 100.0).round() / 100.0),
+                at,
+            );
         }
     }
 
@@ -199,10 +216,16 @@ mod tests {
         let a: Vec<_> = Clickstream::new(cfg.clone()).collect();
         let b: Vec<_> = Clickstream::new(cfg).collect();
         assert_eq!(a.len(), 5_000);
-        assert_eq!(a.iter().map(|e| &e.ts).collect::<Vec<_>>(), b.iter().map(|e| &e.ts).collect::<Vec<_>>());
+        assert_eq!(
+            a.iter().map(|e| &e.ts).collect::<Vec<_>>(),
+            b.iter().map(|e| &e.ts).collect::<Vec<_>>()
+        );
         let ids: HashSet<_> = a.iter().map(|e| e.event_id.clone()).collect();
         assert_eq!(ids.len(), 5_000);
-        assert!(a.iter().all(|e| e.day() >= "2026-11-16" && e.day() <= "2026-11-23"));
+        assert!(
+            a.iter()
+                .all(|e| e.day() >= "2026-11-16" && e.day() <= "2026-11-23")
+        );
         for kind in ["page_view", "add_to_cart", "sign_up", "purchase"] {
             assert!(a.iter().any(|e| e.event_type == kind), "no {kind}");
         }

@@ -44,7 +44,8 @@ pub struct MicroBatch {
 impl MicroBatch {
     fn push(&mut self, record: RawRecord) {
         self.bytes += record.payload.len();
-        self.next_offsets.insert(record.partition, record.offset + 1);
+        self.next_offsets
+            .insert(record.partition, record.offset + 1);
         self.records.push(record);
     }
 }
@@ -77,7 +78,11 @@ pub struct SourceOptions {
 }
 
 impl SourceOptions {
-    pub fn new(brokers: impl Into<String>, topic: impl Into<String>, group_id: impl Into<String>) -> Self {
+    pub fn new(
+        brokers: impl Into<String>,
+        topic: impl Into<String>,
+        group_id: impl Into<String>,
+    ) -> Self {
         Self {
             brokers: brokers.into(),
             topic: topic.into(),
@@ -115,10 +120,11 @@ impl KafkaSource {
         for (k, v) in &opts.extra {
             config.set(k, v);
         }
-        let consumer: BaseConsumer = config.create().map_err(|source| IngestError::Unreachable {
-            brokers: opts.brokers.clone(),
-            source,
-        })?;
+        let consumer: BaseConsumer =
+            config.create().map_err(|source| IngestError::Unreachable {
+                brokers: opts.brokers.clone(),
+                source,
+            })?;
         let partitions = topic_partitions(&consumer, &opts.brokers, &opts.topic)?;
         Ok(Self {
             opts,
@@ -153,11 +159,15 @@ impl KafkaSource {
     ) -> Result<JoinHandle<Result<StopReason, IngestError>>, IngestError> {
         let mut tpl = TopicPartitionList::new();
         for &p in &self.partitions {
-            let offset = start.get(&p).map_or(Offset::Beginning, |&o| Offset::Offset(o));
+            let offset = start
+                .get(&p)
+                .map_or(Offset::Beginning, |&o| Offset::Offset(o));
             tpl.add_partition_offset(&self.opts.topic, p, offset)
                 .map_err(IngestError::kafka("assign"))?;
         }
-        self.consumer.assign(&tpl).map_err(IngestError::kafka("assign"))?;
+        self.consumer
+            .assign(&tpl)
+            .map_err(IngestError::kafka("assign"))?;
         let handle = std::thread::Builder::new()
             .name("kafka-source".into())
             .spawn(move || self.run(tx, stop))
@@ -165,7 +175,11 @@ impl KafkaSource {
         Ok(handle)
     }
 
-    fn run(self, tx: mpsc::Sender<MicroBatch>, stop: Arc<AtomicBool>) -> Result<StopReason, IngestError> {
+    fn run(
+        self,
+        tx: mpsc::Sender<MicroBatch>,
+        stop: Arc<AtomicBool>,
+    ) -> Result<StopReason, IngestError> {
         let opts = &self.opts;
         let mut batch = MicroBatch::default();
         let mut batch_started = Instant::now();
@@ -244,7 +258,11 @@ impl GroupCommitter {
     }
 }
 
-fn topic_partitions(consumer: &BaseConsumer, brokers: &str, topic: &str) -> Result<Vec<i32>, IngestError> {
+fn topic_partitions(
+    consumer: &BaseConsumer,
+    brokers: &str,
+    topic: &str,
+) -> Result<Vec<i32>, IngestError> {
     let metadata = consumer
         .fetch_metadata(Some(topic), CONNECT_TIMEOUT)
         .map_err(|source| IngestError::Unreachable {

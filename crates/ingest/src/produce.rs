@@ -103,7 +103,12 @@ where
     };
     progress(stats.acked);
     if stats.failed > 0 {
-        let first = ctx.first_error.lock().ok().and_then(|e| e.clone()).unwrap_or_default();
+        let first = ctx
+            .first_error
+            .lock()
+            .ok()
+            .and_then(|e| e.clone())
+            .unwrap_or_default();
         return Err(IngestError::Other(format!(
             "{} of {} records were not delivered to {topic} at {brokers}; first error: {first}",
             stats.failed,

@@ -74,11 +74,17 @@ pub async fn run(spec: &PipelineSpec, opts: RunOptions) -> Result<RunReport, Pip
     let transform = Transform::new(
         spec.steps
             .iter()
-            .map(|s| Step { name: s.name.clone(), sql: s.sql.clone() })
+            .map(|s| Step {
+                name: s.name.clone(),
+                sql: s.sql.clone(),
+            })
             .collect(),
     )?;
     pipelab_lake::register_handlers();
-    let location = opts.lake.clone().unwrap_or_else(|| spec.sink.location.clone());
+    let location = opts
+        .lake
+        .clone()
+        .unwrap_or_else(|| spec.sink.location.clone());
     let lake = LakeLocation::parse(&location, opts.storage_options.clone())?;
 
     let source = connect(spec, &opts).await?;
@@ -105,7 +111,10 @@ pub async fn run(spec: &PipelineSpec, opts: RunOptions) -> Result<RunReport, Pip
         spec,
         lake: &lake,
         transform: &transform,
-        decoder: JsonDecoder::new(),
+        // A restarted pipeline decodes fields into the types the table already has.
+        decoder: table.as_ref().map_or_else(JsonDecoder::new, |t| {
+            JsonDecoder::with_type_hints(&t.schema())
+        }),
         table: &mut table,
         dead_letters: &mut dead_letters,
         committer,
@@ -135,7 +144,9 @@ pub async fn run(spec: &PipelineSpec, opts: RunOptions) -> Result<RunReport, Pip
 
 async fn connect(spec: &PipelineSpec, opts: &RunOptions) -> Result<KafkaSource, PipelineError> {
     let mut source = SourceOptions::new(
-        opts.brokers.clone().unwrap_or_else(|| spec.source.brokers.clone()),
+        opts.brokers
+            .clone()
+            .unwrap_or_else(|| spec.source.brokers.clone()),
         spec.source.topic.clone(),
         spec.group(),
     );
@@ -152,7 +163,10 @@ async fn connect(spec: &PipelineSpec, opts: &RunOptions) -> Result<KafkaSource, 
     Ok(source)
 }
 
-async fn open_existing(lake: &LakeLocation, name: &str) -> Result<Option<LakeTable>, PipelineError> {
+async fn open_existing(
+    lake: &LakeLocation,
+    name: &str,
+) -> Result<Option<LakeTable>, PipelineError> {
     match LakeTable::open(lake, name).await {
         Ok(t) => Ok(Some(t)),
         Err(LakeError::TableNotFound { .. }) => Ok(None),
@@ -161,7 +175,10 @@ async fn open_existing(lake: &LakeLocation, name: &str) -> Result<Option<LakeTab
 }
 
 /// Next offset per partition, from the table's `txn` actions.
-async fn txn_offsets(table: &mut LakeTable, app_ids: &BTreeMap<i32, String>) -> Result<BTreeMap<i32, i64>, PipelineError> {
+async fn txn_offsets(
+    table: &mut LakeTable,
+    app_ids: &BTreeMap<i32, String>,
+) -> Result<BTreeMap<i32, i64>, PipelineError> {
     let ids: Vec<String> = app_ids.values().cloned().collect();
     let versions = table.txn_versions(&ids).await?;
     Ok(app_ids
@@ -191,11 +208,16 @@ impl BatchWriter<'_> {
             .iter()
             .filter_map(|(p, &o)| self.app_ids.get(p).map(|id| (id.clone(), o)))
             .collect();
-        let decoded = self.decoder.decode(&self.spec.source.topic, &batch.records)?;
+        let decoded = self
+            .decoder
+            .decode(&self.spec.source.topic, &batch.records)?;
         drop(batch.records);
         // Dead letters first: if we crash before the main commit, the batch is read
         // again and the dead-letter table skips what it already holds.
-        self.progress.dead_letters += self.dead_letters.write(self.lake, decoded.dead_letters, &txns).await?;
+        self.progress.dead_letters += self
+            .dead_letters
+            .write(self.lake, decoded.dead_letters, &txns)
+            .await?;
         let output = match decoded.batch {
             Some(b) => self.transform.apply(b).await?,
             None => Vec::new(),
@@ -246,7 +268,11 @@ struct DeadLetterSink {
 }
 
 impl DeadLetterSink {
-    async fn open(lake: &LakeLocation, name: String, app_ids: &BTreeMap<i32, String>) -> Result<Self, PipelineError> {
+    async fn open(
+        lake: &LakeLocation,
+        name: String,
+        app_ids: &BTreeMap<i32, String>,
+    ) -> Result<Self, PipelineError> {
         let mut table = open_existing(lake, &name).await?;
         let stored_until = match table.as_mut() {
             Some(t) => txn_offsets(t, app_ids).await?,
@@ -260,18 +286,31 @@ impl DeadLetterSink {
         })
     }
 
-    async fn write(&mut self, lake: &LakeLocation, letters: Vec<DeadLetter>, txns: &[(String, i64)]) -> Result<u64, PipelineError> {
+    async fn write(
+        &mut self,
+        lake: &LakeLocation,
+        letters: Vec<DeadLetter>,
+        txns: &[(String, i64)],
+    ) -> Result<u64, PipelineError> {
         let letters: Vec<DeadLetter> = letters
             .into_iter()
-            .filter(|d| self.stored_until.get(&d.partition).is_none_or(|&until| d.offset >= until))
+            .filter(|d| {
+                self.stored_until
+                    .get(&d.partition)
+                    .is_none_or(|&until| d.offset >= until)
+            })
             .collect();
         if letters.is_empty() {
             return Ok(0);
         }
         let n = letters.len() as u64;
-        let batch = dead_letter_batch(&letters).map_err(|e| PipelineError::Internal(e.to_string()))?;
+        let batch =
+            dead_letter_batch(&letters).map_err(|e| PipelineError::Internal(e.to_string()))?;
         if self.table.is_none() {
-            let spec = TableSpec { name: self.name.clone(), partition_by: Vec::new() };
+            let spec = TableSpec {
+                name: self.name.clone(),
+                partition_by: Vec::new(),
+            };
             self.table = Some(LakeTable::open_or_create(lake, &spec, batch.schema()).await?);
         }
         if let Some(table) = self.table.as_mut() {
@@ -301,13 +340,27 @@ fn dead_letter_batch(letters: &[DeadLetter]) -> Result<RecordBatch, arrow::error
     RecordBatch::try_new(
         schema,
         vec![
-            Arc::new(StringArray::from_iter_values(letters.iter().map(|d| d.topic.as_str()))),
-            Arc::new(Int32Array::from_iter_values(letters.iter().map(|d| d.partition))),
-            Arc::new(Int64Array::from_iter_values(letters.iter().map(|d| d.offset))),
-            Arc::new(StringArray::from_iter_values(letters.iter().map(|d| d.error.as_str()))),
-            Arc::new(BinaryArray::from_iter_values(letters.iter().map(|d| d.raw.as_slice()))),
-            Arc::new(StringArray::from_iter_values(letters.iter().map(|d| String::from_utf8_lossy(&d.raw)))),
-            Arc::new(StringArray::from_iter_values(letters.iter().map(|_| now.as_str()))),
+            Arc::new(StringArray::from_iter_values(
+                letters.iter().map(|d| d.topic.as_str()),
+            )),
+            Arc::new(Int32Array::from_iter_values(
+                letters.iter().map(|d| d.partition),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                letters.iter().map(|d| d.offset),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                letters.iter().map(|d| d.error.as_str()),
+            )),
+            Arc::new(BinaryArray::from_iter_values(
+                letters.iter().map(|d| d.raw.as_slice()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                letters.iter().map(|d| String::from_utf8_lossy(&d.raw)),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                letters.iter().map(|_| now.as_str()),
+            )),
         ],
     )
 }

@@ -137,13 +137,18 @@ impl PipelineSpec {
             path: path.display().to_string(),
             message,
         };
-        let spec: PipelineSpec = toml::from_str(text).map_err(|e| err(e.to_string().trim_end().to_string()))?;
+        let spec: PipelineSpec =
+            toml::from_str(text).map_err(|e| err(e.to_string().trim_end().to_string()))?;
         spec.check().map_err(err)?;
         Ok(spec)
     }
 
     fn check(&self) -> Result<(), String> {
-        let names = [("name", &self.name), ("source.topic", &self.source.topic), ("sink.table", &self.sink.table)];
+        let names = [
+            ("name", &self.name),
+            ("source.topic", &self.source.topic),
+            ("sink.table", &self.sink.table),
+        ];
         for (key, value) in names {
             if value.trim().is_empty() {
                 return Err(format!("`{key}` must not be empty"));
@@ -159,7 +164,10 @@ impl PipelineSpec {
     }
 
     pub fn group(&self) -> String {
-        self.source.group.clone().unwrap_or_else(|| format!("pipelab-{}", self.name))
+        self.source
+            .group
+            .clone()
+            .unwrap_or_else(|| format!("pipelab-{}", self.name))
     }
 
     pub fn dead_letter_table(&self) -> String {
@@ -169,7 +177,6 @@ impl PipelineSpec {
             .unwrap_or_else(|| format!("{}_dead_letters", self.sink.table))
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -200,7 +207,9 @@ partition_by = ["dt"]
     #[test]
     fn unknown_key_names_file_line_and_key() {
         let bad = GOOD.replace("table = \"clicks\"", "table = \"clicks\"\ncolour = \"red\"");
-        let msg = PipelineSpec::parse(&bad, Path::new("p.toml")).unwrap_err().to_string();
+        let msg = PipelineSpec::parse(&bad, Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(msg.starts_with("p.toml: "), "{msg}");
         assert!(msg.contains("line 12") && msg.contains("colour"), "{msg}");
     }
@@ -208,7 +217,9 @@ partition_by = ["dt"]
     #[test]
     fn missing_topic_is_named() {
         let bad = GOOD.replace("topic = \"clicks\"\n", "");
-        let msg = PipelineSpec::parse(&bad, Path::new("p.toml")).unwrap_err().to_string();
+        let msg = PipelineSpec::parse(&bad, Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("missing field `topic`"), "{msg}");
     }
 

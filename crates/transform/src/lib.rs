@@ -21,7 +21,11 @@ pub struct Step {
 #[derive(Debug, Error)]
 pub enum TransformError {
     #[error("step '{step}': {message}\n  in SQL: {sql}")]
-    Sql { step: String, sql: String, message: String },
+    Sql {
+        step: String,
+        sql: String,
+        message: String,
+    },
 }
 
 impl TransformError {
@@ -44,14 +48,23 @@ impl Transform {
     /// Parse every step now, so a typo fails at start and not on the first batch.
     pub fn new(steps: Vec<Step>) -> Result<Self, TransformError> {
         for step in &steps {
-            let statements = DFParser::parse_sql(&step.sql).map_err(|e| TransformError::sql(step, e))?;
+            let statements =
+                DFParser::parse_sql(&step.sql).map_err(|e| TransformError::sql(step, e))?;
             match statements.len() {
                 1 => {}
-                n => return Err(TransformError::sql(step, format!("expected one SQL query, found {n} statements"))),
+                n => {
+                    return Err(TransformError::sql(
+                        step,
+                        format!("expected one SQL query, found {n} statements"),
+                    ));
+                }
             }
             if !matches!(statements.front(), Some(Statement::Statement(s)) if matches!(**s, datafusion::sql::sqlparser::ast::Statement::Query(_)))
             {
-                return Err(TransformError::sql(step, "a step must be a query (SELECT ... FROM input)"));
+                return Err(TransformError::sql(
+                    step,
+                    "a step must be a query (SELECT ... FROM input)",
+                ));
             }
         }
         Ok(Self { steps })
@@ -71,7 +84,10 @@ impl Transform {
     }
 }
 
-async fn run_step(step: &Step, input: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, TransformError> {
+async fn run_step(
+    step: &Step,
+    input: Vec<RecordBatch>,
+) -> Result<Vec<RecordBatch>, TransformError> {
     let Some(schema) = input.first().map(RecordBatch::schema) else {
         return Ok(input);
     };
@@ -81,7 +97,10 @@ async fn run_step(step: &Step, input: Vec<RecordBatch>) -> Result<Vec<RecordBatc
     let table = MemTable::try_new(schema, vec![input]).map_err(|e| TransformError::sql(step, e))?;
     ctx.register_table("input", Arc::new(table))
         .map_err(|e| TransformError::sql(step, e))?;
-    let df = ctx.sql(&step.sql).await.map_err(|e| TransformError::sql(step, e))?;
+    let df = ctx
+        .sql(&step.sql)
+        .await
+        .map_err(|e| TransformError::sql(step, e))?;
     df.collect().await.map_err(|e| TransformError::sql(step, e))
 }
 
@@ -99,7 +118,10 @@ mod tests {
         RecordBatch::try_new(
             schema,
             vec![
-                Arc::new(StringArray::from(vec!["2026-11-20T10:00:00Z", "2026-11-21T10:00:00Z"])),
+                Arc::new(StringArray::from(vec![
+                    "2026-11-20T10:00:00Z",
+                    "2026-11-21T10:00:00Z",
+                ])),
                 Arc::new(Int64Array::from(vec![1, 2])),
             ],
         )
@@ -109,8 +131,14 @@ mod tests {
     #[tokio::test]
     async fn steps_chain_over_input() {
         let t = Transform::new(vec![
-            Step { name: "day".into(), sql: "SELECT *, substr(ts, 1, 10) AS dt FROM input".into() },
-            Step { name: "filter".into(), sql: "SELECT dt, n FROM input WHERE n > 1".into() },
+            Step {
+                name: "day".into(),
+                sql: "SELECT *, substr(ts, 1, 10) AS dt FROM input".into(),
+            },
+            Step {
+                name: "filter".into(),
+                sql: "SELECT dt, n FROM input WHERE n > 1".into(),
+            },
         ])
         .unwrap();
         let out = t.apply(batch()).await.unwrap();
@@ -121,15 +149,29 @@ mod tests {
 
     #[test]
     fn syntax_error_names_the_step_and_sql() {
-        let err = Transform::new(vec![Step { name: "bad".into(), sql: "SELEC * FROM input".into() }]).unwrap_err();
+        let err = Transform::new(vec![Step {
+            name: "bad".into(),
+            sql: "SELEC * FROM input".into(),
+        }])
+        .unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("step 'bad'") && msg.contains("SELEC * FROM input"), "{msg}");
+        assert!(
+            msg.contains("step 'bad'") && msg.contains("SELEC * FROM input"),
+            "{msg}"
+        );
     }
 
     #[tokio::test]
     async fn unknown_column_is_reported_with_the_sql() {
-        let t = Transform::new(vec![Step { name: "s".into(), sql: "SELECT nope FROM input".into() }]).unwrap();
+        let t = Transform::new(vec![Step {
+            name: "s".into(),
+            sql: "SELECT nope FROM input".into(),
+        }])
+        .unwrap();
         let msg = t.apply(batch()).await.unwrap_err().to_string();
-        assert!(msg.contains("nope") && msg.contains("in SQL: SELECT nope FROM input"), "{msg}");
+        assert!(
+            msg.contains("nope") && msg.contains("in SQL: SELECT nope FROM input"),
+            "{msg}"
+        );
     }
 }

@@ -1,0 +1,7 @@
+//! End-to-end tests of the `pipelab` binary against the embedded stack and its peers.
+//! One test binary, because every test binary links DataFusion and delta-rs again
+//! (minutes each on a 2-core machine).
+
+mod common;
+mod devstack_peers;
+mod end_to_end;
