@@ -12,7 +12,7 @@ use arrow::array::{Array, AsArray};
 use arrow::datatypes::DataType;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use pipelab_devstack::{DevStack, DevStackConfig};
+use pipelab_devstack::{DevStack, DevStackConfig, KAFKA_CONSUMER_OVERRIDES};
 use pipelab_federate::QueryEngine;
 use pipelab_ingest::generate::{Clickstream, ClickstreamConfig};
 use pipelab_lake::LakeLocation;
@@ -41,6 +41,15 @@ const MARKER: &str = ".pipelab-demo";
 
 /// The demo's pipeline: every event to the lake, partitioned by event date.
 fn pipeline_toml(brokers: &str, lake: &str) -> String {
+    // The embedded broker's settings for consumers (see KAFKA_CONSUMER_OVERRIDES).
+    let options: String = std::iter::once("[source.options]".to_string())
+        .chain(
+            KAFKA_CONSUMER_OVERRIDES
+                .iter()
+                .map(|(k, v)| format!("{k:?} = {v:?}")),
+        )
+        .collect::<Vec<_>>()
+        .join("\n");
     format!(
         r#"# Written by `pipelab demo`: run it again with `pipelab run` while `pipelab devstack` runs.
 name = "clickstream"
@@ -50,6 +59,7 @@ kind = "kafka"
 brokers = "{brokers}"
 topic = "{TOPIC}"
 format = "json"
+{options}
 
 [[steps]]
 name = "event_date"

@@ -11,10 +11,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
@@ -99,7 +101,7 @@ impl SourceOptions {
 
 pub struct KafkaSource {
     opts: SourceOptions,
-    consumer: Arc<BaseConsumer>,
+    consumer: Arc<BaseConsumer<SourceContext>>,
     partitions: Vec<i32>,
 }
 
@@ -120,8 +122,9 @@ impl KafkaSource {
         for (k, v) in &opts.extra {
             config.set(k, v);
         }
-        let consumer: BaseConsumer =
-            config.create().map_err(|source| IngestError::Unreachable {
+        let consumer: BaseConsumer<SourceContext> = config
+            .create_with_context(SourceContext)
+            .map_err(|source| IngestError::Unreachable {
                 brokers: opts.brokers.clone(),
                 source,
             })?;
@@ -237,11 +240,30 @@ impl KafkaSource {
     }
 }
 
+/// librdkafka also reports the end of a partition as a client-wide error, which the
+/// default context logs at error level on every drain; the source handles the end of a
+/// partition through `poll`, so only real errors are logged here.
+pub struct SourceContext;
+
+impl ClientContext for SourceContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        let end_of_partition = matches!(
+            error,
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
+        );
+        if !end_of_partition {
+            tracing::error!("librdkafka: {error}: {reason}");
+        }
+    }
+}
+
+impl ConsumerContext for SourceContext {}
+
 /// Writes the consumer group's offsets after the lake committed, so that lag tools
 /// (kafka-consumer-groups, kcat) see the pipeline's progress.
 #[derive(Clone)]
 pub struct GroupCommitter {
-    consumer: Arc<BaseConsumer>,
+    consumer: Arc<BaseConsumer<SourceContext>>,
     topic: String,
 }
 
@@ -259,7 +281,7 @@ impl GroupCommitter {
 }
 
 fn topic_partitions(
-    consumer: &BaseConsumer,
+    consumer: &BaseConsumer<SourceContext>,
     brokers: &str,
     topic: &str,
 ) -> Result<Vec<i32>, IngestError> {

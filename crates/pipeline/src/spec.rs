@@ -211,7 +211,7 @@ partition_by = ["dt"]
             .unwrap_err()
             .to_string();
         assert!(msg.starts_with("p.toml: "), "{msg}");
-        assert!(msg.contains("line 12") && msg.contains("colour"), "{msg}");
+        assert!(msg.contains("line 11") && msg.contains("colour"), "{msg}");
     }
 
     #[test]

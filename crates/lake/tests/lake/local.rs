@@ -303,7 +303,11 @@ async fn crash_between_files_and_commit() -> TestResult {
         .await?;
 
     let status = std::process::Command::new(std::env::current_exe()?)
-        .args(["crash_between_files_and_commit", "--exact", "--nocapture"])
+        .args([
+            "local::crash_between_files_and_commit",
+            "--exact",
+            "--nocapture",
+        ])
         .env(CHILD_LAKE, dir.path())
         .env("PIPELAB_FAILPOINT", "lake-before-commit")
         .stderr(std::process::Stdio::null())
