@@ -15,6 +15,7 @@ pub async fn run(engine: &QueryEngine, format: Format) -> Result<(), String> {
         eprintln!("end statements with ';'  \\d lists tables  \\q quits");
     }
     let mut pending = String::new();
+    let mut failed = 0usize;
     let mut lines = stdin.lock().lines();
     loop {
         if interactive {
@@ -45,27 +46,54 @@ pub async fn run(engine: &QueryEngine, format: Format) -> Result<(), String> {
         pending.push_str(&line);
         pending.push('\n');
         if trimmed.ends_with(';') {
-            let sql = std::mem::take(&mut pending);
-            run_one(engine, &sql, format).await;
+            let script = std::mem::take(&mut pending);
+            failed += run_script(engine, &script, format).await;
         }
     }
     if !pending.trim().is_empty() {
-        run_one(engine, &pending, format).await;
+        failed += run_script(engine, &pending, format).await;
+    }
+    // Piped scripts report failure through the exit code; at a terminal each error was
+    // shown where it happened.
+    if failed > 0 && !interactive {
+        return Err(format!("{failed} statement(s) failed"));
     }
     Ok(())
 }
 
-async fn run_one(engine: &QueryEngine, sql: &str, format: Format) {
+/// Run each statement of `script` in turn; returns how many failed.
+async fn run_script(engine: &QueryEngine, script: &str, format: Format) -> usize {
+    match engine.split_statements(script) {
+        Ok(statements) => {
+            let mut failed = 0;
+            for sql in statements {
+                failed += usize::from(!run_one(engine, &sql, format).await);
+            }
+            failed
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+async fn run_one(engine: &QueryEngine, sql: &str, format: Format) -> bool {
     let started = std::time::Instant::now();
     match engine.sql(sql).await {
         Ok(batches) => {
             let mut out = std::io::stdout().lock();
             if let Err(e) = output::print(&batches, format, &mut out) {
                 eprintln!("error: {e}");
+                return false;
             }
             eprintln!("({:.3} s)", started.elapsed().as_secs_f64());
+            true
         }
         // In the shell a bad statement is reported and the session goes on.
-        Err(e) => eprintln!("error: {e}"),
+        Err(e) => {
+            eprintln!("error: {e}");
+            false
+        }
     }
 }

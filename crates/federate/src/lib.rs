@@ -4,6 +4,7 @@
 
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::sql::parser::DFParser;
 use pipelab_lake::{LakeError, LakeLocation};
 use thiserror::Error;
 
@@ -50,6 +51,14 @@ impl QueryEngine {
 
     pub fn context(&self) -> &SessionContext {
         &self.ctx
+    }
+
+    /// Split a script into its statements (`;`-separated, quotes and comments
+    /// respected), each as SQL text that [`QueryEngine::sql`] runs.
+    pub fn split_statements(&self, script: &str) -> Result<Vec<String>, FederateError> {
+        let statements = DFParser::parse_sql(script)
+            .map_err(|e| self.sql_error(script, datafusion::error::DataFusionError::from(e)))?;
+        Ok(statements.iter().map(ToString::to_string).collect())
     }
 
     /// Plan and run one SQL statement, collecting its result.
