@@ -56,8 +56,7 @@ impl QueryEngine {
     /// Split a script into its statements (`;`-separated, quotes and comments
     /// respected), each as SQL text that [`QueryEngine::sql`] runs.
     pub fn split_statements(&self, script: &str) -> Result<Vec<String>, FederateError> {
-        let statements = DFParser::parse_sql(script)
-            .map_err(|e| self.sql_error(script, datafusion::error::DataFusionError::from(e)))?;
+        let statements = DFParser::parse_sql(script).map_err(|e| self.sql_error(script, e))?;
         Ok(statements.iter().map(ToString::to_string).collect())
     }
 

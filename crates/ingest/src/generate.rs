@@ -144,13 +144,13 @@ impl Clickstream {
                 .strip_prefix("/products/")
                 .and_then(|id| id.parse::<u32>().ok());
             push(self, "page_view", page.clone(), None, at);
-            if let Some(id) = product {
-                if self.rng.random_bool(0.15) {
-                    at += Duration::seconds(self.rng.random_range(2..30));
-                    let price = f64::from(5 + id % 95) + 0.99;
-                    cart += price;
-                    push(self, "add_to_cart", page, Some(price), at);
-                }
+            if let Some(id) = product
+                && self.rng.random_bool(0.15)
+            {
+                at += Duration::seconds(self.rng.random_range(2..30));
+                let price = f64::from(5 + id % 95) + 0.99;
+                cart += price;
+                push(self, "add_to_cart", page, Some(price), at);
             }
             at += Duration::seconds(self.rng.random_range(5..120));
         }
