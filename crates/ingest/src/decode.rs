@@ -55,9 +55,8 @@ impl JsonDecoder {
         }
     }
 
-    /// Give fields named in `schema` its types when they first appear in the data with
-    /// nothing but nulls.
-    /// Unlike [`JsonDecoder::with_schema`], fields absent from the data (columns a SQL
+    /// Give the fields named in `schema` their types where they first appear in the data
+    /// with nothing but nulls. Unlike [`JsonDecoder::with_schema`], fields absent from the data (columns a SQL
     /// step derives, such as a partition column) do not become input columns.
     pub fn with_type_hints(schema: &Schema) -> Self {
         Self {
