@@ -25,6 +25,24 @@ fn total_and_distinct(stack: &pipelab_devstack::DevStack, lake: &str, table: &st
     (rows[0][0].parse().unwrap(), rows[0][1].parse().unwrap())
 }
 
+/// The `clicks` table holds every event once, and its per-day counts are those of the
+/// generated events; returns those counts.
+fn assert_exactly_once(
+    stack: &pipelab_devstack::DevStack,
+    lake: &str,
+    events: &[pipelab_ingest::generate::ClickEvent],
+) -> BTreeMap<String, i64> {
+    let n = events.len() as i64;
+    assert_eq!(total_and_distinct(stack, lake, "clicks"), (n, n));
+    let days = counts(query_csv(
+        Some(stack),
+        lake,
+        "SELECT dt, count(*) FROM clicks GROUP BY dt ORDER BY dt",
+    ));
+    assert_eq!(days, per_day(events));
+    days
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn produced_events_land_exactly_once_with_right_daily_counts() {
     let dir = tempfile::tempdir().unwrap();
@@ -42,30 +60,13 @@ async fn produced_events_land_exactly_once_with_right_daily_counts() {
         8_000,
     );
 
-    let out = run_ok(
-        pipelab(Some(&stack))
-            .args(["run", "--quiet", "--until-idle"])
-            .arg(&spec),
-    );
+    let out = run_until_idle(&stack, &spec);
     assert!(out.contains("read 30,000 records"), "{out}");
 
-    assert_eq!(
-        total_and_distinct(&stack, &lake, "clicks"),
-        (N as i64, N as i64)
-    );
-    let days = counts(query_csv(
-        Some(&stack),
-        &lake,
-        "SELECT dt, count(*) FROM clicks GROUP BY dt ORDER BY dt",
-    ));
-    assert_eq!(days, per_day(&events));
+    let days = assert_exactly_once(&stack, &lake, &events);
 
     // A second run finds nothing new: offsets come from the lake.
-    let out = run_ok(
-        pipelab(Some(&stack))
-            .args(["run", "--quiet", "--until-idle"])
-            .arg(&spec),
-    );
+    let out = run_until_idle(&stack, &spec);
     assert!(out.contains("read 0 records"), "{out}");
     assert_eq!(
         total_and_distinct(&stack, &lake, "clicks"),
@@ -192,21 +193,8 @@ async fn restart_after_a_limit_and_after_kill_neither_loses_nor_repeats() {
         assert_eq!(rows, distinct, "duplicates after kill at {delay_ms} ms");
     }
 
-    run_ok(
-        pipelab(Some(&stack))
-            .args(["run", "--quiet", "--until-idle"])
-            .arg(&spec),
-    );
-    assert_eq!(
-        total_and_distinct(&stack, &lake, "clicks"),
-        (N as i64, N as i64)
-    );
-    let days = counts(query_csv(
-        Some(&stack),
-        &lake,
-        "SELECT dt, count(*) FROM clicks GROUP BY dt ORDER BY dt",
-    ));
-    assert_eq!(days, per_day(&events));
+    run_until_idle(&stack, &spec);
+    assert_exactly_once(&stack, &lake, &events);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -236,11 +224,7 @@ async fn bad_records_go_to_the_dead_letter_table_and_the_rest_flows() {
         &lake,
         100_000,
     );
-    let out = run_ok(
-        pipelab(Some(&stack))
-            .args(["run", "--quiet", "--until-idle"])
-            .arg(&spec),
-    );
+    let out = run_until_idle(&stack, &spec);
     assert!(out.contains("6 dead letters"), "{out}");
 
     let rows = query_csv(Some(&stack), &lake, "SELECT count(*) FROM mixed");
@@ -262,11 +246,7 @@ async fn bad_records_go_to_the_dead_letter_table_and_the_rest_flows() {
     );
 
     // Run again: nothing new, and the dead letters are not stored twice.
-    run_ok(
-        pipelab(Some(&stack))
-            .args(["run", "--quiet", "--until-idle"])
-            .arg(&spec),
-    );
+    run_until_idle(&stack, &spec);
     let dead = query_csv(
         Some(&stack),
         &lake,

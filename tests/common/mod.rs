@@ -52,6 +52,15 @@ pub fn run_ok(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `pipelab run --quiet --until-idle SPEC` against the stack; its stdout.
+pub fn run_until_idle(stack: &DevStack, spec: &Path) -> String {
+    run_ok(
+        pipelab(Some(stack))
+            .args(["run", "--quiet", "--until-idle"])
+            .arg(spec),
+    )
+}
+
 pub fn output(cmd: &mut Command) -> Output {
     cmd.output().expect("run pipelab")
 }
