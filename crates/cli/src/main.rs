@@ -329,17 +329,7 @@ async fn generate(args: GenArgs) -> Result<(), CliError> {
             serde_json::to_vec(&e).unwrap_or_default(),
         )
     });
-    let (brokers, topic) = (args.brokers, args.topic);
-    let stats = tokio::task::spawn_blocking(move || {
-        pipelab_ingest::produce::produce_all(&brokers, &topic, records, |_| {})
-    })
-    .await??;
-    println!(
-        "produced {} events ({})",
-        output::thousands(stats.acked),
-        output::bytes(stats.bytes)
-    );
-    Ok(())
+    produce_and_report(args.brokers, args.topic, records, "events").await
 }
 
 async fn produce(args: ProduceArgs) -> Result<(), CliError> {
@@ -351,18 +341,31 @@ async fn produce(args: ProduceArgs) -> Result<(), CliError> {
             .map_err(|e| CliError(format!("{}: {e}", args.file.display())))?;
         Box::new(std::io::BufReader::new(f))
     };
-    let (brokers, topic) = (args.brokers, args.topic);
+    let records = reader
+        .lines()
+        .map_while(Result::ok)
+        .enumerate()
+        .map(|(i, line)| (i.to_string(), line.into_bytes()));
+    produce_and_report(args.brokers, args.topic, records, "records").await
+}
+
+/// Produce `records` (key, payload) to `topic` and print how many the broker took. The
+/// records are generated or read on a blocking thread: librdkafka's queue blocks.
+async fn produce_and_report<I>(
+    brokers: String,
+    topic: String,
+    records: I,
+    what: &str,
+) -> Result<(), CliError>
+where
+    I: Iterator<Item = (String, Vec<u8>)> + Send + 'static,
+{
     let stats = tokio::task::spawn_blocking(move || {
-        let records = reader
-            .lines()
-            .map_while(Result::ok)
-            .enumerate()
-            .map(|(i, line)| (i.to_string(), line.into_bytes()));
         pipelab_ingest::produce::produce_all(&brokers, &topic, records, |_| {})
     })
     .await??;
     println!(
-        "produced {} records ({})",
+        "produced {} {what} ({})",
         output::thousands(stats.acked),
         output::bytes(stats.bytes)
     );

@@ -47,17 +47,10 @@ impl JsonDecoder {
         Self::default()
     }
 
-    /// Start from the columns a table already has, so a restart keeps their types.
-    pub fn with_schema(schema: &Schema) -> Self {
-        Self {
-            known: schema.fields().iter().cloned().collect(),
-            hints: Vec::new(),
-        }
-    }
-
-    /// Give the fields named in `schema` their types where they first appear in the data
-    /// with nothing but nulls. Unlike [`JsonDecoder::with_schema`], fields absent from the data (columns a SQL
-    /// step derives, such as a partition column) do not become input columns.
+    /// Give the fields named in `schema` (a restarted pipeline's table) their types where
+    /// they first appear in the data with nothing but nulls. Only hints: fields absent from
+    /// the data (columns a SQL step derives, such as a partition column) do not become
+    /// input columns.
     pub fn with_type_hints(schema: &Schema) -> Self {
         Self {
             known: Vec::new(),
@@ -140,8 +133,8 @@ impl JsonDecoder {
             // yet; text is the one that every later JSON scalar can be read as.
             // A hint only fills that gap: where the data has a type, a SQL step may
             // turn it into another one before the table sees it.
-            let hinted = self.hints.iter().find(|h| h.name() == field.name());
             let field = if field.data_type() == &DataType::Null {
+                let hinted = self.hints.iter().find(|h| h.name() == field.name());
                 let hint = hinted.map_or(DataType::Utf8, |h| h.data_type().clone());
                 Field::new(field.name(), hint, true)
             } else {
