@@ -5,3 +5,4 @@
 mod common;
 mod devstack_peers;
 mod end_to_end;
+mod ingest_guarantees;

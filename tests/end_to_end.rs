@@ -16,7 +16,11 @@ fn counts(rows: Vec<Vec<String>>) -> BTreeMap<String, i64> {
         .collect()
 }
 
-fn total_and_distinct(stack: &pipelab_devstack::DevStack, lake: &str, table: &str) -> (i64, i64) {
+pub(crate) fn total_and_distinct(
+    stack: &pipelab_devstack::DevStack,
+    lake: &str,
+    table: &str,
+) -> (i64, i64) {
     let rows = query_csv(
         Some(stack),
         lake,
@@ -27,7 +31,7 @@ fn total_and_distinct(stack: &pipelab_devstack::DevStack, lake: &str, table: &st
 
 /// The `clicks` table holds every event once, and its per-day counts are those of the
 /// generated events; returns those counts.
-fn assert_exactly_once(
+pub(crate) fn assert_exactly_once(
     stack: &pipelab_devstack::DevStack,
     lake: &str,
     events: &[pipelab_ingest::generate::ClickEvent],
@@ -187,8 +191,12 @@ async fn restart_after_a_limit_and_after_kill_neither_loses_nor_repeats() {
             .spawn()
             .unwrap();
         std::thread::sleep(Duration::from_millis(delay_ms));
-        let _ = child.kill(); // SIGKILL
+        let alive = child.try_wait().unwrap().is_none();
+        let _ = child.kill(); // SIGKILL, to pipelab itself (no wrapper)
         let _ = child.wait();
+        if !alive {
+            break; // it finished the topic: nothing left to interrupt
+        }
         let (rows, distinct) = total_and_distinct(&stack, &lake, "clicks");
         assert_eq!(rows, distinct, "duplicates after kill at {delay_ms} ms");
     }
@@ -278,6 +286,13 @@ fn bad_config_exits_2_naming_file_and_line() {
     assert_user_error(
         output(pipelab(None).arg("run").arg(&unknown)),
         &["unknown.toml", "line 4", "speed"],
+    );
+
+    let same_table = dir.path().join("same_table.toml");
+    std::fs::write(&same_table, "name = \"x\"\n[source]\ntopic = \"t\"\n[sink]\nlocation = \"/tmp/l\"\ntable = \"t\"\ndead_letter_table = \"t\"\n").unwrap();
+    assert_user_error(
+        output(pipelab(None).arg("run").arg(&same_table)),
+        &["same_table.toml", "line 7", "dead_letter_table"],
     );
 
     let syntax = dir.path().join("syntax.toml");

@@ -290,6 +290,16 @@ async fn run(args: RunArgs) -> Result<(), CliError> {
             .map_or("no table yet".to_string(), |v| format!("table version {v}")),
         report.stop
     );
+    if p.already_stored + p.reseeks + p.conflicts + report.out_of_range_resets > 0 {
+        println!(
+            "  shared with other members: {} records already stored, {} partitions re-read, \
+             {} commits retried; {} partitions moved by on_offset_out_of_range",
+            output::thousands(p.already_stored),
+            p.reseeks,
+            p.conflicts,
+            report.out_of_range_resets
+        );
+    }
     Ok(())
 }
 
@@ -341,12 +351,37 @@ async fn produce(args: ProduceArgs) -> Result<(), CliError> {
             .map_err(|e| CliError(format!("{}: {e}", args.file.display())))?;
         Box::new(std::io::BufReader::new(f))
     };
+    // Lines are bytes, sent as they are (not only UTF-8); each record's key is its line
+    // number. A read error ends the input and is reported with its line.
+    let read_error: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+    let seen_error = read_error.clone();
     let records = reader
-        .lines()
-        .map_while(Result::ok)
+        .split(b'\n')
         .enumerate()
-        .map(|(i, line)| (i.to_string(), line.into_bytes()));
-    produce_and_report(args.brokers, args.topic, records, "records").await
+        .map_while(move |(i, line)| match line {
+            Ok(line) => Some(((i + 1).to_string(), line)),
+            Err(e) => {
+                if let Ok(mut slot) = seen_error.lock() {
+                    *slot = Some(format!("line {}: {e}", i + 1));
+                }
+                None
+            }
+        });
+    produce_and_report(
+        args.brokers,
+        args.topic,
+        records,
+        "records (key: line number)",
+    )
+    .await?;
+    let failed = read_error.lock().ok().and_then(|e| e.clone());
+    match failed {
+        Some(e) => Err(CliError(format!(
+            "{}: reading stopped at {e}; the lines before it were sent",
+            args.file.display()
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Produce `records` (key, payload) to `topic` and print how many the broker took. The

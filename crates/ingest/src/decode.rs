@@ -1,11 +1,16 @@
-//! JSON records → Arrow, with the schema inferred from the data and widened as new
-//! fields appear. A record that is not a JSON object, or whose value does not fit the
-//! type its field already has, becomes a [`DeadLetter`]: it never stops the batch and
-//! never disappears.
+//! JSON records → Arrow, with the schema inferred from the data and evolved as new
+//! fields (top-level or nested) appear.
+//!
+//! No value changes silently: once a field has a type (the lake table's column of the
+//! same name, or else the first batch that had a non-null value for it), every later value is checked against it before decoding. A value that does not
+//! fit exactly — `10.5` for an integer column, `"4.7"` for a number, an object for a
+//! string — makes its record a [`DeadLetter`]; it is never truncated or coerced. A record
+//! that is not a JSON object, or has no payload, is a dead letter too. Nothing stops the
+//! batch and nothing disappears.
 
 use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
 use arrow::json::reader::{ReaderBuilder, infer_json_schema_from_iterator};
 use arrow::record_batch::RecordBatch;
 use serde_json::Value;
@@ -13,14 +18,25 @@ use serde_json::Value;
 use crate::error::IngestError;
 use crate::kafka::RawRecord;
 
-/// A record that could not be decoded, kept with everything needed to replay it.
+/// A record that could not be stored, kept with everything needed to replay it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeadLetter {
     pub topic: String,
-    pub partition: i32,
-    pub offset: i64,
-    pub raw: Vec<u8>,
+    pub record: RawRecord,
+    /// The pipeline stage that refused it: `decode`, a step's name, or `sink`.
+    pub stage: String,
     pub error: String,
+}
+
+impl DeadLetter {
+    pub fn new(topic: &str, record: &RawRecord, stage: &str, error: String) -> Self {
+        Self {
+            topic: topic.to_string(),
+            record: record.clone(),
+            stage: stage.to_string(),
+            error,
+        }
+    }
 }
 
 /// The result of decoding one micro-batch.
@@ -28,18 +44,21 @@ pub struct DeadLetter {
 pub struct Decoded {
     /// `None` when no record of the batch was valid.
     pub batch: Option<RecordBatch>,
+    /// For each row of `batch`, the index of its record in the input slice.
+    pub rows: Vec<usize>,
     pub dead_letters: Vec<DeadLetter>,
 }
 
-/// Decodes JSON micro-batches, remembering the schema seen so far so that a field
-/// keeps its first inferred type across batches (the lake table's column type).
+/// Decodes JSON micro-batches, remembering the schema seen so far: a field keeps its
+/// type across batches (it is the lake table's column type).
 #[derive(Debug, Default)]
 pub struct JsonDecoder {
     known: Vec<Arc<Field>>,
-    /// Types a field gets when it first appears, from the table a restarted pipeline
-    /// writes to: without them a batch where `price` is null everywhere would infer text
-    /// and clash with the table's double column.
-    hints: Vec<Arc<Field>>,
+    /// The lake table's columns (a restarted pipeline): a field appearing in the data
+    /// takes its table column's type when that is one JSON decodes to directly (bool,
+    /// integer, double, text, list, struct). Columns of other types (timestamps a step
+    /// converts text to, say) keep the type inferred from the data; the sink checks them.
+    table: Vec<Arc<Field>>,
 }
 
 impl JsonDecoder {
@@ -47,17 +66,14 @@ impl JsonDecoder {
         Self::default()
     }
 
-    /// Give the fields named in `schema` (a restarted pipeline's table) their types where
-    /// they first appear in the data with nothing but nulls. Only hints: fields absent from
-    /// the data (columns a SQL step derives, such as a partition column) do not become
-    /// input columns.
-    pub fn with_type_hints(schema: &Schema) -> Self {
+    /// A decoder for a pipeline whose table already exists with `schema`.
+    pub fn for_table(schema: &Schema) -> Self {
         Self {
             known: Vec::new(),
-            hints: schema
+            table: schema
                 .fields()
                 .iter()
-                .filter(|f| !f.data_type().is_nested())
+                .filter(|f| json_native(f.data_type()))
                 .cloned()
                 .collect(),
         }
@@ -71,84 +87,206 @@ impl JsonDecoder {
         let mut dead_letters = Vec::new();
         let mut valid: Vec<(usize, Value)> = Vec::with_capacity(records.len());
         for (i, record) in records.iter().enumerate() {
-            match serde_json::from_slice::<Value>(&record.payload) {
+            let reject = |e: String| DeadLetter::new(topic, record, "decode", e);
+            let Some(payload) = &record.payload else {
+                dead_letters.push(reject("the record has no payload (null value)".into()));
+                continue;
+            };
+            match serde_json::from_slice::<Value>(payload) {
                 Ok(v @ Value::Object(_)) => valid.push((i, v)),
-                Ok(other) => dead_letters.push(dead_letter(
-                    topic,
-                    record,
-                    format!("expected a JSON object, found {}", json_kind(&other)),
-                )),
+                Ok(other) => dead_letters.push(reject(format!(
+                    "expected a JSON object, found {}",
+                    json_kind(&other)
+                ))),
+                Err(e) => dead_letters.push(reject(format!("invalid JSON: {e}"))),
+            }
+        }
+        self.evolve(&valid);
+        let schema = self.schema();
+        let mut rows = Vec::with_capacity(valid.len());
+        let mut good: Vec<&Value> = Vec::with_capacity(valid.len());
+        for (i, value) in &valid {
+            match fits_record(value, &schema) {
+                Ok(()) => {
+                    rows.push(*i);
+                    good.push(value);
+                }
                 Err(e) => {
-                    dead_letters.push(dead_letter(topic, record, format!("invalid JSON: {e}")))
+                    dead_letters.push(DeadLetter::new(topic, &records[*i], "decode", e));
                 }
             }
         }
-        if valid.is_empty() {
+        if good.is_empty() {
             return Ok(Decoded {
                 batch: None,
+                rows,
                 dead_letters,
             });
         }
-        self.widen(&valid);
-        let schema = self.schema();
-        let batch = match decode_values(&schema, valid.iter().map(|(_, v)| v)) {
-            Ok(batch) => batch,
-            // Some value does not fit its column's type: find which, one by one, so
-            // only those records go to the dead-letter table.
-            Err(_) => {
-                let mut good = Vec::with_capacity(valid.len());
-                for (i, value) in &valid {
-                    match decode_values(&schema, std::iter::once(value)) {
-                        Ok(_) => good.push(value),
-                        Err(e) => dead_letters.push(dead_letter(
-                            topic,
-                            &records[*i],
-                            format!("does not fit the table's schema: {e}"),
-                        )),
-                    }
-                }
-                if good.is_empty() {
-                    return Ok(Decoded {
-                        batch: None,
-                        dead_letters,
-                    });
-                }
-                decode_values(&schema, good.into_iter())?
-            }
-        };
+        let batch = decode_values(&schema, &good)?;
         Ok(Decoded {
             batch: Some(batch),
+            rows,
             dead_letters,
         })
     }
 
-    /// Add the fields this batch has that the known schema lacks. A field's type is
-    /// fixed by the first batch that saw it.
-    fn widen(&mut self, valid: &[(usize, Value)]) {
+    /// Add the fields (and nested sub-fields) this batch has that the known schema lacks.
+    /// A field that is null everywhere has no type yet and waits for a batch that gives
+    /// it one: the rows before simply lack it (null once the column exists).
+    fn evolve(&mut self, valid: &[(usize, Value)]) {
         for field in infer_fields(valid) {
-            if self.known.iter().any(|k| k.name() == field.name()) {
+            if field.data_type() == &DataType::Null {
                 continue;
             }
-            // A field that is null in every record of its first batch has no type
-            // yet; text is the one that every later JSON scalar can be read as.
-            // A hint only fills that gap: where the data has a type, a SQL step may
-            // turn it into another one before the table sees it.
-            let field = if field.data_type() == &DataType::Null {
-                let hinted = self.hints.iter().find(|h| h.name() == field.name());
-                let hint = hinted.map_or(DataType::Utf8, |h| h.data_type().clone());
-                Field::new(field.name(), hint, true)
-            } else {
-                field.as_ref().clone().with_nullable(true)
-            };
-            self.known.push(Arc::new(field));
+            match self.known.iter_mut().find(|k| k.name() == field.name()) {
+                Some(known) => {
+                    let merged = merge_type(known.data_type(), field.data_type());
+                    if &merged != known.data_type() {
+                        *known = Arc::new(known.as_ref().clone().with_data_type(merged));
+                    }
+                }
+                None => {
+                    let dt = strip_null(field.data_type());
+                    // The table's column type wins (values that do not fit it are dead
+                    // letters), plus nested sub-fields the table does not have yet.
+                    let dt = match self.table.iter().find(|t| t.name() == field.name()) {
+                        Some(col) => merge_type(col.data_type(), &dt),
+                        None => dt,
+                    };
+                    self.known
+                        .push(Arc::new(Field::new(field.name(), dt, true)));
+                }
+            }
         }
     }
 }
 
+/// The type a field has after a batch with `new` values: `known`, plus nested sub-fields
+/// it lacked. Any other difference keeps `known` (the values that do not fit it are
+/// dead-lettered).
+fn merge_type(known: &DataType, new: &DataType) -> DataType {
+    match (known, new) {
+        (DataType::Struct(k), DataType::Struct(n)) => {
+            let mut fields: Vec<Arc<Field>> = k.iter().cloned().collect();
+            for nf in n.iter() {
+                if nf.data_type() == &DataType::Null {
+                    continue;
+                }
+                match fields.iter_mut().find(|f| f.name() == nf.name()) {
+                    Some(f) => {
+                        let merged = merge_type(f.data_type(), nf.data_type());
+                        *f = Arc::new(f.as_ref().clone().with_data_type(merged));
+                    }
+                    None => fields.push(Arc::new(Field::new(
+                        nf.name(),
+                        strip_null(nf.data_type()),
+                        true,
+                    ))),
+                }
+            }
+            DataType::Struct(Fields::from(fields))
+        }
+        (DataType::List(k), DataType::List(n)) => {
+            let item = merge_type(k.data_type(), n.data_type());
+            DataType::List(Arc::new(k.as_ref().clone().with_data_type(item)))
+        }
+        (DataType::Null, n) => strip_null(n),
+        _ => known.clone(),
+    }
+}
+
+/// A type with Null-typed struct sub-fields removed (they have no type yet).
+fn strip_null(dt: &DataType) -> DataType {
+    match dt {
+        DataType::Struct(fields) => DataType::Struct(
+            fields
+                .iter()
+                .filter(|f| f.data_type() != &DataType::Null)
+                .map(|f| Arc::new(f.as_ref().clone().with_data_type(strip_null(f.data_type()))))
+                .collect(),
+        ),
+        DataType::List(item) => DataType::List(Arc::new(
+            item.as_ref()
+                .clone()
+                .with_data_type(strip_null(item.data_type())),
+        )),
+        other => other.clone(),
+    }
+}
+
+/// Types JSON values decode to directly, the ones a table column can impose on input.
+fn json_native(dt: &DataType) -> bool {
+    match dt {
+        DataType::Boolean | DataType::Int64 | DataType::Float64 | DataType::Utf8 => true,
+        DataType::List(item) => json_native(item.data_type()),
+        DataType::Struct(fields) => fields.iter().all(|f| json_native(f.data_type())),
+        _ => false,
+    }
+}
+
+/// Check every field of an object against the schema; the error names the field path,
+/// the value and the column type.
+fn fits_record(value: &Value, schema: &Schema) -> Result<(), String> {
+    let Value::Object(map) = value else {
+        return Err("expected a JSON object".into());
+    };
+    for field in schema.fields() {
+        if let Some(v) = map.get(field.name()) {
+            fits(v, field.data_type(), field.name())?;
+        }
+    }
+    Ok(())
+}
+
+fn fits(value: &Value, dt: &DataType, path: &str) -> Result<(), String> {
+    let ok = match (value, dt) {
+        (Value::Null, _) => true,
+        (Value::Bool(_), DataType::Boolean) => true,
+        (Value::Number(n), DataType::Int64) => n.is_i64(),
+        // Integers beyond 2^53 would be rounded by a double.
+        (Value::Number(n), DataType::Float64) => {
+            n.as_i64().is_none_or(|i| i.unsigned_abs() <= 1 << 53)
+                && n.as_u64().is_none_or(|u| u <= 1 << 53)
+        }
+        (Value::String(_), DataType::Utf8) => true,
+        (Value::Array(items), DataType::List(item)) => {
+            for (i, v) in items.iter().enumerate() {
+                fits(v, item.data_type(), &format!("{path}[{i}]"))?;
+            }
+            true
+        }
+        (Value::Object(map), DataType::Struct(fields)) => {
+            for f in fields.iter() {
+                if let Some(v) = map.get(f.name()) {
+                    fits(v, f.data_type(), &format!("{path}.{}", f.name()))?;
+                }
+            }
+            true
+        }
+        _ => false,
+    };
+    if ok {
+        return Ok(());
+    }
+    let mut shown = value.to_string();
+    if shown.len() > 80 {
+        let cut = (0..=80)
+            .rev()
+            .find(|&i| shown.is_char_boundary(i))
+            .unwrap_or(0);
+        shown.truncate(cut);
+        shown.push('…');
+    }
+    Err(format!(
+        "field `{path}`: {} {shown} does not fit the column type {dt}",
+        json_kind(value)
+    ))
+}
+
 /// The fields of a batch with their inferred types. When the records disagree in a way
 /// inference cannot merge (an object here, a number there), each field takes the type of
-/// the first record that has it; records that do not fit it become dead letters when
-/// decoded, instead of failing the whole batch.
+/// the first record that has it; the records that do not fit it become dead letters.
 fn infer_fields(valid: &[(usize, Value)]) -> Vec<Arc<Field>> {
     let infer = |values: &mut dyn Iterator<Item = &Value>| {
         infer_json_schema_from_iterator(values.map(Ok::<_, arrow::error::ArrowError>))
@@ -173,31 +311,14 @@ fn infer_fields(valid: &[(usize, Value)]) -> Vec<Arc<Field>> {
     fields
 }
 
-fn decode_values<'a>(
-    schema: &SchemaRef,
-    values: impl Iterator<Item = &'a Value>,
-) -> Result<RecordBatch, arrow::error::ArrowError> {
-    let values: Vec<&Value> = values.collect();
+fn decode_values(schema: &SchemaRef, values: &[&Value]) -> Result<RecordBatch, IngestError> {
     let mut decoder = ReaderBuilder::new(schema.clone())
         .with_batch_size(values.len().max(1))
-        // A text column (say one that was all null when first seen) takes later numbers
-        // and booleans as their text instead of rejecting them.
-        .with_coerce_primitive(true)
         .build_decoder()?;
-    decoder.serialize(&values)?;
+    decoder.serialize(values)?;
     Ok(decoder
         .flush()?
         .unwrap_or_else(|| RecordBatch::new_empty(schema.clone())))
-}
-
-fn dead_letter(topic: &str, record: &RawRecord, error: String) -> DeadLetter {
-    DeadLetter {
-        topic: topic.to_string(),
-        partition: record.partition,
-        offset: record.offset,
-        raw: record.payload.clone(),
-        error,
-    }
 }
 
 fn json_kind(v: &Value) -> &'static str {
@@ -215,106 +336,173 @@ fn json_kind(v: &Value) -> &'static str {
 mod tests {
     use super::*;
     use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{Float64Type, Int64Type};
 
     fn rec(offset: i64, s: &str) -> RawRecord {
-        RawRecord {
-            partition: 0,
-            offset,
-            timestamp_ms: None,
-            payload: s.as_bytes().to_vec(),
-        }
+        RawRecord::new(0, offset, s.as_bytes())
+    }
+
+    fn decode(d: &mut JsonDecoder, lines: &[&str]) -> Decoded {
+        let records: Vec<RawRecord> = lines
+            .iter()
+            .enumerate()
+            .map(|(i, s)| rec(i as i64, s))
+            .collect();
+        d.decode("t", &records).unwrap()
     }
 
     #[test]
     fn bad_records_become_dead_letters_and_the_rest_decode() {
         let mut d = JsonDecoder::new();
-        let out = d
-            .decode(
-                "t",
-                &[
-                    rec(0, r#"{"a":1,"b":"x"}"#),
-                    rec(1, "not json"),
-                    rec(2, "[1]"),
-                    rec(3, r#"{"a":2}"#),
-                ],
-            )
-            .unwrap();
+        let mut records = vec![
+            rec(0, r#"{"a":1,"b":"x"}"#),
+            rec(1, "not json"),
+            rec(2, "[1]"),
+            rec(3, r#"{"a":2}"#),
+            rec(4, ""),
+        ];
+        records.push(RawRecord {
+            payload: None,
+            ..rec(5, "")
+        });
+        let out = d.decode("t", &records).unwrap();
         let batch = out.batch.unwrap();
         assert_eq!(batch.num_rows(), 2);
+        assert_eq!(out.rows, [0, 3]);
+        let errors: Vec<(i64, &str)> = out
+            .dead_letters
+            .iter()
+            .map(|d| (d.record.offset, d.error.as_str()))
+            .collect();
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        assert!(errors[0].1.contains("invalid JSON"), "{errors:?}");
+        assert!(errors[1].1.contains("array"), "{errors:?}");
+        assert!(errors[2].1.contains("invalid JSON"), "{errors:?}");
+        assert!(errors[3].1.contains("no payload"), "{errors:?}");
+        assert_eq!(
+            out.dead_letters[1].record.payload.as_deref(),
+            Some(&b"[1]"[..])
+        );
+        assert_eq!(out.dead_letters[3].record.payload, None);
+    }
+
+    #[test]
+    fn an_integer_column_never_takes_a_fraction() {
+        let mut d = JsonDecoder::new();
+        decode(&mut d, &[r#"{"price":10}"#]);
+        let out = decode(
+            &mut d,
+            &[r#"{"price":11}"#, r#"{"price":10.5}"#, r#"{"price":"4"}"#],
+        );
+        let batch = out.batch.unwrap();
+        assert_eq!(batch.schema().field(0).data_type(), &DataType::Int64);
+        assert_eq!(batch.num_rows(), 1);
+        assert_eq!(batch.column(0).as_primitive::<Int64Type>().value(0), 11);
         assert_eq!(out.dead_letters.len(), 2);
-        assert_eq!(out.dead_letters[0].offset, 1);
         assert!(
-            out.dead_letters[0].error.contains("invalid JSON"),
+            out.dead_letters[0].error.contains("`price`")
+                && out.dead_letters[0].error.contains("10.5")
+                && out.dead_letters[0].error.contains("Int64"),
             "{}",
             out.dead_letters[0].error
         );
-        assert!(out.dead_letters[1].error.contains("array"));
-        assert_eq!(out.dead_letters[1].raw, b"[1]");
+        // A numeric string is not a number.
+        assert!(out.dead_letters[1].error.contains("a string"));
     }
 
     #[test]
-    fn new_fields_widen_the_schema_and_types_stay_fixed() {
+    fn new_nested_sub_fields_are_added_not_dropped() {
         let mut d = JsonDecoder::new();
-        d.decode("t", &[rec(0, r#"{"a":1}"#)]).unwrap();
-        let out = d
-            .decode(
-                "t",
-                &[
-                    rec(1, r#"{"a":2,"c":"new"}"#),
-                    rec(2, r#"{"a":{"nested":true}}"#),
-                ],
-            )
-            .unwrap();
+        decode(&mut d, &[r#"{"n":{"a":1}}"#]);
+        let out = decode(&mut d, &[r#"{"n":{"a":2,"b":3}}"#, r#"{"n":{"a":"x"}}"#]);
         let batch = out.batch.unwrap();
-        assert_eq!(batch.schema().field(0).data_type(), &DataType::Int64);
-        assert_eq!(batch.schema().field(1).name(), "c");
-        assert_eq!(batch.num_rows(), 1);
-        assert_eq!(batch.column(1).as_string::<i32>().value(0), "new");
+        let DataType::Struct(fields) = batch.schema().field(0).data_type().clone() else {
+            panic!("n is not a struct");
+        };
+        let names: Vec<&str> = fields.iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        let n = batch.column(0).as_struct();
+        assert_eq!(n.column(1).as_primitive::<Int64Type>().value(0), 3);
         assert_eq!(out.dead_letters.len(), 1);
-        assert_eq!(out.dead_letters[0].offset, 2);
+        assert!(
+            out.dead_letters[0].error.contains("`n.a`"),
+            "{}",
+            out.dead_letters[0].error
+        );
     }
 
     #[test]
-    fn type_hints_fix_types_of_fields_null_in_the_first_batch() {
-        let hints = Schema::new(vec![
-            Field::new("price", DataType::Float64, true),
+    fn a_table_column_is_authoritative_after_a_restart() {
+        let table = Schema::new(vec![
+            Field::new("price", DataType::Int64, true),
+            Field::new("amount", DataType::Float64, true),
+            // Converted by a step from text: the data keeps its own type.
+            Field::new(
+                "ts",
+                DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None),
+                true,
+            ),
             Field::new("dt", DataType::Utf8, true),
         ]);
-        let mut d = JsonDecoder::with_type_hints(&hints);
-        let out = d.decode("t", &[rec(0, r#"{"price":null,"a":1}"#)]).unwrap();
+        let mut d = JsonDecoder::for_table(&table);
+        // A first batch whose only price is text does not make the column text.
+        let out = decode(&mut d, &[r#"{"price":"4.7"}"#]);
+        assert!(out.batch.is_none());
+        assert!(
+            out.dead_letters[0].error.contains("a string"),
+            "{:?}",
+            out.dead_letters
+        );
+        let out = decode(
+            &mut d,
+            &[
+                r#"{"price":10.5,"amount":3,"ts":"2026-11-23T10:00:00Z"}"#,
+                r#"{"price":7,"amount":4,"ts":"2026-11-23T11:00:00Z"}"#,
+            ],
+        );
         let batch = out.batch.unwrap();
-        let price = batch.schema().field_with_name("price").unwrap().clone();
-        assert_eq!(price.data_type(), &DataType::Float64);
-        // A hinted column the data does not have is not added to the input.
-        assert!(batch.schema().field_with_name("dt").is_err());
+        let schema = batch.schema();
+        assert_eq!(
+            schema.field_with_name("price").unwrap().data_type(),
+            &DataType::Int64
+        );
+        assert_eq!(
+            schema.field_with_name("amount").unwrap().data_type(),
+            &DataType::Float64
+        );
+        assert_eq!(
+            schema.field_with_name("ts").unwrap().data_type(),
+            &DataType::Utf8
+        );
+        // A table column the data does not have is not added to the input.
+        assert!(schema.field_with_name("dt").is_err());
+        assert_eq!(batch.num_rows(), 1);
+        let amount = batch.column_by_name("amount").unwrap();
+        assert_eq!(amount.as_primitive::<Float64Type>().value(0), 4.0);
+        assert_eq!(out.dead_letters.len(), 1);
+        assert_eq!(out.dead_letters[0].record.offset, 0);
     }
 
     #[test]
     fn clashing_types_in_one_batch_keep_the_first_and_dead_letter_the_rest() {
         let mut d = JsonDecoder::new();
-        let out = d
-            .decode(
-                "t",
-                &[
-                    rec(0, r#"{"a":1}"#),
-                    rec(1, r#"{"a":{"x":1}}"#),
-                    rec(2, r#"{"a":3}"#),
-                ],
-            )
-            .unwrap();
+        let out = decode(&mut d, &[r#"{"a":1}"#, r#"{"a":{"x":1}}"#, r#"{"a":3}"#]);
         let batch = out.batch.unwrap();
         assert_eq!(batch.schema().field(0).data_type(), &DataType::Int64);
         assert_eq!(batch.num_rows(), 2);
         assert_eq!(out.dead_letters.len(), 1);
-        assert_eq!(out.dead_letters[0].offset, 1);
+        assert_eq!(out.dead_letters[0].record.offset, 1);
     }
 
     #[test]
-    fn all_null_field_becomes_text() {
+    fn an_all_null_field_waits_for_a_type() {
         let mut d = JsonDecoder::new();
-        let out = d.decode("t", &[rec(0, r#"{"a":null}"#)]).unwrap();
+        let out = decode(&mut d, &[r#"{"a":null,"b":1}"#]);
+        assert!(out.batch.unwrap().schema().field_with_name("a").is_err());
+        let out = decode(&mut d, &[r#"{"a":2.5,"b":1}"#]);
         let batch = out.batch.unwrap();
-        assert_eq!(batch.schema().field(0).data_type(), &DataType::Utf8);
-        assert!(batch.column(0).is_null(0));
+        let a = batch.column_by_name("a").unwrap();
+        assert_eq!(a.as_primitive::<Float64Type>().value(0), 2.5);
+        assert!(!a.is_null(0));
     }
 }

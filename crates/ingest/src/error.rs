@@ -15,6 +15,19 @@ pub enum IngestError {
         context: String,
         source: rdkafka::error::KafkaError,
     },
+    #[error(
+        "topic '{topic}' partition {partition}: the stored offset {stored} is outside the log \
+         (offsets {low} to {high} are available; retention removed records, or the topic was \
+         re-created). Set `on_offset_out_of_range = \"earliest\"` or `\"latest\"` in the \
+         spec's [source] to move on, knowing records were skipped"
+    )]
+    OffsetOutOfRange {
+        topic: String,
+        partition: i32,
+        stored: i64,
+        low: i64,
+        high: i64,
+    },
     #[error("cannot decode JSON into Arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
     #[error("{0}")]

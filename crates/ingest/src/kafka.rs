@@ -1,61 +1,163 @@
-//! The Kafka source: a consumer assigned to every partition of a topic at the
-//! offsets the lake says come next, cutting the stream into micro-batches.
+//! The Kafka source: a member of the pipeline's consumer group, reading the partitions
+//! the group assigns it from the offsets the lake says come next, and cutting the stream
+//! into micro-batches.
+//!
+//! Scale-out is Kafka's own: N processes of one pipeline share a topic's partitions.
+//! The lake, not the group, holds the resume points: on every assignment the source asks
+//! an [`OffsetStore`] (the lake's `txn` versions) where each new partition stands and
+//! starts it there. Each micro-batch says where every partition's part of it started, so
+//! that the writer can check, in the snapshot its commit is based on, that the batch
+//! continues exactly where the table stands (see `pipelab-pipeline`).
 //!
 //! The consumer runs on a thread of its own: rdkafka's poll and commit calls block,
 //! and a blocking call on a tokio worker that an in-process broker also uses would
-//! never return.
+//! never return. The writer talks to it through [`SourceControl`].
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc as std_mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rdkafka::ClientContext;
+use rdkafka::bindings::rd_kafka_resp_err_t as RespErr;
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::KafkaError;
-use rdkafka::message::Message;
+use rdkafka::message::{Headers, Message};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
 use crate::error::IngestError;
 
+/// A member killed with SIGKILL holds its partitions until its session expires: 10 s
+/// rather than librdkafka's 45 s, so a restart resumes soon.
+const DEFAULT_SESSION_TIMEOUT_MS: u64 = 10_000;
+
 /// How long to wait for the broker before calling it unreachable.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// One Kafka record, as read.
-#[derive(Debug, Clone)]
+/// One Kafka record, as read: everything needed to store it or to re-produce it
+/// byte for byte.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawRecord {
     pub partition: i32,
     pub offset: i64,
     pub timestamp_ms: Option<i64>,
-    pub payload: Vec<u8>,
+    /// `None` is a null key, distinct from an empty one.
+    pub key: Option<Vec<u8>>,
+    /// Header names and values in record order; a `None` value is a null header value.
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+    /// `None` is a null payload (a tombstone), distinct from an empty one.
+    pub payload: Option<Vec<u8>>,
 }
 
-/// A micro-batch: records in offset order per partition, plus for each partition
-/// the next offset to read once this batch is safely stored.
+impl RawRecord {
+    /// A record with a payload and nothing else (tests, generators).
+    pub fn new(partition: i32, offset: i64, payload: impl Into<Vec<u8>>) -> Self {
+        Self {
+            partition,
+            offset,
+            timestamp_ms: None,
+            key: None,
+            headers: Vec::new(),
+            payload: Some(payload.into()),
+        }
+    }
+
+    /// Bytes this record holds in memory (payload, key and headers).
+    pub fn size(&self) -> usize {
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len))
+            .sum();
+        self.payload.as_ref().map_or(0, Vec::len) + self.key.as_ref().map_or(0, Vec::len) + headers
+    }
+}
+
+/// Where reading a partition started: its log start, or an offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Position {
+    Beginning,
+    Offset(i64),
+}
+
+impl Position {
+    fn to_offset(self) -> Offset {
+        match self {
+            Position::Beginning => Offset::Beginning,
+            Position::Offset(o) => Offset::Offset(o),
+        }
+    }
+}
+
+/// A micro-batch: records in offset order per partition, plus for each partition where
+/// its records start and the next offset to read once this batch is safely stored.
 #[derive(Debug, Default)]
 pub struct MicroBatch {
     pub records: Vec<RawRecord>,
     pub bytes: usize,
+    /// The consumer's position for the partition before its first record in this batch:
+    /// every record the log holds from there on up to `next_offsets` is in the batch.
+    pub starts: BTreeMap<i32, Position>,
     pub next_offsets: BTreeMap<i32, i64>,
+    /// Partitions whose stored offset was out of range and that were moved, by the
+    /// spec's `on_offset_out_of_range` policy, away from this stored offset.
+    pub resets: BTreeMap<i32, i64>,
 }
 
 impl MicroBatch {
-    fn push(&mut self, record: RawRecord) {
-        self.bytes += record.payload.len();
+    fn push(&mut self, record: RawRecord, position: Position) {
+        self.starts.entry(record.partition).or_insert(position);
+        self.bytes += record.size();
         self.next_offsets
             .insert(record.partition, record.offset + 1);
         self.records.push(record);
+    }
+
+    /// Drop every record of these partitions (revoked, or re-sought).
+    pub fn drop_partitions(&mut self, partitions: &HashSet<i32>) {
+        if !self
+            .records
+            .iter()
+            .any(|r| partitions.contains(&r.partition))
+        {
+            return;
+        }
+        self.records.retain(|r| !partitions.contains(&r.partition));
+        self.bytes = self.records.iter().map(RawRecord::size).sum();
+        for p in partitions {
+            self.starts.remove(p);
+            self.next_offsets.remove(p);
+            self.resets.remove(p);
+        }
+    }
+
+    /// Keep only records of partition `p` at or after `offset` (the ones before are
+    /// already stored by an earlier commit); the partition then starts at `offset`.
+    pub fn trim_before(&mut self, p: i32, offset: i64) {
+        self.records
+            .retain(|r| r.partition != p || r.offset >= offset);
+        self.bytes = self.records.iter().map(RawRecord::size).sum();
+        if self.records.iter().any(|r| r.partition == p) {
+            self.starts.insert(p, Position::Offset(offset));
+        } else {
+            self.starts.remove(&p);
+            self.next_offsets.remove(&p);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
     }
 }
 
 /// Why the source stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopReason {
-    /// `until_idle`: every partition reached its end.
+    /// `until_idle`: every assigned partition reached its end.
     Drained,
     /// `max_records` were read.
     Limit,
@@ -63,7 +165,48 @@ pub enum StopReason {
     Stopped,
 }
 
-#[derive(Debug, Clone)]
+/// What to do when the stored offset of a partition is outside the log (retention
+/// deleted it, or the topic was re-created).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OutOfRange {
+    /// Stop the run, naming topic, partition, stored and available offsets.
+    #[default]
+    Fail,
+    /// Move to the oldest offset still in the log (logged and counted).
+    Earliest,
+    /// Move to the end of the log (logged and counted).
+    Latest,
+}
+
+/// How a source gets its partitions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Assignment {
+    /// Subscribe as a member of the consumer group: N processes share the partitions,
+    /// and partitions added to the topic are picked up while running.
+    #[default]
+    Group,
+    /// Read every partition the topic has at start, without the group coordinator (for
+    /// a broker whose coordinator misbehaves). Several such processes each read all of
+    /// it; the commit guard still stores every record once.
+    All,
+}
+
+/// How long a group member may wait for its first assignment before the run stops:
+/// a broker whose coordinator never settles must not leave a run hanging silently.
+const GROUP_JOIN_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Where each partition stands in the store of record (the lake's `txn` versions).
+/// Called on the consumer thread; may block.
+pub trait OffsetStore: Send + Sync {
+    /// The next offset to read per partition; absent for a partition nothing was
+    /// stored from.
+    fn resume(&self, partitions: &[i32]) -> Result<HashMap<i32, i64>, String>;
+    /// Offsets below which every record is stored or dead-lettered, whoever stored it
+    /// (`--until-idle` ends when these reach the end of every partition).
+    fn handled(&self, partitions: &[i32]) -> Result<HashMap<i32, i64>, String>;
+}
+
+#[derive(Clone)]
 pub struct SourceOptions {
     pub brokers: String,
     pub topic: String,
@@ -71,181 +214,825 @@ pub struct SourceOptions {
     pub flush_rows: usize,
     pub flush_bytes: usize,
     pub flush_interval: Duration,
-    /// Stop when every partition is at its end (instead of waiting for more).
+    /// Stop when every assigned partition is at its end (instead of waiting for more).
     pub until_idle: bool,
     /// Stop after this many records.
     pub max_records: Option<u64>,
+    pub on_out_of_range: OutOfRange,
+    /// How partitions come to this process: from the consumer group, or all of them.
+    pub assignment: Assignment,
     /// Extra librdkafka settings, passed through as they are.
     pub extra: Vec<(String, String)>,
 }
 
 impl SourceOptions {
+    /// Options with the flush thresholds given; everything else at its default.
     pub fn new(
         brokers: impl Into<String>,
         topic: impl Into<String>,
         group_id: impl Into<String>,
+        flush: (usize, usize, Duration),
     ) -> Self {
         Self {
             brokers: brokers.into(),
             topic: topic.into(),
             group_id: group_id.into(),
-            flush_rows: 100_000,
-            flush_bytes: 64 << 20,
-            flush_interval: Duration::from_secs(5),
+            flush_rows: flush.0,
+            flush_bytes: flush.1,
+            flush_interval: flush.2,
             until_idle: false,
             max_records: None,
+            on_out_of_range: OutOfRange::Fail,
+            assignment: Assignment::Group,
             extra: Vec::new(),
         }
     }
 }
 
+/// What the writer asks of the source.
+#[derive(Debug)]
+enum Command {
+    /// Forget what is buffered for a partition and read it again from a position (a
+    /// batch was refused because it did not continue where the table stands).
+    Reseek(i32, Position),
+    /// Record the group's offsets after a lake commit, for lag tools.
+    CommitGroup(BTreeMap<i32, i64>),
+    /// The writer is done with one more batch.
+    Processed,
+}
+
+/// The writer's handle on a running source.
+#[derive(Clone)]
+pub struct SourceControl {
+    tx: std_mpsc::Sender<Command>,
+}
+
+impl SourceControl {
+    /// Re-read partition `p` from `position`, dropping what is buffered for it.
+    pub fn reseek(&self, p: i32, position: Position) {
+        let _ = self.tx.send(Command::Reseek(p, position));
+    }
+
+    /// Write the consumer group's offsets (lag tools only: failing loses nothing).
+    pub fn commit_group(&self, next_offsets: &BTreeMap<i32, i64>) {
+        let _ = self.tx.send(Command::CommitGroup(next_offsets.clone()));
+    }
+
+    /// Tell the source a batch is fully handled (stored, or refused with a reseek): a
+    /// source that ran dry waits for this before calling the topic drained.
+    pub fn processed(&self) {
+        let _ = self.tx.send(Command::Processed);
+    }
+}
+
+/// Counters of events the source handled without stopping.
+#[derive(Debug, Default)]
+pub struct SourceCounters {
+    pub rebalances: std::sync::atomic::AtomicU64,
+    pub out_of_range_resets: std::sync::atomic::AtomicU64,
+    pub transient_errors: std::sync::atomic::AtomicU64,
+}
+
 pub struct KafkaSource {
     opts: SourceOptions,
-    consumer: Arc<BaseConsumer<SourceContext>>,
-    partitions: Vec<i32>,
+    consumer: BaseConsumer<SourceContext>,
+    counters: Arc<SourceCounters>,
 }
 
 impl KafkaSource {
-    /// Connect and look the topic up. Blocking: call it off the async runtime.
-    pub fn connect(opts: SourceOptions) -> Result<Self, IngestError> {
+    /// Connect, check the topic exists and join the group. Blocking: call it off the
+    /// async runtime.
+    pub fn connect(opts: SourceOptions, store: Arc<dyn OffsetStore>) -> Result<Self, IngestError> {
         let mut config = ClientConfig::new();
         config
             .set("bootstrap.servers", &opts.brokers)
-            // rdkafka wants a group even for assign(); the group's offsets are only
-            // written for lag tools, never read back: the lake holds the truth.
             .set("group.id", &opts.group_id)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "true")
-            .set("auto.offset.reset", "earliest")
+            // Positions come from the lake on every assignment; an offset outside the
+            // log must never move silently (see OutOfRange).
+            .set("auto.offset.reset", "error")
+            // Partitions added to the topic are seen within seconds, not minutes.
+            .set("topic.metadata.refresh.interval.ms", "5000")
+            .set("session.timeout.ms", DEFAULT_SESSION_TIMEOUT_MS.to_string())
+            .set("heartbeat.interval.ms", "1000")
             .set("socket.connection.setup.timeout.ms", "10000");
         for (k, v) in &opts.extra {
             config.set(k, v);
         }
-        let consumer: BaseConsumer<SourceContext> = config
-            .create_with_context(SourceContext)
-            .map_err(|source| IngestError::Unreachable {
-                brokers: opts.brokers.clone(),
-                source,
-            })?;
+        let context = SourceContext {
+            topic: opts.topic.clone(),
+            store,
+            on_out_of_range: opts.on_out_of_range,
+            events: Mutex::new(Vec::new()),
+        };
+        let consumer: BaseConsumer<SourceContext> =
+            config
+                .create_with_context(context)
+                .map_err(|source| IngestError::Unreachable {
+                    brokers: opts.brokers.clone(),
+                    source,
+                })?;
         let partitions = topic_partitions(&consumer, &opts.brokers, &opts.topic)?;
+        match opts.assignment {
+            Assignment::Group => consumer
+                .subscribe(&[&opts.topic])
+                .map_err(IngestError::kafka("subscribe"))?,
+            Assignment::All => {
+                // The same start positions as a group assignment, applied at once.
+                let mut tpl = TopicPartitionList::new();
+                for p in partitions {
+                    tpl.add_partition(&opts.topic, p);
+                }
+                consumer.context().assign(&consumer, &mut tpl);
+            }
+        }
         Ok(Self {
             opts,
-            consumer: Arc::new(consumer),
-            partitions,
+            consumer,
+            counters: Arc::default(),
         })
-    }
-
-    pub fn partitions(&self) -> &[i32] {
-        &self.partitions
     }
 
     pub fn topic(&self) -> &str {
         &self.opts.topic
     }
 
-    /// A handle that records consumer-group offsets after a lake commit.
-    pub fn group_committer(&self) -> GroupCommitter {
-        GroupCommitter {
-            consumer: self.consumer.clone(),
-            topic: self.opts.topic.clone(),
-        }
+    pub fn counters(&self) -> Arc<SourceCounters> {
+        self.counters.clone()
     }
 
-    /// Read from `start` (next offset per partition; a partition absent from the map
-    /// starts at its beginning) on a thread of its own, sending micro-batches to `tx`.
+    /// Read on a thread of its own, sending micro-batches to `tx`.
     pub fn spawn(
         self,
-        start: &HashMap<i32, i64>,
         tx: mpsc::Sender<MicroBatch>,
         stop: Arc<AtomicBool>,
-    ) -> Result<JoinHandle<Result<StopReason, IngestError>>, IngestError> {
-        let mut tpl = TopicPartitionList::new();
-        for &p in &self.partitions {
-            let offset = start
-                .get(&p)
-                .map_or(Offset::Beginning, |&o| Offset::Offset(o));
-            tpl.add_partition_offset(&self.opts.topic, p, offset)
-                .map_err(IngestError::kafka("assign"))?;
-        }
-        self.consumer
-            .assign(&tpl)
-            .map_err(IngestError::kafka("assign"))?;
+    ) -> Result<(SourceControl, JoinHandle<Result<StopReason, IngestError>>), IngestError> {
+        let (ctl_tx, ctl_rx) = std_mpsc::channel();
         let handle = std::thread::Builder::new()
             .name("kafka-source".into())
-            .spawn(move || self.run(tx, stop))
+            .spawn(move || Reader::new(self, tx, ctl_rx, stop).run())
             .map_err(|e| IngestError::Other(format!("cannot start the consumer thread: {e}")))?;
-        Ok(handle)
+        Ok((SourceControl { tx: ctl_tx }, handle))
+    }
+}
+
+/// The consumer thread's state.
+struct Reader {
+    source: KafkaSource,
+    tx: mpsc::Sender<MicroBatch>,
+    commands: std_mpsc::Receiver<Command>,
+    batch: MicroBatch,
+    batch_started: Instant,
+    /// Next position to read, per assigned partition.
+    positions: HashMap<i32, Position>,
+    /// Stored offsets that were out of range, per partition moved by the policy.
+    resets: HashMap<i32, i64>,
+    at_end: HashSet<i32>,
+    /// An assignment was received and no revocation is pending.
+    assigned: bool,
+    read: u64,
+    /// Batches handed to the writer, and batches it said it is done with.
+    sent: u64,
+    processed: u64,
+    /// Seeks librdkafka did not take yet, retried on every turn.
+    pending: HashMap<i32, Position>,
+    last_topic_check: Option<Instant>,
+    /// Since when this member's own partitions are done while others are not.
+    waiting_since: Option<Instant>,
+    started: Instant,
+    assigned_once: bool,
+    stop: Arc<AtomicBool>,
+}
+
+impl Reader {
+    fn new(
+        source: KafkaSource,
+        tx: mpsc::Sender<MicroBatch>,
+        commands: std_mpsc::Receiver<Command>,
+        stop: Arc<AtomicBool>,
+    ) -> Self {
+        Self {
+            source,
+            tx,
+            commands,
+            batch: MicroBatch::default(),
+            batch_started: Instant::now(),
+            positions: HashMap::new(),
+            resets: HashMap::new(),
+            at_end: HashSet::new(),
+            assigned: false,
+            read: 0,
+            sent: 0,
+            processed: 0,
+            pending: HashMap::new(),
+            last_topic_check: None,
+            waiting_since: None,
+            started: Instant::now(),
+            assigned_once: false,
+            stop,
+        }
     }
 
-    fn run(
-        self,
-        tx: mpsc::Sender<MicroBatch>,
-        stop: Arc<AtomicBool>,
-    ) -> Result<StopReason, IngestError> {
-        let opts = &self.opts;
-        let mut batch = MicroBatch::default();
-        let mut batch_started = Instant::now();
-        let mut at_end: HashSet<i32> = HashSet::new();
-        let mut read: u64 = 0;
-        let send = |batch: &mut MicroBatch| -> bool {
-            if batch.records.is_empty() {
-                return true;
-            }
-            tx.blocking_send(std::mem::take(batch)).is_ok()
-        };
+    fn run(mut self) -> Result<StopReason, IngestError> {
         loop {
-            if stop.load(Ordering::Relaxed) {
-                send(&mut batch);
+            if self.stop.load(Ordering::Relaxed) {
+                self.send();
                 return Ok(StopReason::Stopped);
             }
-            match self.consumer.poll(Duration::from_millis(100)) {
-                Some(Ok(m)) => {
-                    if batch.records.is_empty() {
-                        batch_started = Instant::now();
-                    }
-                    at_end.remove(&m.partition());
-                    batch.push(RawRecord {
-                        partition: m.partition(),
-                        offset: m.offset(),
-                        timestamp_ms: m.timestamp().to_millis(),
-                        payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
-                    });
-                    read += 1;
-                    if opts.max_records.is_some_and(|max| read >= max) {
-                        send(&mut batch);
-                        return Ok(StopReason::Limit);
-                    }
-                }
-                Some(Err(KafkaError::PartitionEOF(p))) => {
-                    at_end.insert(p);
-                }
-                Some(Err(e)) => {
-                    // librdkafka reports transient trouble (a broker restarting) here
-                    // and retries by itself; log it and keep going.
-                    tracing::warn!("kafka consumer: {e}");
-                }
-                None => {}
+            self.handle_commands()?;
+            if !self.assigned_once && self.started.elapsed() > GROUP_JOIN_TIMEOUT {
+                return Err(IngestError::Other(format!(
+                    "the consumer group '{}' on {} assigned no partitions of topic '{}' within \
+                     {} s (its coordinator keeps rebalancing); set `assignment = \"all\"` in \
+                     the spec's [source] to read without the group",
+                    self.source.opts.group_id,
+                    self.source.opts.brokers,
+                    self.source.opts.topic,
+                    GROUP_JOIN_TIMEOUT.as_secs()
+                )));
             }
-            let full = batch.records.len() >= opts.flush_rows || batch.bytes >= opts.flush_bytes;
-            let due = !batch.records.is_empty() && batch_started.elapsed() >= opts.flush_interval;
-            let drained = opts.until_idle && at_end.len() == self.partitions.len();
-            if (full || due || drained) && !send(&mut batch) {
+            if self.poll_once(Duration::from_millis(100))? {
+                self.send();
+                // Let the writer finish so the group's lag offsets land too.
+                self.wait_for_writer()?;
+                return Ok(StopReason::Limit);
+            }
+            let opts = &self.source.opts;
+            let full =
+                self.batch.records.len() >= opts.flush_rows || self.batch.bytes >= opts.flush_bytes;
+            let due = !self.batch.is_empty() && self.batch_started.elapsed() >= opts.flush_interval;
+            let own_done = opts.until_idle && self.is_drained();
+            if (full || due || own_done) && !self.send() {
                 return Ok(StopReason::Stopped);
             }
-            if drained {
+            // Drained only once the writer has handled every batch without sending a
+            // partition back to be read again, and the whole topic is stored.
+            if own_done && self.wait_for_writer()? && self.topic_done()? {
                 return Ok(StopReason::Drained);
             }
         }
     }
+
+    /// Poll once and handle what came: group changes, a record, an end of partition or
+    /// an error. True when `max_records` is reached.
+    fn poll_once(&mut self, timeout: Duration) -> Result<bool, IngestError> {
+        let polled = self.source.consumer.poll(timeout);
+        let record = match polled {
+            Some(Ok(m)) => Some(RawRecord {
+                partition: m.partition(),
+                offset: m.offset(),
+                timestamp_ms: m.timestamp().to_millis(),
+                key: m.key().map(<[u8]>::to_vec),
+                headers: m.headers().map_or_else(Vec::new, |hs| {
+                    hs.iter()
+                        .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
+                        .collect()
+                }),
+                payload: m.payload().map(<[u8]>::to_vec),
+            }),
+            Some(Err(KafkaError::PartitionEOF(p))) => {
+                self.at_end.insert(p);
+                None
+            }
+            Some(Err(e)) => {
+                self.consumer_error(e)?;
+                None
+            }
+            None => None,
+        };
+        // Rebalance callbacks ran inside poll: apply them before the record.
+        self.handle_group_events()?;
+        if let Some(record) = record
+            && self.accept(record)
+        {
+            self.read += 1;
+            return Ok(self
+                .source
+                .opts
+                .max_records
+                .is_some_and(|max| self.read >= max));
+        }
+        Ok(false)
+    }
+
+    /// Wait until the writer has handled every batch sent; false when it asked for a
+    /// partition to be read again meanwhile, a record arrived, or the run is stopping.
+    fn wait_for_writer(&mut self) -> Result<bool, IngestError> {
+        let mut reseeks = Vec::new();
+        let mut more = false;
+        while self.processed < self.sent && !more {
+            if self.stop.load(Ordering::Relaxed) {
+                return Ok(false);
+            }
+            match self.commands.recv_timeout(Duration::from_millis(100)) {
+                Ok(Command::Processed) => self.processed += 1,
+                Ok(Command::CommitGroup(offsets)) => self.commit_group(&offsets),
+                Ok(Command::Reseek(p, position)) => reseeks.push((p, position)),
+                Err(std_mpsc::RecvTimeoutError::Timeout) => {
+                    // Keep serving the group while the writer commits; a record that
+                    // arrives means the topic was not drained after all.
+                    let before = self.read;
+                    self.poll_once(Duration::ZERO)?;
+                    more = self.read > before;
+                }
+                Err(std_mpsc::RecvTimeoutError::Disconnected) => return Ok(false),
+            }
+        }
+        for &(p, position) in &reseeks {
+            self.reseek(p, position)?;
+        }
+        // A rebalance while waiting may have brought partitions not read to their end.
+        Ok(!more && reseeks.is_empty() && self.is_drained())
+    }
+
+    fn is_drained(&self) -> bool {
+        self.assigned
+            && self.pending.is_empty()
+            && self.positions.keys().all(|p| self.at_end.contains(p))
+    }
+
+    /// Every partition of the topic is stored up to its end, whoever stored it: a member
+    /// whose own partitions are done still waits for those of a killed member (they come
+    /// to it when the dead member's session expires) and of slower ones.
+    fn topic_done(&mut self) -> Result<bool, IngestError> {
+        if self
+            .last_topic_check
+            .is_some_and(|t| t.elapsed() < Duration::from_millis(500))
+        {
+            return Ok(false);
+        }
+        self.last_topic_check = Some(Instant::now());
+        let topic = self.source.opts.topic.clone();
+        let consumer = &self.source.consumer;
+        let partitions = topic_partitions(consumer, &self.source.opts.brokers, &topic)?;
+        let handled = consumer
+            .context()
+            .store
+            .handled(&partitions)
+            .map_err(IngestError::Other)?;
+        for p in partitions {
+            let (low, high) = consumer
+                .fetch_watermarks(&topic, p, CONNECT_TIMEOUT)
+                .map_err(IngestError::kafka(format!(
+                    "watermarks of partition {p} of {topic}"
+                )))?;
+            if !handled.get(&p).map_or(low == high, |&h| h >= high) {
+                return Ok(self.give_up_waiting(p, handled.get(&p).copied(), high));
+            }
+        }
+        Ok(true)
+    }
+
+    /// Waiting for partitions this member does not hold ends after three session
+    /// timeouts with no change of assignment: by then a dead member's partitions would
+    /// have come to a live one, so nobody reads them (a broker that lost track of an
+    /// assignment): say so, and leave them to the next run.
+    fn give_up_waiting(&mut self, p: i32, stored: Option<i64>, high: i64) -> bool {
+        let topic = &self.source.opts.topic;
+        let Some(since) = self.waiting_since else {
+            tracing::info!(
+                "own partitions done; waiting for partition {p} of {topic} (held by another \
+                 member, or by a dead one until its session expires)"
+            );
+            self.waiting_since = Some(Instant::now());
+            return false;
+        };
+        let session = self
+            .source
+            .opts
+            .extra
+            .iter()
+            .find(|(k, _)| k == "session.timeout.ms")
+            .and_then(|(_, v)| v.parse::<u64>().ok())
+            .unwrap_or(DEFAULT_SESSION_TIMEOUT_MS);
+        if since.elapsed() < Duration::from_millis(3 * session) {
+            return false;
+        }
+        tracing::warn!(
+            "partition {p} of {topic} is stored up to {stored:?} of {high} and no member has \
+             read it for {:.0} s; stopping here, a later run continues it",
+            since.elapsed().as_secs_f64()
+        );
+        true
+    }
+
+    /// Add a record to the batch if it is the next one of a partition this member reads.
+    fn accept(&mut self, record: RawRecord) -> bool {
+        let p = record.partition;
+        let Some(&position) = self.positions.get(&p) else {
+            return false; // revoked meanwhile
+        };
+        if self.pending.contains_key(&p) {
+            return false; // to be read again from elsewhere
+        }
+        if let Position::Offset(next) = position
+            && record.offset < next
+        {
+            return false; // fetched before a seek
+        }
+        if self.batch.is_empty() {
+            self.batch_started = Instant::now();
+        }
+        self.at_end.remove(&p);
+        if let Some(from) = self.resets.remove(&p) {
+            self.batch.resets.insert(p, from);
+        }
+        self.positions
+            .insert(p, Position::Offset(record.offset + 1));
+        self.batch.push(record, position);
+        true
+    }
+
+    /// Hand the batch to the writer; false when the writer is gone.
+    fn send(&mut self) -> bool {
+        if self.batch.is_empty() {
+            return true;
+        }
+        self.sent += 1;
+        self.tx
+            .blocking_send(std::mem::take(&mut self.batch))
+            .is_ok()
+    }
+
+    fn handle_commands(&mut self) -> Result<(), IngestError> {
+        self.retry_seeks();
+        while let Ok(command) = self.commands.try_recv() {
+            match command {
+                Command::Reseek(p, position) => self.reseek(p, position)?,
+                Command::CommitGroup(offsets) => self.commit_group(&offsets),
+                Command::Processed => self.processed += 1,
+            }
+        }
+        Ok(())
+    }
+
+    fn reseek(&mut self, p: i32, position: Position) -> Result<(), IngestError> {
+        if !self.positions.contains_key(&p) {
+            return Ok(()); // no longer ours: its new owner starts from the lake
+        }
+        self.batch.drop_partitions(&HashSet::from([p]));
+        self.seek(p, position);
+        tracing::info!(
+            "partition {p} of {}: re-reading from {position:?}",
+            self.source.opts.topic
+        );
+        Ok(())
+    }
+
+    /// Move partition `p` to `position`. Right after an assignment librdkafka may not
+    /// take a seek yet: it is then retried on every turn of the loop, and the
+    /// partition's records are refused until it succeeds.
+    fn seek(&mut self, p: i32, position: Position) {
+        self.at_end.remove(&p);
+        let sought = self.source.consumer.seek(
+            &self.source.opts.topic,
+            p,
+            position.to_offset(),
+            Duration::from_millis(500),
+        );
+        match sought {
+            Ok(()) => {
+                self.pending.remove(&p);
+                self.positions.insert(p, position);
+            }
+            Err(e) => {
+                tracing::debug!("seek partition {p} to {position:?} not taken yet: {e}");
+                self.pending.insert(p, position);
+            }
+        }
+    }
+
+    fn retry_seeks(&mut self) {
+        let pending: Vec<(i32, Position)> = self.pending.iter().map(|(&p, &o)| (p, o)).collect();
+        for (p, position) in pending {
+            if self.positions.contains_key(&p) {
+                self.seek(p, position);
+            } else {
+                self.pending.remove(&p);
+            }
+        }
+    }
+
+    fn commit_group(&self, offsets: &BTreeMap<i32, i64>) {
+        let mut tpl = TopicPartitionList::new();
+        for (&p, &o) in offsets {
+            // Only partitions still ours: the group refuses commits for the others.
+            if self.positions.contains_key(&p) {
+                let _ = tpl.add_partition_offset(&self.source.opts.topic, p, Offset::Offset(o));
+            }
+        }
+        if tpl.count() == 0 {
+            return;
+        }
+        // Synchronous: one round trip per lake commit, and the last one is not lost
+        // when the consumer closes right after.
+        if let Err(e) = self.source.consumer.commit(&tpl, CommitMode::Sync) {
+            tracing::warn!("consumer group commit: {e}");
+        }
+    }
+
+    fn handle_group_events(&mut self) -> Result<(), IngestError> {
+        let events = std::mem::take(
+            &mut *self
+                .source
+                .consumer
+                .context()
+                .events
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        for event in events {
+            self.source
+                .counters
+                .rebalances
+                .fetch_add(1, Ordering::Relaxed);
+            // A new assignment restarts the wait for the rest of the topic.
+            self.waiting_since = None;
+            match event {
+                GroupEvent::Assigned(starts) => {
+                    for start in starts {
+                        let p = start.partition;
+                        self.positions.insert(p, start.position);
+                        self.pending.remove(&p);
+                        self.at_end.remove(&p);
+                        if let Some(from) = start.reset_from {
+                            self.resets.insert(p, from);
+                            self.source
+                                .counters
+                                .out_of_range_resets
+                                .fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    self.assigned = true;
+                    self.assigned_once = true;
+                    tracing::info!(
+                        "assigned {} partitions of {}: {:?}",
+                        self.positions.len(),
+                        self.source.opts.topic,
+                        self.positions
+                    );
+                }
+                GroupEvent::Revoked(parts) => {
+                    tracing::info!("revoked partitions {parts:?} of {}", self.source.opts.topic);
+                    let parts: HashSet<i32> = parts.into_iter().collect();
+                    // Buffered records of a revoked partition are its new owner's now.
+                    self.batch.drop_partitions(&parts);
+                    for p in &parts {
+                        self.positions.remove(p);
+                        self.pending.remove(p);
+                        self.at_end.remove(p);
+                        self.resets.remove(p);
+                    }
+                    self.assigned = !self.positions.is_empty();
+                }
+                GroupEvent::Failed(error) => return Err(error),
+            }
+        }
+        Ok(())
+    }
+
+    /// A consumer error: an out-of-range offset goes by the policy, a fatal error stops
+    /// the run, a transient one is counted (librdkafka retries by itself).
+    fn consumer_error(&mut self, e: KafkaError) -> Result<(), IngestError> {
+        let code = e.rdkafka_error_code();
+        if matches!(
+            code,
+            Some(RDKafkaErrorCode::AutoOffsetReset | RDKafkaErrorCode::OffsetOutOfRange)
+        ) {
+            return self.recover_out_of_range();
+        }
+        let fatal = matches!(e, KafkaError::MessageConsumptionFatal(_))
+            || matches!(
+                code,
+                Some(
+                    RDKafkaErrorCode::UnknownTopicOrPartition
+                        | RDKafkaErrorCode::UnknownTopic
+                        | RDKafkaErrorCode::TopicAuthorizationFailed
+                        | RDKafkaErrorCode::GroupAuthorizationFailed
+                        | RDKafkaErrorCode::Fatal
+                )
+            );
+        if fatal {
+            return Err(IngestError::Kafka {
+                context: format!("consuming topic '{}'", self.source.opts.topic),
+                source: e,
+            });
+        }
+        self.source
+            .counters
+            .transient_errors
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::warn!("kafka consumer (retrying): {e}");
+        Ok(())
+    }
+
+    /// A fetch found its offset outside the log (retention removed records while we
+    /// read). librdkafka does not say which partition, and stops fetching it: check
+    /// every partition against the log's bounds, apply the policy where one is out of
+    /// range, and seek the others to where they are, which restarts their fetch.
+    fn recover_out_of_range(&mut self) -> Result<(), IngestError> {
+        let topic = self.source.opts.topic.clone();
+        let positions: Vec<(i32, Position)> =
+            self.positions.iter().map(|(&p, &pos)| (p, pos)).collect();
+        for (p, position) in positions {
+            let Position::Offset(stored) = position else {
+                self.seek(p, position);
+                continue;
+            };
+            let start =
+                self.source
+                    .consumer
+                    .context()
+                    .start(&self.source.consumer, p, Some(stored))?;
+            if let Some(from) = start.reset_from {
+                self.resets.insert(p, from);
+                self.source
+                    .counters
+                    .out_of_range_resets
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("partition {p} of {topic}: moved to {:?}", start.position);
+            }
+            self.seek(p, start.position);
+        }
+        Ok(())
+    }
 }
 
-/// librdkafka also reports the end of a partition as a client-wide error, which the
-/// default context logs at error level on every drain; the source handles the end of a
-/// partition through `poll`, so only real errors are logged here.
-pub struct SourceContext;
+/// Where an assigned partition starts reading.
+#[derive(Debug, Clone, Copy)]
+struct Start {
+    partition: i32,
+    position: Position,
+    /// The stored offset, when the out-of-range policy moved away from it.
+    reset_from: Option<i64>,
+}
+
+/// A group membership change, recorded in the rebalance callback and applied by the
+/// reading loop (which owns the buffered batch).
+#[derive(Debug)]
+enum GroupEvent {
+    Assigned(Vec<Start>),
+    Revoked(Vec<i32>),
+    Failed(IngestError),
+}
+
+/// The consumer's context: starts newly assigned partitions at the lake's resume points,
+/// and quiets librdkafka's end-of-partition noise.
+pub struct SourceContext {
+    topic: String,
+    store: Arc<dyn OffsetStore>,
+    on_out_of_range: OutOfRange,
+    events: Mutex<Vec<GroupEvent>>,
+}
+
+impl SourceContext {
+    fn record(&self, event: GroupEvent) {
+        self.events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(event);
+    }
+
+    fn partitions(&self, tpl: &TopicPartitionList) -> Vec<i32> {
+        tpl.elements_for_topic(&self.topic)
+            .iter()
+            .map(|e| e.partition())
+            .collect()
+    }
+
+    /// Set each newly assigned partition's offset to the lake's resume point (moved by the
+    /// out-of-range policy when the log no longer has it); on failure nothing is assigned
+    /// (reading from the group's offsets would be wrong) and the run stops with the error.
+    fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
+        let parts = self.partitions(tpl);
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        let stored = self.store.resume(&parts).map_err(|e| {
+            IngestError::Other(format!(
+                "cannot read where the assigned partitions of topic '{}' stand in the lake: {e}",
+                self.topic
+            ))
+        });
+        let starts = stored.and_then(|stored| {
+            parts
+                .iter()
+                .map(|&p| {
+                    let start = self.start(consumer, p, stored.get(&p).copied())?;
+                    tpl.set_partition_offset(&self.topic, p, start.position.to_offset())
+                        .map_err(IngestError::kafka("assign"))?;
+                    Ok(start)
+                })
+                .collect::<Result<Vec<_>, IngestError>>()
+        });
+        let result = match starts {
+            Ok(starts) => {
+                self.record(GroupEvent::Assigned(starts));
+                if cooperative {
+                    consumer.incremental_assign(tpl).map(|_| ())
+                } else {
+                    consumer.assign(tpl)
+                }
+            }
+            Err(e) => {
+                self.record(GroupEvent::Failed(e));
+                consumer.assign(&TopicPartitionList::new())
+            }
+        };
+        if let Err(e) = result {
+            self.record(GroupEvent::Failed(IngestError::Kafka {
+                context: format!("assigning partitions of topic '{}'", self.topic),
+                source: e,
+            }));
+        }
+    }
+
+    /// Where partition `p` starts: its stored offset, checked against the log's bounds
+    /// (not every broker answers a fetch past the end with an error).
+    fn start(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        p: i32,
+        stored: Option<i64>,
+    ) -> Result<Start, IngestError> {
+        let Some(stored) = stored else {
+            return Ok(Start {
+                partition: p,
+                position: Position::Beginning,
+                reset_from: None,
+            });
+        };
+        let (low, high) = consumer
+            .fetch_watermarks(&self.topic, p, CONNECT_TIMEOUT)
+            .map_err(IngestError::kafka(format!(
+                "watermarks of partition {p} of {}",
+                self.topic
+            )))?;
+        if (low..=high).contains(&stored) {
+            return Ok(Start {
+                partition: p,
+                position: Position::Offset(stored),
+                reset_from: None,
+            });
+        }
+        let to = match self.on_out_of_range {
+            OutOfRange::Fail => {
+                return Err(IngestError::OffsetOutOfRange {
+                    topic: self.topic.clone(),
+                    partition: p,
+                    stored,
+                    low,
+                    high,
+                });
+            }
+            OutOfRange::Earliest => low,
+            OutOfRange::Latest => high,
+        };
+        tracing::warn!(
+            "topic '{}' partition {p}: stored offset {stored} is outside the log ({low}..{high}); \
+             moving to {to} by on_offset_out_of_range",
+            self.topic
+        );
+        Ok(Start {
+            partition: p,
+            position: Position::Offset(to),
+            reset_from: Some(stored),
+        })
+    }
+
+    fn revoke(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
+        self.record(GroupEvent::Revoked(self.partitions(tpl)));
+        let result = if matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        ) {
+            consumer.incremental_unassign(tpl)
+        } else {
+            consumer.unassign()
+        };
+        if let Err(e) = result {
+            tracing::warn!("unassigning partitions: {e}");
+        }
+    }
+}
 
 impl ClientContext for SourceContext {
+    /// librdkafka's own log lines (its `debug` setting) go to pipelab's log.
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
+        use rdkafka::config::RDKafkaLogLevel as L;
+        match level {
+            L::Emerg | L::Alert | L::Critical | L::Error => {
+                tracing::error!(target: "librdkafka", "{fac}: {log_message}")
+            }
+            L::Warning => tracing::warn!(target: "librdkafka", "{fac}: {log_message}"),
+            L::Notice | L::Info => tracing::info!(target: "librdkafka", "{fac}: {log_message}"),
+            L::Debug => tracing::debug!(target: "librdkafka", "{fac}: {log_message}"),
+        }
+    }
+
     fn error(&self, error: KafkaError, reason: &str) {
         let end_of_partition = matches!(
             error,
@@ -257,35 +1044,28 @@ impl ClientContext for SourceContext {
     }
 }
 
-impl ConsumerContext for SourceContext {}
-
-/// Writes the consumer group's offsets after the lake committed, so that lag tools
-/// (kafka-consumer-groups, kcat) see the pipeline's progress.
-#[derive(Clone)]
-pub struct GroupCommitter {
-    consumer: Arc<BaseConsumer<SourceContext>>,
-    topic: String,
-}
-
-impl GroupCommitter {
-    pub fn commit(&self, next_offsets: &BTreeMap<i32, i64>) -> Result<(), IngestError> {
-        let mut tpl = TopicPartitionList::new();
-        for (&p, &o) in next_offsets {
-            tpl.add_partition_offset(&self.topic, p, Offset::Offset(o))
-                .map_err(IngestError::kafka("group commit"))?;
+impl ConsumerContext for SourceContext {
+    fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RespErr, tpl: &mut TopicPartitionList) {
+        match err {
+            RespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => self.assign(consumer, tpl),
+            RespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => self.revoke(consumer, tpl),
+            other => {
+                let code: RDKafkaErrorCode = other.into();
+                // A failed rebalance leaves nothing assigned; librdkafka rejoins.
+                tracing::warn!("consumer group rebalance failed: {code}");
+                self.revoke(consumer, tpl);
+            }
         }
-        self.consumer
-            .commit(&tpl, CommitMode::Async)
-            .map_err(IngestError::kafka("group commit"))
     }
 }
 
+/// The topic's partition ids; [`IngestError::UnknownTopic`] when it does not exist.
 fn topic_partitions(
-    consumer: &BaseConsumer<SourceContext>,
+    client: &BaseConsumer<SourceContext>,
     brokers: &str,
     topic: &str,
 ) -> Result<Vec<i32>, IngestError> {
-    let metadata = consumer
+    let metadata = client
         .fetch_metadata(Some(topic), CONNECT_TIMEOUT)
         .map_err(|source| IngestError::Unreachable {
             brokers: brokers.to_string(),
@@ -304,4 +1084,63 @@ fn topic_partitions(
         });
     }
     Ok(partitions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch() -> MicroBatch {
+        let mut b = MicroBatch::default();
+        for (p, o) in [(0, 5), (1, 0), (0, 6), (1, 1), (0, 7)] {
+            let pos = if o == 5 {
+                Position::Offset(5)
+            } else {
+                Position::Beginning
+            };
+            b.push(RawRecord::new(p, o, vec![b'x'; 10]), pos);
+        }
+        b
+    }
+
+    #[test]
+    fn a_batch_knows_where_each_partition_starts_and_ends() {
+        let b = batch();
+        assert_eq!(b.starts[&0], Position::Offset(5));
+        assert_eq!(b.starts[&1], Position::Beginning);
+        assert_eq!(b.next_offsets[&0], 8);
+        assert_eq!(b.next_offsets[&1], 2);
+        assert_eq!(b.bytes, 50);
+    }
+
+    #[test]
+    fn trimming_keeps_the_rest_of_a_partition_and_moves_its_start() {
+        let mut b = batch();
+        b.trim_before(0, 7);
+        assert_eq!(b.records.len(), 3);
+        assert_eq!(b.starts[&0], Position::Offset(7));
+        assert_eq!(b.next_offsets[&0], 8);
+        b.trim_before(1, 2);
+        assert!(!b.starts.contains_key(&1) && !b.next_offsets.contains_key(&1));
+        assert_eq!(b.bytes, 10);
+    }
+
+    #[test]
+    fn dropping_a_partition_forgets_it() {
+        let mut b = batch();
+        b.drop_partitions(&HashSet::from([0]));
+        assert!(b.records.iter().all(|r| r.partition == 1));
+        assert!(!b.starts.contains_key(&0) && !b.next_offsets.contains_key(&0));
+        assert_eq!(b.bytes, 20);
+    }
+
+    #[test]
+    fn null_and_empty_are_told_apart_in_size() {
+        let mut r = RawRecord::new(0, 0, Vec::new());
+        assert_eq!(r.size(), 0);
+        r.payload = None;
+        r.key = Some(b"k".to_vec());
+        r.headers = vec![("h".into(), None)];
+        assert_eq!(r.size(), 2);
+    }
 }

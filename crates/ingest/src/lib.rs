@@ -12,4 +12,7 @@ pub mod produce;
 
 pub use decode::{DeadLetter, Decoded, JsonDecoder};
 pub use error::IngestError;
-pub use kafka::{KafkaSource, MicroBatch, RawRecord, SourceOptions, StopReason};
+pub use kafka::{
+    Assignment, KafkaSource, MicroBatch, OffsetStore, OutOfRange, Position, RawRecord,
+    SourceControl, SourceOptions, StopReason,
+};

@@ -18,6 +18,8 @@ struct Deliveries {
     acked: AtomicU64,
     failed: AtomicU64,
     first_error: std::sync::Mutex<Option<String>>,
+    /// Keys of the records that were not delivered, in delivery-report order.
+    failed_keys: std::sync::Mutex<Vec<String>>,
 }
 
 impl ClientContext for Deliveries {}
@@ -27,9 +29,17 @@ impl ProducerContext for Deliveries {
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
         match result {
             Ok(_) => self.acked.fetch_add(1, Ordering::Relaxed),
-            Err((e, _)) => {
+            Err((e, message)) => {
                 if let Ok(mut first) = self.first_error.lock() {
                     first.get_or_insert_with(|| e.to_string());
+                }
+                if let Ok(mut keys) = self.failed_keys.lock() {
+                    use rdkafka::message::Message;
+                    let key = message
+                        .key()
+                        .map(String::from_utf8_lossy)
+                        .unwrap_or_default();
+                    keys.push(key.into_owned());
                 }
                 self.failed.fetch_add(1, Ordering::Relaxed)
             }
@@ -109,10 +119,18 @@ where
             .ok()
             .and_then(|e| e.clone())
             .unwrap_or_default();
+        let mut keys = ctx
+            .failed_keys
+            .lock()
+            .map(|k| k.clone())
+            .unwrap_or_default();
+        keys.sort_by_key(|k| k.parse::<u64>().unwrap_or(u64::MAX));
         return Err(IngestError::Other(format!(
-            "{} of {} records were not delivered to {topic} at {brokers}; first error: {first}",
+            "{} of {} records were not delivered to {topic} at {brokers}; first error: {first}; \
+             keys of the records not delivered: {}",
             stats.failed,
-            stats.failed + stats.acked
+            stats.failed + stats.acked,
+            keys.join(", ")
         )));
     }
     Ok(stats)

@@ -19,12 +19,14 @@
 //! conditional PUT (AWS S3, MinIO, R2, s3s); setting `aws_conditional_put=disabled` makes
 //! every commit fail.
 
+mod conform;
 mod error;
 mod failpoint;
 mod location;
 mod query;
 mod table;
 
+pub use conform::{Misfit, conform};
 pub use error::LakeError;
 pub use location::{LakeLocation, register_handlers};
 pub use query::{register_lake, register_table};

@@ -243,7 +243,18 @@ impl LakeTable {
         batches: Vec<RecordBatch>,
         txns: &[(String, i64)],
     ) -> Result<CommitStats, LakeError> {
-        let batches: Vec<RecordBatch> = batches.into_iter().filter(|b| b.num_rows() > 0).collect();
+        // deltalake would cast a column to the table's type on its own, truncating
+        // (10.5 into a bigint column is stored as 10): only lossless fits get through.
+        let batches: Vec<RecordBatch> = batches
+            .into_iter()
+            .filter(|b| b.num_rows() > 0)
+            .map(|b| {
+                crate::conform::conform(&b, &self.schema).map_err(|m| LakeError::Schema {
+                    url: self.url.to_string(),
+                    reason: format!("{} row(s) do not fit: {}", m.rows.len(), m.message()),
+                })
+            })
+            .collect::<Result<_, _>>()?;
         let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
         if rows == 0 && txns.is_empty() {
             return Ok(CommitStats {

@@ -2,10 +2,13 @@
 //! the runner that wires a Kafka source through SQL steps into a lake table with
 //! exactly-once offsets.
 
+mod dead_letters;
 pub mod error;
 pub mod runner;
 pub mod spec;
+mod writer;
 
+pub use dead_letters::dead_letter_schema;
 pub use error::PipelineError;
 pub use runner::{Progress, RunOptions, RunReport, run};
-pub use spec::{KafkaSourceSpec, LakeSinkSpec, PipelineSpec, SpecError, StepSpec};
+pub use spec::{KafkaSourceSpec, LakeSinkSpec, OnOutOfRange, PipelineSpec, SpecError, StepSpec};

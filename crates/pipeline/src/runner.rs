@@ -1,26 +1,30 @@
-//! The runner: Kafka → JSON decode → SQL steps → one Delta commit per micro-batch.
+//! The runner: Kafka (a consumer-group member) → JSON decode → SQL steps → one Delta
+//! commit per micro-batch.
 //!
 //! Exactly-once as kafka-delta-ingest does it: every lake commit carries, in the
 //! same atomic Delta commit, a `txn` action per (pipeline, topic, partition) whose
-//! version is the next offset to read. On start the runner reads those versions and
-//! seeks each partition there, so a crash at any moment neither loses nor repeats a
-//! record. The consumer group's offsets are written afterwards, for lag tools only.
+//! version is the next offset to read. When the group assigns a partition, the source
+//! starts it at that version; before every commit the writer checks, in the snapshot the
+//! commit is based on, that the batch continues exactly there (see [`crate::writer`]),
+//! and Delta's conflict check refuses a commit racing another one for the same `txn`.
+//! So N processes of one spec share a topic, and a crash at any moment neither loses nor
+//! repeats a record. The consumer group's offsets are written afterwards, for lag tools.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use arrow::array::{BinaryArray, Int32Array, Int64Array, RecordBatch, StringArray};
-use arrow::datatypes::{DataType, Field, Schema};
-use pipelab_ingest::kafka::{GroupCommitter, KafkaSource, SourceOptions, StopReason};
-use pipelab_ingest::{DeadLetter, JsonDecoder, MicroBatch};
-use pipelab_lake::{LakeError, LakeLocation, LakeTable, TableSpec};
+use pipelab_ingest::kafka::{KafkaSource, OffsetStore, SourceOptions, StopReason};
+use pipelab_ingest::{JsonDecoder, MicroBatch};
+use pipelab_lake::{LakeError, LakeLocation, LakeTable};
 use pipelab_transform::{Step, Transform};
 use tokio::sync::mpsc;
 
+use crate::dead_letters::DeadLetterSink;
 use crate::error::PipelineError;
 use crate::spec::PipelineSpec;
+use crate::writer::BatchWriter;
 
 /// Counters a progress display or a summary reads.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -32,13 +36,19 @@ pub struct Progress {
     pub commits: u64,
     pub files: u64,
     pub bytes: u64,
+    /// Records dropped because a commit (this process's or another's) already holds them.
+    pub already_stored: u64,
+    /// Partitions re-read because a batch did not continue where the table stands.
+    pub reseeks: u64,
+    /// Commits lost to a concurrent writer and retried.
+    pub conflicts: u64,
 }
 
 pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
 
 #[derive(Clone, Default)]
 pub struct RunOptions {
-    /// Stop once every partition has been read to its end.
+    /// Stop once every assigned partition has been read to its end.
     pub until_idle: bool,
     /// Stop after reading this many records (and committing them).
     pub max_records: Option<u64>,
@@ -58,10 +68,15 @@ pub struct RunReport {
     pub progress: Progress,
     pub stop: StopReason,
     pub elapsed: Duration,
-    /// Where each partition started (next offset, from the lake's `txn` actions).
+    /// Where each partition this process was assigned started (next offset, from the
+    /// lake's `txn` actions; absent: from the beginning).
     pub resumed_from: BTreeMap<i32, i64>,
     pub table_version: Option<i64>,
     pub lake: String,
+    /// Consumer-group rebalances this member took part in.
+    pub rebalances: u64,
+    /// Partitions moved by `on_offset_out_of_range`.
+    pub out_of_range_resets: u64,
 }
 
 /// The Delta `txn` app id that holds a partition's next offset.
@@ -86,52 +101,46 @@ pub async fn run(spec: &PipelineSpec, opts: RunOptions) -> Result<RunReport, Pip
         .clone()
         .unwrap_or_else(|| spec.sink.location.clone());
     let lake = LakeLocation::parse(&location, opts.storage_options.clone())?;
-
-    let source = connect(spec, &opts).await?;
-    let topic = spec.source.topic.clone();
-    let app_ids: BTreeMap<i32, String> = source
-        .partitions()
-        .iter()
-        .map(|&p| (p, app_id(&spec.name, &topic, p)))
-        .collect();
-
     let mut table = open_existing(&lake, &spec.sink.table).await?;
-    let resumed_from = match table.as_mut() {
-        Some(t) => txn_offsets(t, &app_ids).await?,
-        None => BTreeMap::new(),
-    };
-    let mut dead_letters = DeadLetterSink::open(&lake, spec.dead_letter_table(), &app_ids).await?;
+    let dead_letters =
+        DeadLetterSink::new(spec.dead_letter_table(), &spec.name, &spec.source.topic);
 
+    let offsets = Arc::new(LakeOffsets::new(spec, &lake));
+    let source = connect(spec, &opts, offsets.clone()).await?;
+    let counters = source.counters();
     let (tx, mut rx) = mpsc::channel::<MicroBatch>(1);
-    let committer = source.group_committer();
-    let start: HashMap<i32, i64> = resumed_from.iter().map(|(&p, &o)| (p, o)).collect();
-    let reader = source.spawn(&start, tx, opts.stop.clone())?;
+    let (control, reader) = source.spawn(tx, opts.stop.clone())?;
 
-    let mut writer = BatchWriter {
-        spec,
-        lake: &lake,
-        transform: &transform,
-        // A restarted pipeline decodes fields into the types the table already has.
-        decoder: table.as_ref().map_or_else(JsonDecoder::new, |t| {
-            JsonDecoder::with_type_hints(&t.schema())
-        }),
-        table: &mut table,
-        dead_letters: &mut dead_letters,
-        committer,
-        app_ids: &app_ids,
-        progress: Progress::default(),
-    };
+    // A restarted pipeline decodes fields into the types the table already has.
+    let decoder = table
+        .as_ref()
+        .map_or_else(JsonDecoder::new, |t| JsonDecoder::for_table(&t.schema()));
+    let mut writer = BatchWriter::new(spec, &lake, &transform, decoder, dead_letters, control);
+    let mut failure = None;
     while let Some(batch) = rx.recv().await {
-        writer.write(batch).await?;
+        if let Err(e) = writer.write(&mut table, batch).await {
+            failure = Some(e);
+            break;
+        }
         if let Some(f) = &opts.on_progress {
-            f(&writer.progress);
+            f(writer.progress());
         }
     }
-    let progress = writer.progress;
+    let progress = writer.progress().clone();
+    // Stop the reader (it may be waiting to hand over a batch, or for the writer to say
+    // it is done) and wait for it.
+    opts.stop.store(true, Ordering::Relaxed);
+    drop(writer);
+    drop(rx);
     let stop = tokio::task::spawn_blocking(move || reader.join())
         .await
         .map_err(|e| PipelineError::Internal(format!("consumer thread: {e}")))?
-        .map_err(|_| PipelineError::Internal("the consumer thread panicked".into()))??;
+        .map_err(|_| PipelineError::Internal("the consumer thread panicked".into()));
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let stop = stop??;
+    let resumed_from = offsets.resumed();
     Ok(RunReport {
         progress,
         stop,
@@ -139,31 +148,115 @@ pub async fn run(spec: &PipelineSpec, opts: RunOptions) -> Result<RunReport, Pip
         resumed_from,
         table_version: table.as_ref().map(LakeTable::version),
         lake: lake.display(),
+        rebalances: counters.rebalances.load(Ordering::Relaxed),
+        out_of_range_resets: counters.out_of_range_resets.load(Ordering::Relaxed),
     })
 }
 
-async fn connect(spec: &PipelineSpec, opts: &RunOptions) -> Result<KafkaSource, PipelineError> {
+/// Where the partitions stand in the lake: the tables' `txn` versions, read anew on
+/// every call (another member may have committed since). Called on the consumer thread,
+/// which is not a runtime worker, so it may block on the runtime.
+struct LakeOffsets {
+    runtime: tokio::runtime::Handle,
+    lake: LakeLocation,
+    table: String,
+    dead_letter_table: String,
+    pipeline: String,
+    topic: String,
+    /// What each assignment found, for the run report.
+    resumed: Mutex<BTreeMap<i32, i64>>,
+}
+
+impl LakeOffsets {
+    fn new(spec: &PipelineSpec, lake: &LakeLocation) -> Self {
+        Self {
+            runtime: tokio::runtime::Handle::current(),
+            lake: lake.clone(),
+            table: spec.sink.table.clone(),
+            dead_letter_table: spec.dead_letter_table(),
+            pipeline: spec.name.clone(),
+            topic: spec.source.topic.clone(),
+            resumed: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    fn resumed(&self) -> BTreeMap<i32, i64> {
+        self.resumed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The table's `txn` versions for these partitions; `None` when there is no table.
+    fn read(&self, table: &str, partitions: &[i32]) -> Result<Option<BTreeMap<i32, i64>>, String> {
+        let app_ids: BTreeMap<i32, String> = partitions
+            .iter()
+            .map(|&p| (p, app_id(&self.pipeline, &self.topic, p)))
+            .collect();
+        self.runtime
+            .block_on(async {
+                match open_existing(&self.lake, table).await? {
+                    Some(mut t) => txn_offsets(&mut t, &app_ids).await.map(Some),
+                    None => Ok(None),
+                }
+            })
+            .map_err(|e| e.to_string())
+    }
+}
+
+impl OffsetStore for LakeOffsets {
+    fn resume(&self, partitions: &[i32]) -> Result<HashMap<i32, i64>, String> {
+        let found = self.read(&self.table, partitions)?.unwrap_or_default();
+        self.resumed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend(found.iter().map(|(&p, &o)| (p, o)));
+        Ok(found.into_iter().collect())
+    }
+
+    /// Once the table exists, every batch commits its offsets there (with no rows if all
+    /// its records were dead letters). Before, only the dead-letter table has any.
+    fn handled(&self, partitions: &[i32]) -> Result<HashMap<i32, i64>, String> {
+        let found = match self.read(&self.table, partitions)? {
+            Some(found) => found,
+            None => self
+                .read(&self.dead_letter_table, partitions)?
+                .unwrap_or_default(),
+        };
+        Ok(found.into_iter().collect())
+    }
+}
+
+async fn connect(
+    spec: &PipelineSpec,
+    opts: &RunOptions,
+    offsets: Arc<LakeOffsets>,
+) -> Result<KafkaSource, PipelineError> {
     let mut source = SourceOptions::new(
         opts.brokers
             .clone()
             .unwrap_or_else(|| spec.source.brokers.clone()),
         spec.source.topic.clone(),
         spec.group(),
+        (
+            spec.sink.flush_rows,
+            spec.sink.flush_bytes,
+            Duration::from_secs_f64(spec.sink.flush_interval_secs),
+        ),
     );
-    source.flush_rows = spec.sink.flush_rows;
-    source.flush_bytes = spec.sink.flush_bytes;
-    source.flush_interval = Duration::from_secs_f64(spec.sink.flush_interval_secs);
     source.until_idle = opts.until_idle;
     source.max_records = opts.max_records;
+    source.on_out_of_range = spec.source.on_offset_out_of_range.into();
+    source.assignment = spec.source.assignment.into();
     source.extra = spec.source.options.clone().into_iter().collect();
     // Connecting blocks (librdkafka); keep it off the async workers.
-    let source = tokio::task::spawn_blocking(move || KafkaSource::connect(source))
+    let source = tokio::task::spawn_blocking(move || KafkaSource::connect(source, offsets))
         .await
         .map_err(|e| PipelineError::Internal(format!("connect: {e}")))??;
     Ok(source)
 }
 
-async fn open_existing(
+pub(crate) async fn open_existing(
     lake: &LakeLocation,
     name: &str,
 ) -> Result<Option<LakeTable>, PipelineError> {
@@ -174,8 +267,9 @@ async fn open_existing(
     }
 }
 
-/// Next offset per partition, from the table's `txn` actions.
-async fn txn_offsets(
+/// Next offset per partition, from the table's `txn` actions (the table is refreshed
+/// to its newest version first).
+pub(crate) async fn txn_offsets(
     table: &mut LakeTable,
     app_ids: &BTreeMap<i32, String>,
 ) -> Result<BTreeMap<i32, i64>, PipelineError> {
@@ -185,182 +279,4 @@ async fn txn_offsets(
         .iter()
         .filter_map(|(&p, id)| versions.get(id).map(|&v| (p, v)))
         .collect())
-}
-
-struct BatchWriter<'a> {
-    spec: &'a PipelineSpec,
-    lake: &'a LakeLocation,
-    transform: &'a Transform,
-    decoder: JsonDecoder,
-    table: &'a mut Option<LakeTable>,
-    dead_letters: &'a mut DeadLetterSink,
-    committer: GroupCommitter,
-    app_ids: &'a BTreeMap<i32, String>,
-    progress: Progress,
-}
-
-impl BatchWriter<'_> {
-    async fn write(&mut self, batch: MicroBatch) -> Result<(), PipelineError> {
-        self.progress.read += batch.records.len() as u64;
-        self.progress.read_bytes += batch.bytes as u64;
-        let txns: Vec<(String, i64)> = batch
-            .next_offsets
-            .iter()
-            .filter_map(|(p, &o)| self.app_ids.get(p).map(|id| (id.clone(), o)))
-            .collect();
-        let decoded = self
-            .decoder
-            .decode(&self.spec.source.topic, &batch.records)?;
-        drop(batch.records);
-        // Dead letters first: if we crash before the main commit, the batch is read
-        // again and the dead-letter table skips what it already holds.
-        self.progress.dead_letters += self
-            .dead_letters
-            .write(self.lake, decoded.dead_letters, &txns)
-            .await?;
-        let output = match decoded.batch {
-            Some(b) => self.transform.apply(b).await?,
-            None => Vec::new(),
-        };
-        let rows: u64 = output.iter().map(|b| b.num_rows() as u64).sum();
-        if self.table.is_none() {
-            let Some(schema) = output.first().map(RecordBatch::schema) else {
-                // Nothing decodable yet and no table to hold offsets: the batch will
-                // be read again on restart; its dead letters are already kept once.
-                self.commit_group(&batch.next_offsets);
-                return Ok(());
-            };
-            let spec = TableSpec {
-                name: self.spec.sink.table.clone(),
-                partition_by: self.spec.sink.partition_by.clone(),
-            };
-            *self.table = Some(LakeTable::open_or_create(self.lake, &spec, schema).await?);
-        }
-        let Some(table) = self.table.as_mut() else {
-            return Err(PipelineError::Internal("lake table vanished".into()));
-        };
-        let stats = table.append(output, &txns).await?;
-        self.progress.written += rows;
-        self.progress.commits += 1;
-        self.progress.files += stats.files_added as u64;
-        self.progress.bytes += stats.bytes_added;
-        self.commit_group(&batch.next_offsets);
-        Ok(())
-    }
-
-    fn commit_group(&self, next_offsets: &BTreeMap<i32, i64>) {
-        // Only lag tools read the group's offsets; failing to write them loses nothing.
-        if let Err(e) = self.committer.commit(next_offsets) {
-            tracing::warn!("consumer group commit: {e}");
-        }
-    }
-}
-
-/// The dead-letter table: raw bytes, topic, partition, offset and error of every
-/// record that could not be decoded. It keeps its own `txn` versions so that a
-/// batch read twice (crash before the main commit) stores its dead letters once.
-struct DeadLetterSink {
-    name: String,
-    table: Option<LakeTable>,
-    app_ids: BTreeMap<i32, String>,
-    /// Offsets below these are already in the table.
-    stored_until: BTreeMap<i32, i64>,
-}
-
-impl DeadLetterSink {
-    async fn open(
-        lake: &LakeLocation,
-        name: String,
-        app_ids: &BTreeMap<i32, String>,
-    ) -> Result<Self, PipelineError> {
-        let mut table = open_existing(lake, &name).await?;
-        let stored_until = match table.as_mut() {
-            Some(t) => txn_offsets(t, app_ids).await?,
-            None => BTreeMap::new(),
-        };
-        Ok(Self {
-            name,
-            table,
-            app_ids: app_ids.clone(),
-            stored_until,
-        })
-    }
-
-    async fn write(
-        &mut self,
-        lake: &LakeLocation,
-        letters: Vec<DeadLetter>,
-        txns: &[(String, i64)],
-    ) -> Result<u64, PipelineError> {
-        let letters: Vec<DeadLetter> = letters
-            .into_iter()
-            .filter(|d| {
-                self.stored_until
-                    .get(&d.partition)
-                    .is_none_or(|&until| d.offset >= until)
-            })
-            .collect();
-        if letters.is_empty() {
-            return Ok(0);
-        }
-        let n = letters.len() as u64;
-        let batch =
-            dead_letter_batch(&letters).map_err(|e| PipelineError::Internal(e.to_string()))?;
-        if self.table.is_none() {
-            let spec = TableSpec {
-                name: self.name.clone(),
-                partition_by: Vec::new(),
-            };
-            self.table = Some(LakeTable::open_or_create(lake, &spec, batch.schema()).await?);
-        }
-        if let Some(table) = self.table.as_mut() {
-            table.append(vec![batch], txns).await?;
-        }
-        for (id, offset) in txns {
-            if let Some((&p, _)) = self.app_ids.iter().find(|(_, a)| *a == id) {
-                self.stored_until.insert(p, *offset);
-            }
-        }
-        Ok(n)
-    }
-}
-
-fn dead_letter_batch(letters: &[DeadLetter]) -> Result<RecordBatch, arrow::error::ArrowError> {
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("topic", DataType::Utf8, false),
-        Field::new("partition", DataType::Int32, false),
-        Field::new("offset", DataType::Int64, false),
-        Field::new("error", DataType::Utf8, false),
-        Field::new("raw", DataType::Binary, false),
-        // The same bytes as text (lossy), because most bad records are text.
-        Field::new("raw_text", DataType::Utf8, false),
-        Field::new("received_at", DataType::Utf8, false),
-    ]));
-    let now = chrono::Utc::now().to_rfc3339();
-    RecordBatch::try_new(
-        schema,
-        vec![
-            Arc::new(StringArray::from_iter_values(
-                letters.iter().map(|d| d.topic.as_str()),
-            )),
-            Arc::new(Int32Array::from_iter_values(
-                letters.iter().map(|d| d.partition),
-            )),
-            Arc::new(Int64Array::from_iter_values(
-                letters.iter().map(|d| d.offset),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                letters.iter().map(|d| d.error.as_str()),
-            )),
-            Arc::new(BinaryArray::from_iter_values(
-                letters.iter().map(|d| d.raw.as_slice()),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                letters.iter().map(|d| String::from_utf8_lossy(&d.raw)),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                letters.iter().map(|_| now.as_str()),
-            )),
-        ],
-    )
 }

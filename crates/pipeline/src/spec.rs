@@ -69,9 +69,54 @@ pub struct KafkaSourceSpec {
     pub group: Option<String>,
     #[serde(default)]
     pub format: Format,
+    /// What to do when a partition's stored offset is no longer in the log.
+    #[serde(default)]
+    pub on_offset_out_of_range: OnOutOfRange,
+    /// `group` (default): share the partitions with the other processes of this
+    /// pipeline through the consumer group; `all`: read every partition, no group.
+    #[serde(default)]
+    pub assignment: AssignmentSpec,
     /// librdkafka settings passed through as they are.
     #[serde(default)]
     pub options: BTreeMap<String, String>,
+}
+
+/// `assignment`: how a process gets its partitions.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AssignmentSpec {
+    #[default]
+    Group,
+    All,
+}
+
+impl From<AssignmentSpec> for pipelab_ingest::Assignment {
+    fn from(v: AssignmentSpec) -> Self {
+        match v {
+            AssignmentSpec::Group => Self::Group,
+            AssignmentSpec::All => Self::All,
+        }
+    }
+}
+
+/// `on_offset_out_of_range`: stop (default), or move on knowing records were skipped.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum OnOutOfRange {
+    #[default]
+    Fail,
+    Earliest,
+    Latest,
+}
+
+impl From<OnOutOfRange> for pipelab_ingest::OutOfRange {
+    fn from(v: OnOutOfRange) -> Self {
+        match v {
+            OnOutOfRange::Fail => Self::Fail,
+            OnOutOfRange::Earliest => Self::Earliest,
+            OnOutOfRange::Latest => Self::Latest,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -105,8 +150,8 @@ pub struct LakeSinkSpec {
     pub flush_bytes: usize,
     #[serde(default = "default_flush_interval_secs")]
     pub flush_interval_secs: f64,
-    /// Where undecodable records go; default `<table>_dead_letters`.
-    pub dead_letter_table: Option<String>,
+    /// Where records that cannot be stored go; default `<table>_dead_letters`.
+    pub dead_letter_table: Option<toml::Spanned<String>>,
 }
 
 fn default_brokers() -> String {
@@ -139,11 +184,24 @@ impl PipelineSpec {
         };
         let spec: PipelineSpec =
             toml::from_str(text).map_err(|e| err(e.to_string().trim_end().to_string()))?;
-        spec.check().map_err(err)?;
+        spec.check(text).map_err(err)?;
         Ok(spec)
     }
 
-    fn check(&self) -> Result<(), String> {
+    fn check(&self, text: &str) -> Result<(), String> {
+        if let Some(dlq) = &self.sink.dead_letter_table
+            && dlq.get_ref() == &self.sink.table
+        {
+            let line = text[..dlq.span().start.min(text.len())]
+                .lines()
+                .count()
+                .max(1);
+            return Err(format!(
+                "line {line}: `sink.dead_letter_table` is the sink table {:?} itself; \
+                 dead letters need a table of their own",
+                self.sink.table
+            ));
+        }
         let names = [
             ("name", &self.name),
             ("source.topic", &self.source.topic),
@@ -171,10 +229,10 @@ impl PipelineSpec {
     }
 
     pub fn dead_letter_table(&self) -> String {
-        self.sink
-            .dead_letter_table
-            .clone()
-            .unwrap_or_else(|| format!("{}_dead_letters", self.sink.table))
+        self.sink.dead_letter_table.as_ref().map_or_else(
+            || format!("{}_dead_letters", self.sink.table),
+            |t| t.get_ref().clone(),
+        )
     }
 }
 
@@ -221,6 +279,34 @@ partition_by = ["dt"]
             .unwrap_err()
             .to_string();
         assert!(msg.contains("missing field `topic`"), "{msg}");
+    }
+
+    #[test]
+    fn dead_letters_into_the_sink_table_are_refused_with_the_line() {
+        let bad = GOOD.replace(
+            "partition_by = [\"dt\"]",
+            "partition_by = [\"dt\"]\ndead_letter_table = \"clicks\"",
+        );
+        let msg = PipelineSpec::parse(&bad, Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.starts_with("p.toml: line 12:"), "{msg}");
+        assert!(msg.contains("dead_letter_table"), "{msg}");
+    }
+
+    #[test]
+    fn out_of_range_policy_is_read() {
+        let spec = GOOD.replace(
+            "topic = \"clicks\"",
+            "topic = \"clicks\"\non_offset_out_of_range = \"earliest\"",
+        );
+        let s = PipelineSpec::parse(&spec, Path::new("p.toml")).unwrap();
+        assert_eq!(s.source.on_offset_out_of_range, OnOutOfRange::Earliest);
+        let bad = spec.replace("\"earliest\"", "\"sometimes\"");
+        let msg = PipelineSpec::parse(&bad, Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("line 5") && msg.contains("sometimes"), "{msg}");
     }
 
     #[test]

@@ -20,8 +20,19 @@ pub struct Step {
 
 #[derive(Debug, Error)]
 pub enum TransformError {
+    /// The SQL cannot run on this input at all (syntax, an unknown column or function):
+    /// no record is to blame, so the pipeline stops with this message.
     #[error("step '{step}': {message}\n  in SQL: {sql}")]
     Sql {
+        step: String,
+        sql: String,
+        message: String,
+    },
+    /// The SQL was planned but failed while running over the data (a cast of some
+    /// value, a division by zero): some records are to blame, and isolating them is
+    /// worth trying.
+    #[error("step '{step}' failed on the data: {message}\n  in SQL: {sql}")]
+    Execution {
         step: String,
         sql: String,
         message: String,
@@ -34,6 +45,35 @@ impl TransformError {
             step: step.name.clone(),
             sql: step.sql.trim().to_string(),
             message: message.to_string(),
+        }
+    }
+
+    fn execution(step: &Step, message: impl ToString) -> Self {
+        TransformError::Execution {
+            step: step.name.clone(),
+            sql: step.sql.trim().to_string(),
+            message: message.to_string(),
+        }
+    }
+
+    /// True when some records may be to blame (see [`TransformError::Execution`]).
+    pub fn is_data_error(&self) -> bool {
+        matches!(self, TransformError::Execution { .. })
+    }
+
+    /// The step that failed.
+    pub fn step(&self) -> &str {
+        match self {
+            TransformError::Sql { step, .. } | TransformError::Execution { step, .. } => step,
+        }
+    }
+
+    /// The error without the step and SQL (for a dead letter, which names the step).
+    pub fn message(&self) -> &str {
+        match self {
+            TransformError::Sql { message, .. } | TransformError::Execution { message, .. } => {
+                message
+            }
         }
     }
 }
@@ -101,7 +141,15 @@ async fn run_step(
         .sql(&step.sql)
         .await
         .map_err(|e| TransformError::sql(step, e))?;
-    df.collect().await.map_err(|e| TransformError::sql(step, e))
+    // Planning (name resolution, type coercion, constant folding) fails the same way for
+    // any input: an SQL error. Only what fails while running over rows is a data error.
+    let plan = df
+        .create_physical_plan()
+        .await
+        .map_err(|e| TransformError::sql(step, e))?;
+    datafusion::physical_plan::collect(plan, ctx.task_ctx())
+        .await
+        .map_err(|e| TransformError::execution(step, e))
 }
 
 #[cfg(test)]
@@ -168,10 +216,24 @@ mod tests {
             sql: "SELECT nope FROM input".into(),
         }])
         .unwrap();
-        let msg = t.apply(batch()).await.unwrap_err().to_string();
+        let err = t.apply(batch()).await.unwrap_err();
+        assert!(!err.is_data_error());
+        let msg = err.to_string();
         assert!(
             msg.contains("nope") && msg.contains("in SQL: SELECT nope FROM input"),
             "{msg}"
         );
+    }
+
+    #[tokio::test]
+    async fn a_value_that_fails_at_run_time_is_a_data_error() {
+        let t = Transform::new(vec![Step {
+            name: "cast".into(),
+            sql: "SELECT CAST(ts AS INT) AS n FROM input".into(),
+        }])
+        .unwrap();
+        let err = t.apply(batch()).await.unwrap_err();
+        assert!(err.is_data_error(), "{err}");
+        assert_eq!(err.step(), "cast");
     }
 }

@@ -1,0 +1,240 @@
+//! Fitting batches to a table's schema without changing any value.
+//!
+//! delta-rs casts an appended column to the table's type on its own, silently: a double
+//! `10.5` written to a bigint column is stored as `10` (deltalake 1.1, Python and Rust
+//! alike). So the lake checks first. A column of the table's type passes; a column of
+//! another type of the same kind (numbers, text, times, binary) is cast only where the
+//! cast round-trips to the very same value, and the rows where it does not are reported;
+//! a column of another kind (text for a number, a number for a boolean) does not fit in
+//! any row that holds a value. Columns new to the table, and struct sub-fields new to a
+//! struct column, are schema evolution and pass untouched.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
+use arrow::compute::kernels::cmp::distinct;
+use arrow::compute::{CastOptions, cast_with_options, or_kleene};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+
+/// Rows of a batch that do not fit the table, with the reason per column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Misfit {
+    /// Row indices (in the batch) that do not fit, ascending.
+    pub rows: Vec<usize>,
+    /// One line per offending column: name, batch type, table type.
+    pub reasons: Vec<String>,
+}
+
+impl Misfit {
+    pub fn message(&self) -> String {
+        self.reasons.join("; ")
+    }
+}
+
+/// Fit `batch` to `table`: columns the table has are given its types (lossless casts
+/// only), others pass as they are. `Err` lists the rows that cannot fit.
+pub fn conform(batch: &RecordBatch, table: &Schema) -> Result<RecordBatch, Misfit> {
+    let mut bad: Option<BooleanArray> = None;
+    let mut reasons = Vec::new();
+    let mut fields: Vec<Arc<Field>> = Vec::with_capacity(batch.num_columns());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+    let schema = batch.schema();
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        let Ok(target) = table.field_with_name(field.name()) else {
+            fields.push(field.clone());
+            columns.push(column.clone());
+            continue;
+        };
+        match fit_column(column, target.data_type()) {
+            Fit::Same => {
+                fields.push(field.clone());
+                columns.push(column.clone());
+            }
+            Fit::Cast(cast) => {
+                fields.push(Arc::new(
+                    field
+                        .as_ref()
+                        .clone()
+                        .with_data_type(cast.data_type().clone()),
+                ));
+                columns.push(cast);
+            }
+            Fit::Rows(misfits) => {
+                reasons.push(format!(
+                    "column `{}` is {} in the batch but {} in the table",
+                    field.name(),
+                    field.data_type(),
+                    target.data_type()
+                ));
+                bad = Some(match bad {
+                    None => misfits,
+                    Some(b) => or_kleene(&b, &misfits).unwrap_or(misfits),
+                });
+            }
+        }
+    }
+    if let Some(bad) = bad {
+        let rows = (0..bad.len())
+            .filter(|&i| bad.is_valid(i) && bad.value(i))
+            .collect::<Vec<_>>();
+        if !rows.is_empty() {
+            return Err(Misfit { rows, reasons });
+        }
+    }
+    let schema: SchemaRef = Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()));
+    RecordBatch::try_new(schema, columns).map_err(|e| Misfit {
+        rows: (0..batch.num_rows()).collect(),
+        reasons: vec![e.to_string()],
+    })
+}
+
+enum Fit {
+    Same,
+    Cast(ArrayRef),
+    /// true for each row that does not fit.
+    Rows(BooleanArray),
+}
+
+fn fit_column(column: &ArrayRef, target: &DataType) -> Fit {
+    let source = column.data_type();
+    if source == target || extends(source, target) {
+        return Fit::Same;
+    }
+    let holding_values =
+        || BooleanArray::from_iter((0..column.len()).map(|i| Some(column.is_valid(i))));
+    if kind(source) != kind(target) || kind(source) == Kind::Nested {
+        return Fit::Rows(holding_values());
+    }
+    let safe = CastOptions {
+        safe: true,
+        ..CastOptions::default()
+    };
+    let Ok(cast) = cast_with_options(column, target, &safe) else {
+        return Fit::Rows(holding_values());
+    };
+    let Ok(back) = cast_with_options(&cast, source, &safe) else {
+        return Fit::Rows(holding_values());
+    };
+    // A row fits when the round trip gives the same value (null stays null).
+    match distinct(column, &back) {
+        Ok(changed) if changed.true_count() == 0 => Fit::Cast(cast),
+        Ok(changed) => Fit::Rows(changed),
+        Err(_) => Fit::Rows(holding_values()),
+    }
+}
+
+/// `source` is `target` plus struct sub-fields (at any depth) the table does not have
+/// yet: Delta schema evolution adds them.
+fn extends(source: &DataType, target: &DataType) -> bool {
+    match (source, target) {
+        (DataType::Struct(s), DataType::Struct(t)) => s.iter().all(|sf| {
+            t.iter().find(|tf| tf.name() == sf.name()).is_none_or(|tf| {
+                sf.data_type() == tf.data_type() || extends(sf.data_type(), tf.data_type())
+            })
+        }),
+        (DataType::List(s), DataType::List(t))
+        | (DataType::LargeList(s), DataType::LargeList(t)) => {
+            s.data_type() == t.data_type() || extends(s.data_type(), t.data_type())
+        }
+        _ => false,
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Kind {
+    Boolean,
+    Number,
+    Text,
+    Binary,
+    Time,
+    Nested,
+    Other,
+}
+
+fn kind(dt: &DataType) -> Kind {
+    use DataType::*;
+    match dt {
+        Boolean => Kind::Boolean,
+        Int8 | Int16 | Int32 | Int64 | UInt8 | UInt16 | UInt32 | UInt64 | Float16 | Float32
+        | Float64 | Decimal32(..) | Decimal64(..) | Decimal128(..) | Decimal256(..) => Kind::Number,
+        Utf8 | LargeUtf8 | Utf8View => Kind::Text,
+        Binary | LargeBinary | BinaryView | FixedSizeBinary(_) => Kind::Binary,
+        Date32 | Date64 | Timestamp(..) | Time32(_) | Time64(_) | Duration(_) | Interval(_) => {
+            Kind::Time
+        }
+        List(_) | LargeList(_) | ListView(_) | LargeListView(_) | FixedSizeList(..) | Struct(_)
+        | Map(..) | Union(..) | Dictionary(..) | RunEndEncoded(..) => Kind::Nested,
+        _ => Kind::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::AsArray;
+    use arrow::array::{Float64Array, Int32Array, Int64Array, StringArray, StringViewArray};
+    use arrow::datatypes::Int64Type;
+
+    fn table(dt: DataType) -> Schema {
+        Schema::new(vec![Field::new("v", dt, true)])
+    }
+
+    fn one(col: ArrayRef) -> RecordBatch {
+        RecordBatch::try_from_iter([("v", col)]).unwrap()
+    }
+
+    #[test]
+    fn fractions_do_not_fit_an_integer_column_but_whole_doubles_do() {
+        let batch = one(Arc::new(Float64Array::from(vec![
+            Some(10.0),
+            Some(10.5),
+            None,
+        ])));
+        let misfit = conform(&batch, &table(DataType::Int64)).unwrap_err();
+        assert_eq!(misfit.rows, [1]);
+        assert!(misfit.message().contains("Float64") && misfit.message().contains("Int64"));
+        let ok = one(Arc::new(Float64Array::from(vec![Some(10.0), None])));
+        let fitted = conform(&ok, &table(DataType::Int64)).unwrap();
+        assert_eq!(fitted.column(0).as_primitive::<Int64Type>().value(0), 10);
+    }
+
+    #[test]
+    fn narrower_integers_and_string_encodings_are_cast() {
+        let batch = one(Arc::new(Int32Array::from(vec![1, 2])));
+        let fitted = conform(&batch, &table(DataType::Int64)).unwrap();
+        assert_eq!(fitted.schema().field(0).data_type(), &DataType::Int64);
+        let batch = one(Arc::new(StringViewArray::from(vec!["a"])));
+        let fitted = conform(&batch, &table(DataType::Utf8)).unwrap();
+        assert_eq!(fitted.schema().field(0).data_type(), &DataType::Utf8);
+    }
+
+    #[test]
+    fn numeric_text_is_not_a_number() {
+        let batch = one(Arc::new(StringArray::from(vec![Some("4.7"), None])));
+        let misfit = conform(&batch, &table(DataType::Float64)).unwrap_err();
+        assert_eq!(misfit.rows, [0]);
+    }
+
+    #[test]
+    fn new_columns_and_new_sub_fields_pass() {
+        let batch = RecordBatch::try_from_iter([
+            ("v", Arc::new(Int64Array::from(vec![1])) as ArrayRef),
+            ("w", Arc::new(StringArray::from(vec!["new"])) as ArrayRef),
+        ])
+        .unwrap();
+        assert!(conform(&batch, &table(DataType::Int64)).is_ok());
+        let wide = DataType::Struct(
+            vec![
+                Field::new("a", DataType::Int64, true),
+                Field::new("b", DataType::Int64, true),
+            ]
+            .into(),
+        );
+        let narrow = DataType::Struct(vec![Field::new("a", DataType::Int64, true)].into());
+        assert!(extends(&wide, &narrow));
+        assert!(!extends(
+            &narrow.clone(),
+            &DataType::Struct(vec![Field::new("a", DataType::Utf8, true)].into())
+        ));
+    }
+}

@@ -1,0 +1,231 @@
+//! The dead-letter table: every record that could not be stored, with all it takes to
+//! replay it byte for byte (payload, key, headers, Kafka timestamp; null kept distinct
+//! from empty) and to know why (stage and error).
+//!
+//! It keeps its own `txn` versions, checked against its newest snapshot before each
+//! commit, so a batch read twice (a crash before the main commit, or two members racing
+//! for a partition) stores its dead letters once.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BinaryBuilder, Int32Array, Int64Array, ListBuilder, RecordBatch, StringArray,
+    StringBuilder, StructBuilder, TimestampMicrosecondArray, TimestampMillisecondArray,
+};
+use arrow::datatypes::{DataType, Field, Fields, Schema, TimeUnit};
+use pipelab_ingest::DeadLetter;
+use pipelab_lake::{LakeLocation, LakeTable, TableSpec};
+
+use crate::error::PipelineError;
+use crate::runner::{app_id, open_existing, txn_offsets};
+
+const ATTEMPTS: usize = 20;
+
+pub(crate) struct DeadLetterSink {
+    name: String,
+    /// Pipeline and topic: the `txn` app ids are the main table's.
+    pipeline: String,
+    topic: String,
+    table: Option<LakeTable>,
+}
+
+impl DeadLetterSink {
+    pub(crate) fn new(name: String, pipeline: &str, topic: &str) -> Self {
+        Self {
+            name,
+            pipeline: pipeline.to_string(),
+            topic: topic.to_string(),
+            table: None,
+        }
+    }
+
+    /// Store the letters not stored yet, with `txns` (the main batch's next offsets)
+    /// marking everything below as done. Returns how many were stored.
+    pub(crate) async fn write(
+        &mut self,
+        lake: &LakeLocation,
+        letters: Vec<DeadLetter>,
+        txns: &[(String, i64)],
+    ) -> Result<u64, PipelineError> {
+        if letters.is_empty() {
+            return Ok(0);
+        }
+        for _ in 0..ATTEMPTS {
+            if self.table.is_none() {
+                self.table = open_existing(lake, &self.name).await?;
+            }
+            let stored = self.stored(&letters).await?;
+            let fresh: Vec<&DeadLetter> = letters
+                .iter()
+                .filter(|d| {
+                    stored
+                        .get(&d.record.partition)
+                        .is_none_or(|&until| d.record.offset >= until)
+                })
+                .collect();
+            if fresh.is_empty() {
+                return Ok(0);
+            }
+            let batch = dead_letter_batch(&fresh)
+                .map_err(|e| PipelineError::Internal(format!("dead letters: {e}")))?;
+            let Some(table) = self.table.as_mut() else {
+                let spec = TableSpec {
+                    name: self.name.clone(),
+                    partition_by: Vec::new(),
+                };
+                // Then look again: another member may have created it with letters.
+                self.table = Some(LakeTable::open_or_create(lake, &spec, batch.schema()).await?);
+                continue;
+            };
+            // Offsets only for partitions with letters here, and never backwards: a
+            // shorter re-read must not make letters already stored look new.
+            let txns: Vec<(String, i64)> = txns
+                .iter()
+                .filter_map(|(id, next)| {
+                    let p = fresh
+                        .iter()
+                        .map(|d| d.record.partition)
+                        .find(|&p| app_id(&self.pipeline, &self.topic, p) == *id)?;
+                    Some((id.clone(), stored.get(&p).map_or(*next, |&s| s.max(*next))))
+                })
+                .collect();
+            match table.append(vec![batch], &txns).await {
+                Ok(_) => return Ok(fresh.len() as u64),
+                Err(e) if e.is_commit_conflict() => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(PipelineError::Internal(format!(
+            "gave up writing to the dead-letter table '{}' after {ATTEMPTS} commits lost to \
+             concurrent writers",
+            self.name
+        )))
+    }
+
+    /// Offsets below which each partition's letters are stored (newest snapshot).
+    async fn stored(
+        &mut self,
+        letters: &[DeadLetter],
+    ) -> Result<BTreeMap<i32, i64>, PipelineError> {
+        let Some(table) = self.table.as_mut() else {
+            return Ok(BTreeMap::new());
+        };
+        let app_ids: BTreeMap<i32, String> = letters
+            .iter()
+            .map(|d| {
+                let p = d.record.partition;
+                (p, app_id(&self.pipeline, &self.topic, p))
+            })
+            .collect();
+        txn_offsets(table, &app_ids).await
+    }
+}
+
+/// The dead-letter table's columns.
+pub fn dead_letter_schema() -> Schema {
+    let header = Fields::from(vec![
+        Field::new("key", DataType::Utf8, false),
+        Field::new("value", DataType::Binary, true),
+    ]);
+    Schema::new(vec![
+        Field::new("topic", DataType::Utf8, false),
+        Field::new("partition", DataType::Int32, false),
+        Field::new("offset", DataType::Int64, false),
+        Field::new(
+            "timestamp",
+            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            true,
+        ),
+        Field::new("key", DataType::Binary, true),
+        Field::new(
+            "headers",
+            DataType::List(Arc::new(Field::new("item", DataType::Struct(header), true))),
+            true,
+        ),
+        // Null for a record with a null payload, empty for an empty one.
+        Field::new("raw", DataType::Binary, true),
+        // The same bytes as text (lossy), because most bad records are text.
+        Field::new("raw_text", DataType::Utf8, true),
+        Field::new("stage", DataType::Utf8, false),
+        Field::new("error", DataType::Utf8, false),
+        Field::new(
+            "received_at",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+    ])
+}
+
+fn dead_letter_batch(letters: &[&DeadLetter]) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let schema = Arc::new(dead_letter_schema());
+    let now = chrono::Utc::now().timestamp_micros();
+    let records = || letters.iter().map(|d| &d.record);
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(
+            letters.iter().map(|d| d.topic.as_str()),
+        )),
+        Arc::new(Int32Array::from_iter_values(records().map(|r| r.partition))),
+        Arc::new(Int64Array::from_iter_values(records().map(|r| r.offset))),
+        Arc::new(
+            TimestampMillisecondArray::from_iter(records().map(|r| r.timestamp_ms))
+                .with_timezone("UTC"),
+        ),
+        Arc::new(arrow::array::BinaryArray::from_iter(
+            records().map(|r| r.key.as_deref()),
+        )),
+        Arc::new(headers_array(letters)),
+        Arc::new(arrow::array::BinaryArray::from_iter(
+            records().map(|r| r.payload.as_deref()),
+        )),
+        Arc::new(StringArray::from_iter(records().map(|r| {
+            r.payload
+                .as_deref()
+                .map(|p| String::from_utf8_lossy(p).into_owned())
+        }))),
+        Arc::new(StringArray::from_iter_values(
+            letters.iter().map(|d| d.stage.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            letters.iter().map(|d| d.error.as_str()),
+        )),
+        Arc::new(
+            TimestampMicrosecondArray::from_iter_values(letters.iter().map(|_| now))
+                .with_timezone("UTC"),
+        ),
+    ];
+    RecordBatch::try_new(schema, columns)
+}
+
+fn headers_array(letters: &[&DeadLetter]) -> arrow::array::ListArray {
+    let fields = Fields::from(vec![
+        Field::new("key", DataType::Utf8, false),
+        Field::new("value", DataType::Binary, true),
+    ]);
+    let builder = StructBuilder::new(
+        fields.clone(),
+        vec![
+            Box::new(StringBuilder::new()),
+            Box::new(BinaryBuilder::new()),
+        ],
+    );
+    let mut list = ListBuilder::new(builder).with_field(Arc::new(Field::new(
+        "item",
+        DataType::Struct(fields),
+        true,
+    )));
+    for d in letters {
+        let entries = list.values();
+        for (k, v) in &d.record.headers {
+            if let Some(b) = entries.field_builder::<StringBuilder>(0) {
+                b.append_value(k);
+            }
+            if let Some(b) = entries.field_builder::<BinaryBuilder>(1) {
+                b.append_option(v.as_deref());
+            }
+            entries.append(true);
+        }
+        list.append(true);
+    }
+    list.finish()
+}

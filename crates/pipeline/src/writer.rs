@@ -1,0 +1,311 @@
+//! Writing one micro-batch: the offset guard, decoding, dead letters, the SQL steps with
+//! bad records isolated, and the one Delta commit that holds rows and offsets.
+
+use std::collections::BTreeMap;
+
+use arrow::array::RecordBatch;
+use arrow::compute::concat_batches;
+use arrow::datatypes::Schema;
+use pipelab_ingest::kafka::SourceControl;
+use pipelab_ingest::{DeadLetter, JsonDecoder, MicroBatch, Position, RawRecord};
+use pipelab_lake::{LakeLocation, LakeTable, TableSpec, conform};
+use pipelab_transform::Transform;
+
+use crate::dead_letters::DeadLetterSink;
+use crate::error::PipelineError;
+use crate::runner::{Progress, app_id, open_existing, txn_offsets};
+use crate::spec::PipelineSpec;
+
+/// How many times a commit lost to a concurrent writer is tried again before the run
+/// stops (each try re-reads where the table stands).
+const COMMIT_ATTEMPTS: usize = 20;
+
+pub(crate) struct BatchWriter<'a> {
+    spec: &'a PipelineSpec,
+    lake: &'a LakeLocation,
+    transform: &'a Transform,
+    decoder: JsonDecoder,
+    dead_letters: DeadLetterSink,
+    source: SourceControl,
+    progress: Progress,
+    /// Before the table exists it holds no offsets: where this process's batches of
+    /// only dead letters ended, so the next batch is known to continue there.
+    handled_without_table: BTreeMap<i32, i64>,
+}
+
+enum Attempt {
+    Done,
+    Created,
+}
+
+/// The rows a batch produced, and the records that could not be stored.
+struct Output {
+    batches: Vec<RecordBatch>,
+    dead_letters: Vec<DeadLetter>,
+}
+
+impl<'a> BatchWriter<'a> {
+    pub(crate) fn new(
+        spec: &'a PipelineSpec,
+        lake: &'a LakeLocation,
+        transform: &'a Transform,
+        decoder: JsonDecoder,
+        dead_letters: DeadLetterSink,
+        source: SourceControl,
+    ) -> Self {
+        Self {
+            spec,
+            lake,
+            transform,
+            decoder,
+            dead_letters,
+            source,
+            progress: Progress::default(),
+            handled_without_table: BTreeMap::new(),
+        }
+    }
+
+    pub(crate) fn progress(&self) -> &Progress {
+        &self.progress
+    }
+
+    /// Store one batch (or refuse what does not continue where the table stands), then
+    /// tell the source it is handled.
+    pub(crate) async fn write(
+        &mut self,
+        table: &mut Option<LakeTable>,
+        batch: MicroBatch,
+    ) -> Result<(), PipelineError> {
+        let result = self.write_batch(table, batch).await;
+        self.source.processed();
+        result
+    }
+
+    async fn write_batch(
+        &mut self,
+        table: &mut Option<LakeTable>,
+        mut batch: MicroBatch,
+    ) -> Result<(), PipelineError> {
+        self.progress.read += batch.records.len() as u64;
+        self.progress.read_bytes += batch.bytes as u64;
+        for _ in 0..COMMIT_ATTEMPTS {
+            if table.is_none() {
+                // Another member may have created it meanwhile.
+                *table = open_existing(self.lake, &self.spec.sink.table).await?;
+            }
+            let stored = self.stored_offsets(table, &batch).await?;
+            self.align(&mut batch, &stored);
+            if batch.is_empty() {
+                return Ok(());
+            }
+            match self.write_aligned(table, &batch).await {
+                Ok(Attempt::Done) => return Ok(()),
+                // The table was just created (by us or by another member): check the
+                // batch against it before the first commit.
+                Ok(Attempt::Created) => {}
+                Err(PipelineError::Lake(e)) if e.is_commit_conflict() => {
+                    // Someone committed offsets of these partitions first: look again.
+                    tracing::info!("{e}; checking where the table stands and trying again");
+                    self.progress.conflicts += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(PipelineError::Internal(format!(
+            "gave up committing to table '{}' after {COMMIT_ATTEMPTS} commits lost to \
+             concurrent writers",
+            self.spec.sink.table
+        )))
+    }
+
+    /// The table's `txn` version of each partition in the batch, from its newest snapshot
+    /// (the one the commit will be based on).
+    async fn stored_offsets(
+        &self,
+        table: &mut Option<LakeTable>,
+        batch: &MicroBatch,
+    ) -> Result<BTreeMap<i32, i64>, PipelineError> {
+        let Some(t) = table.as_mut() else {
+            return Ok(self.handled_without_table.clone());
+        };
+        txn_offsets(t, &self.app_ids(batch.starts.keys().copied())).await
+    }
+
+    fn app_ids(&self, partitions: impl Iterator<Item = i32>) -> BTreeMap<i32, String> {
+        partitions
+            .map(|p| (p, app_id(&self.spec.name, &self.spec.source.topic, p)))
+            .collect()
+    }
+
+    /// The guard: each partition of the batch must continue exactly where the table
+    /// stands. Records the table already holds are dropped (another member, or an
+    /// earlier attempt, committed them); a partition that starts past that point, or
+    /// where the table has nothing, is dropped and read again from the right place.
+    fn align(&mut self, batch: &mut MicroBatch, stored: &BTreeMap<i32, i64>) {
+        let partitions: Vec<(i32, Position)> = batch.starts.iter().map(|(&p, &s)| (p, s)).collect();
+        for (p, start) in partitions {
+            let expected = stored.get(&p).copied();
+            if expected.is_some() && batch.resets.get(&p).copied() == expected {
+                continue; // moved on purpose by on_offset_out_of_range
+            }
+            let reread = match (expected, start) {
+                (None, Position::Beginning) => None,
+                (Some(e), Position::Offset(s)) if s == e => None,
+                (Some(e), Position::Beginning) => {
+                    self.trim(batch, p, e);
+                    None
+                }
+                (Some(e), Position::Offset(s)) if s < e => {
+                    self.trim(batch, p, e);
+                    None
+                }
+                (Some(e), Position::Offset(_)) => Some(Position::Offset(e)),
+                (None, Position::Offset(_)) => Some(Position::Beginning),
+            };
+            if let Some(position) = reread {
+                tracing::info!(
+                    "partition {p}: batch starts at {start:?} but the table stands at \
+                     {expected:?}; re-reading"
+                );
+                batch.drop_partitions(&std::collections::HashSet::from([p]));
+                self.source.reseek(p, position);
+                self.progress.reseeks += 1;
+            }
+        }
+    }
+
+    fn trim(&mut self, batch: &mut MicroBatch, p: i32, stored: i64) {
+        let before = batch.records.len();
+        batch.trim_before(p, stored);
+        self.progress.already_stored += (before - batch.records.len()) as u64;
+    }
+
+    async fn write_aligned(
+        &mut self,
+        table: &mut Option<LakeTable>,
+        batch: &MicroBatch,
+    ) -> Result<Attempt, PipelineError> {
+        let topic = &self.spec.source.topic;
+        let txns: Vec<(String, i64)> = batch
+            .next_offsets
+            .iter()
+            .map(|(&p, &o)| (app_id(&self.spec.name, topic, p), o))
+            .collect();
+        let table_schema = table.as_ref().map(LakeTable::schema);
+        let output = self
+            .process(&batch.records, table_schema.as_deref())
+            .await?;
+        // Dead letters first: if the main commit never happens, the batch is read again
+        // and the dead-letter table skips what it already holds.
+        self.progress.dead_letters += self
+            .dead_letters
+            .write(self.lake, output.dead_letters, &txns)
+            .await?;
+        let rows: u64 = output.batches.iter().map(|b| b.num_rows() as u64).sum();
+        if table.is_none() {
+            let Some(schema) = output.batches.first().map(RecordBatch::schema) else {
+                // Nothing storable yet and no table to hold offsets: the batch will be
+                // read again on restart; its dead letters are already kept once.
+                self.handled_without_table
+                    .extend(batch.next_offsets.iter().map(|(&p, &o)| (p, o)));
+                self.source.commit_group(&batch.next_offsets);
+                return Ok(Attempt::Done);
+            };
+            let spec = TableSpec {
+                name: self.spec.sink.table.clone(),
+                partition_by: self.spec.sink.partition_by.clone(),
+            };
+            *table = Some(LakeTable::open_or_create(self.lake, &spec, schema).await?);
+            return Ok(Attempt::Created);
+        }
+        let Some(t) = table.as_mut() else {
+            return Err(PipelineError::Internal("lake table vanished".into()));
+        };
+        let stats = t.append(output.batches, &txns).await?;
+        self.progress.written += rows;
+        self.progress.commits += 1;
+        self.progress.files += stats.files_added as u64;
+        self.progress.bytes += stats.bytes_added;
+        self.source.commit_group(&batch.next_offsets);
+        Ok(Attempt::Done)
+    }
+
+    /// Decode, run the steps and fit the result to the table. Records that fail (do not
+    /// decode, make a step fail, or do not fit the table's columns) become dead letters,
+    /// the rest is stored: a step or fit failure is narrowed down by running halves.
+    async fn process(
+        &mut self,
+        records: &[RawRecord],
+        table: Option<&Schema>,
+    ) -> Result<Output, PipelineError> {
+        let topic = self.spec.source.topic.clone();
+        let decoded = self.decoder.decode(&topic, records)?;
+        let mut dead_letters = decoded.dead_letters;
+        let Some(input) = decoded.batch else {
+            return Ok(Output {
+                batches: Vec::new(),
+                dead_letters,
+            });
+        };
+        let mut batches = Vec::new();
+        // Row ranges of `input` still to try, with the error that made them split.
+        let mut pending = vec![(0, input.num_rows())];
+        while let Some((offset, len)) = pending.pop() {
+            let slice = input.slice(offset, len);
+            match self.transform_and_fit(slice, table).await? {
+                Ok(out) => batches.extend(out),
+                Err((stage, error)) if len == 1 => {
+                    let record = &records[decoded.rows[offset]];
+                    dead_letters.push(DeadLetter::new(&topic, record, &stage, error));
+                }
+                Err(_) => {
+                    let half = len / 2;
+                    pending.push((offset + half, len - half));
+                    pending.push((offset, half));
+                }
+            }
+        }
+        Ok(Output {
+            batches,
+            dead_letters,
+        })
+    }
+
+    /// `Ok(Err((stage, error)))` when some record of `input` is to blame.
+    async fn transform_and_fit(
+        &self,
+        input: RecordBatch,
+        table: Option<&Schema>,
+    ) -> Result<Result<Vec<RecordBatch>, (String, String)>, PipelineError> {
+        let output = match self.transform.apply(input).await {
+            Ok(output) => output,
+            Err(e) if e.is_data_error() => {
+                return Ok(Err((e.step().to_string(), e.message().to_string())));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let Some(table) = table else {
+            return Ok(Ok(output));
+        };
+        let mut fitted = Vec::with_capacity(output.len());
+        for batch in &output {
+            match conform(batch, table) {
+                Ok(b) => fitted.push(b),
+                Err(misfit) => {
+                    return Ok(Err((
+                        "sink".to_string(),
+                        format!("does not fit the table: {}", misfit.message()),
+                    )));
+                }
+            }
+        }
+        // One batch per step output keeps files few.
+        if fitted.len() > 1
+            && fitted.windows(2).all(|w| w[0].schema() == w[1].schema())
+            && let Ok(one) = concat_batches(&fitted[0].schema(), &fitted)
+        {
+            return Ok(Ok(vec![one]));
+        }
+        Ok(Ok(fitted))
+    }
+}

@@ -1,0 +1,459 @@
+//! The ingest guarantees under the events of a real pipeline: several members of one
+//! spec (started together, one killed, one joining), values whose type changes, records
+//! that cannot be stored, and a stored offset the log no longer has.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+
+use crate::common::*;
+use crate::end_to_end::assert_exactly_once;
+
+/// A spec with the given [source] and [sink] extras; the session timeout is short so a
+/// killed member's partitions move on within seconds.
+fn spec(dir: &Path, name: &str, brokers: &str, topic: &str, lake: &str, extra: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    let text = format!(
+        r#"name = "{name}"
+[source]
+brokers = "{brokers}"
+topic = "{topic}"
+options = {{ "session.timeout.ms" = "3000" }}
+[[steps]]
+name = "event_date"
+sql = "SELECT *, substr(ts, 1, 10) AS dt FROM input"
+[sink]
+location = "{lake}"
+table = "{topic}"
+partition_by = ["dt"]
+flush_interval_secs = 0.5
+{extra}
+"#
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn member(stack: &pipelab_devstack::DevStack, spec: &Path) -> Child {
+    pipelab(Some(stack))
+        // Assignments and waits, printed with the output when a member fails.
+        .env("PIPELAB_LOG", "pipelab_ingest=info,warn")
+        .args(["run", "--quiet", "--until-idle"])
+        .arg(spec)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn finish(child: Child) -> String {
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "member failed ({}): {text}",
+        out.status
+    );
+    text
+}
+
+/// The consumer group's committed offsets (the lag commits), summed over partitions.
+fn group_committed(brokers: &str, group: &str, topic: &str, partitions: i32) -> i64 {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let committed = consumer
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .unwrap();
+    committed
+        .elements()
+        .iter()
+        .map(|e| match e.offset() {
+            Offset::Offset(o) => o,
+            _ => 0,
+        })
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_members_started_together_share_the_topic_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start_stack(dir.path()).await;
+    stack.create_topic("clicks", 4).await.unwrap();
+    let events = generated(40_000, 21);
+    produce(&stack, "clicks", &events).await;
+    let lake = stack.lake_url();
+    let brokers = stack.kafka_bootstrap();
+    let spec = spec(
+        dir.path(),
+        "pair",
+        &brokers,
+        "clicks",
+        &lake,
+        "flush_rows = 2000",
+    );
+
+    let (a, b) = (member(&stack, &spec), member(&stack, &spec));
+    let (out_a, out_b) = (finish(a), finish(b));
+    eprintln!("member a:\n{out_a}\nmember b:\n{out_b}");
+    assert_exactly_once(&stack, &lake, &events);
+    assert_eq!(
+        group_committed(&brokers, "pipelab-pair", "clicks", 4),
+        40_000
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_member_and_a_joining_one_lose_and_repeat_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start_stack(dir.path()).await;
+    stack.create_topic("clicks", 4).await.unwrap();
+    let events = generated(60_000, 22);
+    produce(&stack, "clicks", &events).await;
+    let lake = stack.lake_url();
+    let brokers = stack.kafka_bootstrap();
+    let spec = spec(
+        dir.path(),
+        "trio",
+        &brokers,
+        "clicks",
+        &lake,
+        "flush_rows = 3000",
+    );
+
+    let mut a = member(&stack, &spec);
+    let b = member(&stack, &spec);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(
+        a.try_wait().unwrap().is_none(),
+        "member a ended before it could be killed"
+    );
+    a.kill().unwrap(); // SIGKILL, to pipelab itself
+    a.wait().unwrap();
+    let c = member(&stack, &spec);
+    eprintln!("member b: {}\nmember c: {}", finish(b), finish(c));
+    // The killed member's partitions return to the group when its session expires; a
+    // last process takes whatever is left. It reads every partition without the group:
+    // after members leave, the embedded broker's coordinator (tansu 0.6) can keep a
+    // departed leader and never settle again.
+    let all = spec.with_file_name("trio_all.toml");
+    let text = std::fs::read_to_string(&spec).unwrap().replace(
+        "topic = \"clicks\"\n",
+        "topic = \"clicks\"\nassignment = \"all\"\n",
+    );
+    std::fs::write(&all, text).unwrap();
+    finish(member(&stack, &all));
+    assert_exactly_once(&stack, &lake, &events);
+}
+
+/// Produce records with keys, headers and possibly null payloads.
+fn produce_records(brokers: &str, topic: &str, records: &[Record]) {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    for r in records {
+        let mut headers = OwnedHeaders::new();
+        for (k, v) in &r.headers {
+            headers = headers.insert(Header {
+                key: k,
+                value: v.as_deref(),
+            });
+        }
+        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).headers(headers);
+        if let Some(k) = &r.key {
+            record = record.key(k.as_slice());
+        }
+        if let Some(p) = &r.payload {
+            record = record.payload(p.as_slice());
+        }
+        producer.send(record).map_err(|(e, _)| e).unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
+}
+
+#[derive(Default)]
+struct Record {
+    key: Option<Vec<u8>>,
+    headers: Vec<(String, Option<Vec<u8>>)>,
+    payload: Option<Vec<u8>>,
+}
+
+fn json(s: &str) -> Record {
+    Record {
+        payload: Some(s.as_bytes().to_vec()),
+        ..Record::default()
+    }
+}
+
+fn lake_rows(stack: &pipelab_devstack::DevStack, lake: &str, sql: &str) -> Vec<String> {
+    query_csv(Some(stack), lake, sql)
+        .into_iter()
+        .map(|r| r.join("|"))
+        .collect()
+}
+
+/// An integer column meets a fraction and a numeric string, a struct gains a sub-field,
+/// in one process and after a restart: no value changes, the run never gets stuck, and
+/// the records that do not fit are in the dead-letter table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_types_change_no_value_and_never_stick() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start_stack(dir.path()).await;
+    stack.create_topic("prices", 1).await.unwrap();
+    let lake = stack.lake_url();
+    let brokers = stack.kafka_bootstrap();
+    let ts = r#""ts":"2026-11-23T10:00:00Z""#;
+    // flush_rows = 1: every record is a batch, so types meet across batches.
+    let spec = spec(
+        dir.path(),
+        "prices",
+        &brokers,
+        "prices",
+        &lake,
+        "flush_rows = 1",
+    );
+
+    produce_records(
+        &brokers,
+        "prices",
+        &[
+            json(&format!(r#"{{"id":1,"price":10,"n":{{"a":1}},{ts}}}"#)),
+            json(&format!(
+                r#"{{"id":2,"price":10.5,"n":{{"a":2,"b":3}},{ts}}}"#
+            )),
+            json(&format!(
+                r#"{{"id":3,"price":12,"n":{{"a":3,"b":4}},{ts}}}"#
+            )),
+        ],
+    );
+    run_until_idle(&stack, &spec);
+    // A restart whose first batch holds a conflicting type (the table says bigint).
+    produce_records(
+        &brokers,
+        "prices",
+        &[
+            json(&format!(r#"{{"id":4,"price":"4.7",{ts}}}"#)),
+            json(&format!(r#"{{"id":5,"price":7.25,{ts}}}"#)),
+            json(&format!(r#"{{"id":6,"price":8,"n":{{"a":6,"b":7}},{ts}}}"#)),
+        ],
+    );
+    let out = run_until_idle(&stack, &spec);
+    assert!(out.contains("read 3 records"), "{out}");
+    assert_eq!(
+        lake_rows(
+            &stack,
+            &lake,
+            "SELECT id, price, n['a'], n['b'] FROM prices ORDER BY id"
+        ),
+        ["1|10|1|", "3|12|3|4", "6|8|6|7"]
+    );
+    let dead = lake_rows(
+        &stack,
+        &lake,
+        "SELECT \"offset\", stage, raw_text, error FROM prices_dead_letters ORDER BY \"offset\"",
+    );
+    assert_eq!(dead.len(), 3, "{dead:?}");
+    for (row, (offset, value)) in dead.iter().zip([(1, "10.5"), (3, "\"4.7\""), (4, "7.25")]) {
+        assert!(row.starts_with(&format!("{offset}|decode|")), "{row}");
+        assert!(row.contains("`price`") && row.contains(value), "{row}");
+    }
+    // Not stuck: a third run reads nothing and succeeds.
+    let out = run_until_idle(&stack, &spec);
+    assert!(out.contains("read 0 records"), "{out}");
+}
+
+/// Dead letters keep the record as it was: payload bytes (null distinct from empty),
+/// key, headers and Kafka timestamp, with the stage and error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dead_letters_keep_payload_key_headers_and_timestamp() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start_stack(dir.path()).await;
+    stack.create_topic("raw", 1).await.unwrap();
+    let lake = stack.lake_url();
+    let brokers = stack.kafka_bootstrap();
+    let spec = spec(dir.path(), "raw", &brokers, "raw", &lake, "");
+    let garbage = Record {
+        key: Some(b"k1".to_vec()),
+        headers: vec![("h1".into(), Some(b"v1".to_vec())), ("h2".into(), None)],
+        payload: Some(vec![0xff, 0xfe, b'{']),
+    };
+    let tombstone = Record {
+        key: Some(b"k2".to_vec()),
+        ..Record::default()
+    };
+    let empty = Record {
+        payload: Some(Vec::new()),
+        ..Record::default()
+    };
+    produce_records(
+        &brokers,
+        "raw",
+        &[
+            garbage,
+            json(r#"{"id":1,"ts":"2026-11-23T10:00:00Z"}"#),
+            tombstone,
+            empty,
+        ],
+    );
+    let out = run_until_idle(&stack, &spec);
+    assert!(out.contains("3 dead letters"), "{out}");
+    assert_eq!(lake_rows(&stack, &lake, "SELECT id FROM raw"), ["1"]);
+    let dead = lake_rows(
+        &stack,
+        &lake,
+        "SELECT \"offset\", raw IS NULL, raw = X'', CAST(key AS VARCHAR), \
+         array_length(headers), headers[1]['key'], CAST(headers[1]['value'] AS VARCHAR), \
+         headers[2]['key'], headers[2]['value'] IS NULL, \"timestamp\" IS NOT NULL, stage \
+         FROM raw_dead_letters ORDER BY \"offset\"",
+    );
+    assert_eq!(
+        dead,
+        [
+            "0|false|false|k1|2|h1|v1|h2|true|true|decode",
+            "2|true||k2|0||||true|true|decode",
+            "3|false|true||0||||true|true|decode",
+        ]
+    );
+    let raw = lake_rows(
+        &stack,
+        &lake,
+        "SELECT raw = X'FFFE7B' FROM raw_dead_letters WHERE \"offset\" = 0",
+    );
+    assert_eq!(raw, ["true"]);
+}
+
+/// A stored offset the log no longer has stops the run with a message naming it,
+/// unless the spec says to move on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_out_of_range_offset_stops_the_run_unless_the_spec_moves_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start_stack(dir.path()).await;
+    stack.create_topic("gone", 1).await.unwrap();
+    let lake = stack.lake_url();
+    let brokers = stack.kafka_bootstrap();
+    produce_records(
+        &brokers,
+        "gone",
+        &(0..10)
+            .map(|i| json(&format!(r#"{{"id":{i},"ts":"2026-11-23T10:00:00Z"}}"#)))
+            .collect::<Vec<_>>(),
+    );
+    // The table says partition 0 stands at 1000, as if the topic had been re-created.
+    write_resume_point(&stack, &lake, "gone", "pipelab/gone/gone/0", 1000).await;
+
+    let strict = spec(dir.path(), "gone", &brokers, "gone", &lake, "");
+    let out = output(
+        pipelab(Some(&stack))
+            .args(["run", "--until-idle"])
+            .arg(&strict),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for expect in [
+        "'gone' partition 0",
+        "1000",
+        "0 to 10",
+        "on_offset_out_of_range",
+    ] {
+        assert!(stderr.contains(expect), "{expect:?} missing in: {stderr}");
+    }
+
+    let lenient = strict.with_file_name("lenient.toml");
+    let text = std::fs::read_to_string(&strict).unwrap().replace(
+        "topic = \"gone\"\n",
+        "topic = \"gone\"\non_offset_out_of_range = \"earliest\"\n",
+    );
+    std::fs::write(&lenient, text).unwrap();
+    let out = run_until_idle(&stack, &lenient);
+    assert!(out.contains("1 partitions moved"), "{out}");
+    assert_eq!(
+        lake_rows(&stack, &lake, "SELECT count(*) FROM gone"),
+        ["10"]
+    );
+}
+
+async fn write_resume_point(
+    stack: &pipelab_devstack::DevStack,
+    lake: &str,
+    table: &str,
+    app_id: &str,
+    offset: i64,
+) {
+    use arrow::datatypes::{DataType, Field, Schema};
+    let options: std::collections::HashMap<String, String> = aws_env(stack)
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("AWS_"))
+        .collect();
+    pipelab_lake::register_handlers();
+    let location = pipelab_lake::LakeLocation::parse(lake, options).unwrap();
+    let schema = std::sync::Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Int64, true),
+        Field::new("ts", DataType::Utf8, true),
+        Field::new("dt", DataType::Utf8, true),
+    ]));
+    let spec = pipelab_lake::TableSpec {
+        name: table.to_string(),
+        partition_by: vec!["dt".into()],
+    };
+    let mut t = pipelab_lake::LakeTable::open_or_create(&location, &spec, schema)
+        .await
+        .unwrap();
+    t.append(Vec::new(), &[(app_id.to_string(), offset)])
+        .await
+        .unwrap();
+}
+
+/// `pipelab produce` sends each line's bytes as they are (not only UTF-8), keyed by line
+/// number; the pipeline dead-letters the line that is not JSON, byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn produce_sends_lines_as_bytes_and_bad_ones_reach_the_dead_letters_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start_stack(dir.path()).await;
+    stack.create_topic("lines", 1).await.unwrap();
+    let lake = stack.lake_url();
+    let brokers = stack.kafka_bootstrap();
+    let file = dir.path().join("lines.jsonl");
+    let mut bytes = br#"{"id":1,"ts":"2026-11-23T10:00:00Z"}"#.to_vec();
+    bytes.extend_from_slice(b"\n\xff\xfe not utf-8\n");
+    bytes.extend_from_slice(br#"{"id":3,"ts":"2026-11-23T10:00:00Z"}"#);
+    bytes.push(b'\n');
+    std::fs::write(&file, bytes).unwrap();
+    let out = run_ok(
+        pipelab(Some(&stack))
+            .args(["produce", "--brokers", &brokers, "--topic", "lines"])
+            .arg(&file),
+    );
+    assert!(out.contains("produced 3 records"), "{out}");
+    let spec = spec(dir.path(), "lines", &brokers, "lines", &lake, "");
+    run_until_idle(&stack, &spec);
+    assert_eq!(
+        lake_rows(&stack, &lake, "SELECT id FROM lines ORDER BY id"),
+        ["1", "3"]
+    );
+    assert_eq!(
+        lake_rows(
+            &stack,
+            &lake,
+            "SELECT CAST(key AS VARCHAR), raw = X'FFFE206E6F74207574662D38' \
+             FROM lines_dead_letters"
+        ),
+        ["2|true"]
+    );
+}
