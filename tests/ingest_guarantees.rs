@@ -15,15 +15,34 @@ use rdkafka::{Offset, TopicPartitionList};
 use crate::common::*;
 use crate::end_to_end::assert_exactly_once;
 
-/// A spec with the given [source] and [sink] extras; the session timeout is short so a
-/// killed member's partitions move on within seconds.
+/// A spec with the given [sink] extras, reading every partition (the default on the
+/// embedded broker).
 fn spec(dir: &Path, name: &str, brokers: &str, topic: &str, lake: &str, extra: &str) -> PathBuf {
+    spec_with(dir, name, brokers, topic, lake, "all", extra)
+}
+
+/// A spec whose processes are members of the consumer group; the session timeout is
+/// short so a killed member's partitions move on within seconds.
+fn group_spec(dir: &Path, name: &str, brokers: &str, lake: &str, extra: &str) -> PathBuf {
+    spec_with(dir, name, brokers, "clicks", lake, "group", extra)
+}
+
+fn spec_with(
+    dir: &Path,
+    name: &str,
+    brokers: &str,
+    topic: &str,
+    lake: &str,
+    assignment: &str,
+    extra: &str,
+) -> PathBuf {
     let path = dir.join(format!("{name}.toml"));
     let text = format!(
         r#"name = "{name}"
 [source]
 brokers = "{brokers}"
 topic = "{topic}"
+assignment = "{assignment}"
 options = {{ "session.timeout.ms" = "3000" }}
 [[steps]]
 name = "event_date"
@@ -100,14 +119,7 @@ async fn two_members_started_together_share_the_topic_exactly_once() {
     produce(&stack, "clicks", &events).await;
     let lake = stack.lake_url();
     let brokers = stack.kafka_bootstrap();
-    let spec = spec(
-        dir.path(),
-        "pair",
-        &brokers,
-        "clicks",
-        &lake,
-        "flush_rows = 2000",
-    );
+    let spec = group_spec(dir.path(), "pair", &brokers, &lake, "flush_rows = 2000");
 
     let (a, b) = (member(&stack, &spec), member(&stack, &spec));
     let (out_a, out_b) = (finish(a), finish(b));
@@ -128,14 +140,7 @@ async fn a_killed_member_and_a_joining_one_lose_and_repeat_nothing() {
     produce(&stack, "clicks", &events).await;
     let lake = stack.lake_url();
     let brokers = stack.kafka_bootstrap();
-    let spec = spec(
-        dir.path(),
-        "trio",
-        &brokers,
-        "clicks",
-        &lake,
-        "flush_rows = 3000",
-    );
+    let spec = group_spec(dir.path(), "trio", &brokers, &lake, "flush_rows = 3000");
 
     let mut a = member(&stack, &spec);
     let b = member(&stack, &spec);
@@ -153,10 +158,9 @@ async fn a_killed_member_and_a_joining_one_lose_and_repeat_nothing() {
     // after members leave, the embedded broker's coordinator (tansu 0.6) can keep a
     // departed leader and never settle again.
     let all = spec.with_file_name("trio_all.toml");
-    let text = std::fs::read_to_string(&spec).unwrap().replace(
-        "topic = \"clicks\"\n",
-        "topic = \"clicks\"\nassignment = \"all\"\n",
-    );
+    let text = std::fs::read_to_string(&spec)
+        .unwrap()
+        .replace("assignment = \"group\"", "assignment = \"all\"");
     std::fs::write(&all, text).unwrap();
     finish(member(&stack, &all));
     assert_exactly_once(&stack, &lake, &events);

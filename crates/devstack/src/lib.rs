@@ -59,6 +59,7 @@ pub const KAFKA_CONSUMER_OVERRIDES: &[(&str, &str)] = &[("fetch.wait.max.ms", "2
 
 /// Cluster id the broker registers in its database. Fixed so that a restart on the same
 /// data directory finds its own cluster again.
+/// pipelab-ingest's `EMBEDDED_CLUSTER_ID`: the source recognises this broker by it.
 const CLUSTER_ID: &str = "pipelab";
 /// Node id of the single broker; tansu's own default.
 const NODE_ID: i32 = tansu_broker::NODE_ID;

@@ -178,12 +178,19 @@ pub enum OutOfRange {
     Latest,
 }
 
+/// The cluster id of pipelab's embedded broker (`pipelab devstack`).
+pub const EMBEDDED_CLUSTER_ID: &str = "pipelab";
+
 /// How a source gets its partitions.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Assignment {
+    /// `Group`, except on pipelab's embedded broker: its consumer-group coordinator
+    /// (tansu 0.6) can keep a departed member as leader after members leave or are
+    /// killed, and then never assigns partitions again; there `All` is used.
+    #[default]
+    Auto,
     /// Subscribe as a member of the consumer group: N processes share the partitions,
     /// and partitions added to the topic are picked up while running.
-    #[default]
     Group,
     /// Read every partition the topic has at start, without the group coordinator (for
     /// a broker whose coordinator misbehaves). Several such processes each read all of
@@ -335,8 +342,28 @@ impl KafkaSource {
                     source,
                 })?;
         let partitions = topic_partitions(&consumer, &opts.brokers, &opts.topic)?;
-        match opts.assignment {
-            Assignment::Group => consumer
+        let assignment = match opts.assignment {
+            Assignment::Auto => {
+                let embedded = consumer
+                    .client()
+                    .fetch_cluster_id(CONNECT_TIMEOUT)
+                    .as_deref()
+                    == Some(EMBEDDED_CLUSTER_ID);
+                if embedded {
+                    tracing::info!(
+                        "embedded broker: reading every partition of '{}' without the consumer \
+                         group (set assignment = \"group\" to use it anyway)",
+                        opts.topic
+                    );
+                    Assignment::All
+                } else {
+                    Assignment::Group
+                }
+            }
+            other => other,
+        };
+        match assignment {
+            Assignment::Auto | Assignment::Group => consumer
                 .subscribe(&[&opts.topic])
                 .map_err(IngestError::kafka("subscribe"))?,
             Assignment::All => {

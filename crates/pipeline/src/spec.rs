@@ -72,8 +72,9 @@ pub struct KafkaSourceSpec {
     /// What to do when a partition's stored offset is no longer in the log.
     #[serde(default)]
     pub on_offset_out_of_range: OnOutOfRange,
-    /// `group` (default): share the partitions with the other processes of this
-    /// pipeline through the consumer group; `all`: read every partition, no group.
+    /// `group`: share the partitions with the other processes of this pipeline through
+    /// the consumer group; `all`: read every partition, no group; `auto` (default):
+    /// `group`, except `all` on pipelab's embedded broker.
     #[serde(default)]
     pub assignment: AssignmentSpec,
     /// librdkafka settings passed through as they are.
@@ -86,6 +87,7 @@ pub struct KafkaSourceSpec {
 #[serde(rename_all = "lowercase")]
 pub enum AssignmentSpec {
     #[default]
+    Auto,
     Group,
     All,
 }
@@ -93,6 +95,7 @@ pub enum AssignmentSpec {
 impl From<AssignmentSpec> for pipelab_ingest::Assignment {
     fn from(v: AssignmentSpec) -> Self {
         match v {
+            AssignmentSpec::Auto => Self::Auto,
             AssignmentSpec::Group => Self::Group,
             AssignmentSpec::All => Self::All,
         }
