@@ -131,6 +131,31 @@ async fn two_members_started_together_share_the_topic_exactly_once() {
     );
 }
 
+/// Without the group (the embedded broker's default) two processes of one spec each read
+/// every partition; the commit guard still stores every record once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_reading_every_partition_store_each_record_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start_stack(dir.path()).await;
+    stack.create_topic("clicks", 4).await.unwrap();
+    let events = generated(30_000, 23);
+    produce(&stack, "clicks", &events).await;
+    let lake = stack.lake_url();
+    let brokers = stack.kafka_bootstrap();
+    let spec = spec(
+        dir.path(),
+        "both",
+        &brokers,
+        "clicks",
+        &lake,
+        "flush_rows = 2000",
+    );
+    let (a, b) = (member(&stack, &spec), member(&stack, &spec));
+    let (out_a, out_b) = (finish(a), finish(b));
+    eprintln!("process a:\n{out_a}\nprocess b:\n{out_b}");
+    assert_exactly_once(&stack, &lake, &events);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_member_and_a_joining_one_lose_and_repeat_nothing() {
     let dir = tempfile::tempdir().unwrap();

@@ -299,9 +299,10 @@ impl DevStack {
     /// The spellings are object_store's canonical `aws_*` keys, which are also what
     /// deltalake-aws normalises its options to. `aws_endpoint` in particular matters for
     /// deltalake: its presence tells deltalake-aws this is not AWS, so it does not try to
-    /// resolve credentials through the AWS SDK. No locking provider is needed: s3s-fs
-    /// honours `If-None-Match: *`, which object_store uses for deltalake's commit
-    /// (PutMode::Create, object_store's default `conditional_put=etag`).
+    /// resolve credentials through the AWS SDK. No locking provider is needed: the
+    /// endpoint honours `If-None-Match: *` atomically (conditional PUTs run one at a
+    /// time), which object_store uses for deltalake's commit (PutMode::Create,
+    /// object_store's default `conditional_put=etag`).
     pub fn s3_storage_options(&self) -> HashMap<String, String> {
         [
             ("aws_endpoint", self.s3_endpoint()),
@@ -552,6 +553,11 @@ fn serve_s3(
         };
         let _ = ready.send(Ok(()));
 
+        // s3s-fs answers a PUT with `If-None-Match: *` by checking for the object and then
+        // writing it: two such PUTs at once could both succeed, and two writers could
+        // both "create" the same Delta commit file. Running conditional PUTs one at a
+        // time makes create-if-absent atomic, as on S3, MinIO or R2.
+        let conditional = std::sync::Arc::new(tokio::sync::Mutex::new(()));
         let mut stop = stop;
         loop {
             let (socket, peer) = tokio::select! {
@@ -574,6 +580,23 @@ fn serve_s3(
             }
 
             let service = service.clone();
+            let conditional = conditional.clone();
+            let service = hyper::service::service_fn(
+                move |request: hyper::Request<hyper::body::Incoming>| {
+                    let service = service.clone();
+                    let conditional = conditional.clone();
+                    async move {
+                        let exclusive = request.method() == hyper::Method::PUT
+                            && request.headers().contains_key(hyper::header::IF_NONE_MATCH);
+                        let _turn = match exclusive {
+                            true => Some(conditional.lock().await),
+                            false => None,
+                        };
+                        // The hyper-facing call (the inherent one takes s3s's own body type).
+                        hyper::service::Service::call(&service, request).await
+                    }
+                },
+            );
             // Detached: connections end with the client or with the runtime at shutdown.
             drop(tokio::spawn(async move {
                 // HTTP/1.1 only: object_store talks HTTP/1.1 to plain-http endpoints.

@@ -605,9 +605,22 @@ impl Reader {
                 .map_err(IngestError::kafka(format!(
                     "watermarks of partition {p} of {topic}"
                 )))?;
-            if !handled.get(&p).map_or(low == high, |&h| h >= high) {
-                return Ok(self.give_up_waiting(p, handled.get(&p).copied(), high));
+            let stored = handled.get(&p).copied();
+            if stored.is_some_and(|h| h >= high) || (stored.is_none() && low == high) {
+                continue;
             }
+            if self.positions.contains_key(&p) {
+                // Ours, read to its end and every batch handled, yet not stored: a
+                // commit was lost (a store whose create-if-absent is not atomic). The
+                // guard would notice on the next batch; there is none, so read again.
+                tracing::warn!(
+                    "partition {p} of {topic}: read to offset {high} but stored up to \
+                     {stored:?}; reading it again"
+                );
+                self.reseek(p, stored.map_or(Position::Beginning, Position::Offset))?;
+                return Ok(false);
+            }
+            return Ok(self.give_up_waiting(p, stored, high));
         }
         Ok(true)
     }
@@ -785,11 +798,7 @@ impl Reader {
                         self.pending.remove(&p);
                         self.at_end.remove(&p);
                         if let Some(from) = start.reset_from {
-                            self.resets.insert(p, from);
-                            self.source
-                                .counters
-                                .out_of_range_resets
-                                .fetch_add(1, Ordering::Relaxed);
+                            self.note_reset(p, from);
                         }
                     }
                     self.assigned = true;
@@ -874,16 +883,22 @@ impl Reader {
                     .context()
                     .start(&self.source.consumer, p, Some(stored))?;
             if let Some(from) = start.reset_from {
-                self.resets.insert(p, from);
-                self.source
-                    .counters
-                    .out_of_range_resets
-                    .fetch_add(1, Ordering::Relaxed);
+                self.note_reset(p, from);
                 tracing::warn!("partition {p} of {topic}: moved to {:?}", start.position);
             }
             self.seek(p, start.position);
         }
         Ok(())
+    }
+
+    /// Partition `p` was moved away from its stored offset `from` by the policy: the
+    /// next batch says so, for the writer's check.
+    fn note_reset(&mut self, p: i32, from: i64) {
+        self.resets.insert(p, from);
+        self.source
+            .counters
+            .out_of_range_resets
+            .fetch_add(1, Ordering::Relaxed);
     }
 }
 

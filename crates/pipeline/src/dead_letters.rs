@@ -122,12 +122,17 @@ impl DeadLetterSink {
     }
 }
 
-/// The dead-letter table's columns.
-pub fn dead_letter_schema() -> Schema {
-    let header = Fields::from(vec![
+/// A Kafka header: name and (possibly null) value.
+fn header_fields() -> Fields {
+    Fields::from(vec![
         Field::new("key", DataType::Utf8, false),
         Field::new("value", DataType::Binary, true),
-    ]);
+    ])
+}
+
+/// The dead-letter table's columns.
+pub fn dead_letter_schema() -> Schema {
+    let header = header_fields();
     Schema::new(vec![
         Field::new("topic", DataType::Utf8, false),
         Field::new("partition", DataType::Int32, false),
@@ -198,10 +203,7 @@ fn dead_letter_batch(letters: &[&DeadLetter]) -> Result<RecordBatch, arrow::erro
 }
 
 fn headers_array(letters: &[&DeadLetter]) -> arrow::array::ListArray {
-    let fields = Fields::from(vec![
-        Field::new("key", DataType::Utf8, false),
-        Field::new("value", DataType::Binary, true),
-    ]);
+    let fields = header_fields();
     let builder = StructBuilder::new(
         fields.clone(),
         vec![
