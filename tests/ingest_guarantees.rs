@@ -13,7 +13,7 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::common::*;
-use crate::end_to_end::assert_exactly_once;
+use crate::end_to_end::{assert_exactly_once, total_and_distinct};
 
 /// A spec with the given [sink] extras, reading every partition (the default on the
 /// embedded broker).
@@ -484,5 +484,134 @@ async fn produce_sends_lines_as_bytes_and_bad_ones_reach_the_dead_letters_intact
              FROM lines_dead_letters"
         ),
         ["2|true"]
+    );
+}
+
+/// The crash harness: the pipeline as a child process (pipelab itself, no wrapper),
+/// checked alive, then killed with SIGKILL at random moments (`PIPELAB_KILLS` times,
+/// default 20), and once at the fail point between the lake commit and the group commit.
+/// After every kill no record is in the lake twice; at the end every record is there
+/// once, with the produced per-day counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_at_random_moments_loses_and_repeats_nothing() {
+    let kills: u32 = std::env::var("PIPELAB_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start_stack(dir.path()).await;
+    stack.create_topic("clicks", 4).await.unwrap();
+    let events = generated(300_000 * u64::from(kills.div_ceil(20)), 31);
+    produce(&stack, "clicks", &events).await;
+    let lake = stack.lake_url();
+    let brokers = stack.kafka_bootstrap();
+    let spec = spec(
+        dir.path(),
+        "kills",
+        &brokers,
+        "clicks",
+        &lake,
+        "flush_rows = 3000",
+    );
+
+    let out = output(
+        pipelab(Some(&stack))
+            .env("PIPELAB_FAILPOINT", "pipeline-after-commit")
+            .args(["run", "--quiet", "--until-idle"])
+            .arg(&spec),
+    );
+    assert!(!out.status.success(), "the fail point did not fire");
+    let (rows, distinct) = total_and_distinct(&stack, &lake, "clicks");
+    assert!(
+        rows > 0 && rows == distinct,
+        "{rows} rows, {distinct} distinct"
+    );
+
+    // A fixed-seed sequence of delays, so a failure can be replayed.
+    let mut seed: u64 = 0x5eed;
+    let mut killed = 0;
+    while killed < kills {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let delay = Duration::from_millis(100 + (seed >> 33) % 900);
+        let mut child = member(&stack, &spec);
+        std::thread::sleep(delay);
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the pipeline ended before kill {} ({delay:?} in): the topic is too small",
+            killed + 1
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+        killed += 1;
+        let (rows, distinct) = total_and_distinct(&stack, &lake, "clicks");
+        assert_eq!(
+            rows, distinct,
+            "a record twice after kill {killed} at {delay:?}"
+        );
+    }
+    finish(member(&stack, &spec));
+    assert_exactly_once(&stack, &lake, &events);
+}
+
+/// Ten records, then silence: a running pipeline (no `--until-idle`) commits them on
+/// its flush interval, without more records coming.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_topic_is_committed_on_the_flush_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start_stack(dir.path()).await;
+    stack.create_topic("quiet", 1).await.unwrap();
+    let lake = stack.lake_url();
+    let brokers = stack.kafka_bootstrap();
+    let spec = spec(dir.path(), "quiet", &brokers, "quiet", &lake, "");
+    let mut child = pipelab(Some(&stack))
+        .args(["run", "--quiet"])
+        .arg(&spec)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    produce_records(
+        &brokers,
+        "quiet",
+        &(0..10)
+            .map(|i| json(&format!(r#"{{"id":{i},"ts":"2026-11-23T10:00:00Z"}}"#)))
+            .collect::<Vec<_>>(),
+    );
+    let started = std::time::Instant::now();
+    let mut rows = Vec::new();
+    while started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(250));
+        let out = output(pipelab(Some(&stack)).args([
+            "query",
+            "--lake",
+            &lake,
+            "--format",
+            "csv",
+            "SELECT count(*) FROM quiet",
+        ]));
+        rows = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .skip(1)
+            .map(str::to_string)
+            .collect();
+        if rows == ["10"] {
+            break;
+        }
+    }
+    let still_running = child.try_wait().unwrap().is_none();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(still_running, "the pipeline stopped by itself");
+    assert_eq!(
+        rows,
+        ["10"],
+        "not committed {:?} after the records",
+        started.elapsed()
+    );
+    eprintln!(
+        "committed {:?} after the last record (flush interval 0.5 s)",
+        started.elapsed()
     );
 }

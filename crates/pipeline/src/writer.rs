@@ -16,6 +16,10 @@ use crate::error::PipelineError;
 use crate::runner::{Progress, app_id, open_existing, txn_offsets};
 use crate::spec::PipelineSpec;
 
+/// `PIPELAB_FAILPOINT=pipeline-after-commit`: crash tests die right after a lake commit.
+const FAILPOINT_ENV: &str = "PIPELAB_FAILPOINT";
+const AFTER_COMMIT: &str = "pipeline-after-commit";
+
 /// How many times a commit lost to a concurrent writer is tried again before the run
 /// stops (each try re-reads where the table stands).
 const COMMIT_ATTEMPTS: usize = 20;
@@ -222,6 +226,10 @@ impl<'a> BatchWriter<'a> {
             return Err(PipelineError::Internal("lake table vanished".into()));
         };
         let stats = t.append(output.batches, &txns).await?;
+        if std::env::var(FAILPOINT_ENV).is_ok_and(|v| v == AFTER_COMMIT) {
+            // Crash tests: die like a SIGKILL between the lake commit and the group commit.
+            std::process::abort();
+        }
         self.progress.written += rows;
         self.progress.commits += 1;
         self.progress.files += stats.files_added as u64;
