@@ -3,6 +3,7 @@
 //! This binary parses arguments and prints; the work happens in the library crates.
 
 mod demo;
+mod dlq;
 mod output;
 mod shell;
 
@@ -46,6 +47,8 @@ enum Command {
     Gen(GenArgs),
     /// Produce the lines of a file (or stdin) to a Kafka topic, one record per line.
     Produce(ProduceArgs),
+    /// List a dead-letter table, or produce its records again (replay).
+    Dlq(dlq::DlqArgs),
 }
 
 #[derive(Args)]
@@ -168,6 +171,7 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
         Command::Query(args) => query(args).await,
         Command::Gen(args) => generate(args).await,
         Command::Produce(args) => produce(args).await,
+        Command::Dlq(args) => dlq::run(args).await,
     }
 }
 

@@ -8,9 +8,11 @@ use std::time::Duration;
 use rdkafka::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 
 use crate::error::IngestError;
+use crate::kafka::RawRecord;
 
 /// Counts acknowledged and failed deliveries.
 #[derive(Default)]
@@ -60,10 +62,29 @@ pub fn produce_all<I>(
     brokers: &str,
     topic: &str,
     records: I,
-    mut progress: impl FnMut(u64),
+    progress: impl FnMut(u64),
 ) -> Result<ProduceStats, IngestError>
 where
     I: IntoIterator<Item = (String, Vec<u8>)>,
+{
+    let records = records.into_iter().map(|(key, payload)| RawRecord {
+        key: Some(key.into_bytes()),
+        ..RawRecord::new(0, 0, payload)
+    });
+    produce_records(brokers, topic, records, progress)
+}
+
+/// Send records as they are — key, headers and payload, null kept distinct from empty
+/// (the partition and offset they had are not kept: the topic's partitioner decides) —
+/// calling `progress(acked)` now and then, and wait until the broker acknowledged all.
+pub fn produce_records<I>(
+    brokers: &str,
+    topic: &str,
+    records: I,
+    mut progress: impl FnMut(u64),
+) -> Result<ProduceStats, IngestError>
+where
+    I: IntoIterator<Item = RawRecord>,
 {
     let producer: ThreadedProducer<Deliveries> = ClientConfig::new()
         .set("bootstrap.servers", brokers)
@@ -85,9 +106,25 @@ where
             source,
         })?;
     let mut bytes = 0u64;
-    for (i, (key, payload)) in records.into_iter().enumerate() {
-        bytes += payload.len() as u64;
-        let mut record = BaseRecord::to(topic).key(&key).payload(&payload);
+    for (i, raw) in records.into_iter().enumerate() {
+        bytes += raw.size() as u64;
+        let mut headers = OwnedHeaders::new_with_capacity(raw.headers.len());
+        for (name, value) in &raw.headers {
+            headers = headers.insert(Header {
+                key: name,
+                value: value.as_deref(),
+            });
+        }
+        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic);
+        if !raw.headers.is_empty() {
+            record = record.headers(headers);
+        }
+        if let Some(key) = &raw.key {
+            record = record.key(key.as_slice());
+        }
+        if let Some(payload) = &raw.payload {
+            record = record.payload(payload.as_slice());
+        }
         loop {
             match producer.send(record) {
                 Ok(()) => break,

@@ -9,12 +9,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use arrow::array::{Array, AsArray};
 use arrow::array::{
     ArrayRef, BinaryBuilder, Int32Array, Int64Array, ListBuilder, RecordBatch, StringArray,
     StringBuilder, StructBuilder, TimestampMicrosecondArray, TimestampMillisecondArray,
 };
-use arrow::datatypes::{DataType, Field, Fields, Schema, TimeUnit};
-use pipelab_ingest::DeadLetter;
+use arrow::datatypes::{DataType, Field, Fields, Int32Type, Int64Type, Schema, TimeUnit};
+use pipelab_ingest::{DeadLetter, RawRecord};
 use pipelab_lake::{LakeLocation, LakeTable, TableSpec};
 
 use crate::error::PipelineError;
@@ -230,4 +231,67 @@ fn headers_array(letters: &[&DeadLetter]) -> arrow::array::ListArray {
         list.append(true);
     }
     list.finish()
+}
+
+/// The records of dead-letter rows (columns `partition`, `offset`, `key`, `headers` and
+/// `raw`, as a query over the dead-letter table returns them), for replaying them byte
+/// for byte: null keys, values and payloads stay null, empty ones stay empty.
+pub fn replayable(batches: &[RecordBatch]) -> Result<Vec<RawRecord>, String> {
+    let mut records = Vec::new();
+    for batch in batches {
+        let column = |name: &str, to: &DataType| -> Result<ArrayRef, String> {
+            let col = batch
+                .column_by_name(name)
+                .ok_or_else(|| format!("the dead-letter rows have no column `{name}`"))?;
+            arrow::compute::cast(col, to).map_err(|e| format!("column `{name}`: {e}"))
+        };
+        let header_list = DataType::List(Arc::new(Field::new(
+            "item",
+            DataType::Struct(header_fields()),
+            true,
+        )));
+        let partition = column("partition", &DataType::Int32)?;
+        let offset = column("offset", &DataType::Int64)?;
+        let key = column("key", &DataType::Binary)?;
+        let headers = column("headers", &header_list)?;
+        let raw = column("raw", &DataType::Binary)?;
+        let (partition, offset) = (
+            partition.as_primitive::<Int32Type>(),
+            offset.as_primitive::<Int64Type>(),
+        );
+        let (key, raw, headers) = (
+            key.as_binary::<i32>(),
+            raw.as_binary::<i32>(),
+            headers.as_list::<i32>(),
+        );
+        for row in 0..batch.num_rows() {
+            let header_rows = headers.is_valid(row).then(|| headers.value(row));
+            let header_rows = header_rows.as_ref().map(|h| h.as_struct());
+            let names_values = header_rows.map(|h| {
+                (
+                    h.column(0).as_string::<i32>(),
+                    h.column(1).as_binary::<i32>(),
+                )
+            });
+            let headers = names_values.map_or_else(Vec::new, |(names, values)| {
+                (0..names.len())
+                    .map(|i| {
+                        (
+                            names.value(i).to_string(),
+                            values.is_valid(i).then(|| values.value(i).to_vec()),
+                        )
+                    })
+                    .collect()
+            });
+            records.push(RawRecord {
+                partition: partition.value(row),
+                offset: offset.value(row),
+                timestamp_ms: None,
+                key: key.is_valid(row).then(|| key.value(row).to_vec()),
+                headers,
+                payload: raw.is_valid(row).then(|| raw.value(row).to_vec()),
+            });
+        }
+    }
+    Ok(records)
 }
