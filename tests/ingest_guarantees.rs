@@ -396,11 +396,7 @@ async fn dead_letters_keep_payload_key_headers_and_timestamp() {
     ]));
     assert!(out.contains("replayed 3 of 3 dead letters"), "{out}");
     let replayed = consume_all(&brokers, "replayed", 3);
-    let expected: Vec<(
-        Option<Vec<u8>>,
-        Vec<(String, Option<Vec<u8>>)>,
-        Option<Vec<u8>>,
-    )> = vec![
+    let expected: Vec<Consumed> = vec![
         (
             Some(b"k1".to_vec()),
             vec![("h1".into(), Some(b"v1".to_vec())), ("h2".into(), None)],
@@ -412,16 +408,15 @@ async fn dead_letters_keep_payload_key_headers_and_timestamp() {
     assert_eq!(replayed, expected);
 }
 
-/// Every record of a topic (one partition), as key, headers and payload.
-fn consume_all(
-    brokers: &str,
-    topic: &str,
-    n: usize,
-) -> Vec<(
+/// A consumed record: key, headers and payload.
+type Consumed = (
     Option<Vec<u8>>,
     Vec<(String, Option<Vec<u8>>)>,
     Option<Vec<u8>>,
-)> {
+);
+
+/// Every record of a topic (one partition), as key, headers and payload.
+fn consume_all(brokers: &str, topic: &str, n: usize) -> Vec<Consumed> {
     use rdkafka::message::{Headers, Message};
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
