@@ -2,11 +2,12 @@
 //! replay it byte for byte (payload, key, headers, Kafka timestamp; null kept distinct
 //! from empty) and to know why (stage and error).
 //!
-//! It keeps its own `txn` versions, checked against its newest snapshot before each
-//! commit, so a batch read twice (a crash before the main commit, or two members racing
-//! for a partition) stores its dead letters once.
+//! Before each commit it looks up which of the letters its newest snapshot already holds
+//! (by partition and offset), and its commits carry `txn` versions so that two members
+//! racing for a partition conflict: a batch read twice (a crash before the main commit,
+//! or two members racing) stores its dead letters once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray};
@@ -15,6 +16,7 @@ use arrow::array::{
     StringBuilder, StructBuilder, TimestampMicrosecondArray, TimestampMillisecondArray,
 };
 use arrow::datatypes::{DataType, Field, Fields, Int32Type, Int64Type, Schema, TimeUnit};
+use datafusion::prelude::SessionContext;
 use pipelab_ingest::{DeadLetter, RawRecord};
 use pipelab_lake::{LakeLocation, LakeTable, TableSpec};
 
@@ -41,8 +43,10 @@ impl DeadLetterSink {
         }
     }
 
-    /// Store the letters not stored yet, with `txns` (the main batch's next offsets)
-    /// marking everything below as done. Returns how many were stored.
+    /// Store the letters the table does not hold yet. The commit carries `txns` (the
+    /// main batch's next offsets, never moving back): two members storing letters of the
+    /// same partition at once conflict, and the loser looks again. Returns how many were
+    /// stored.
     pub(crate) async fn write(
         &mut self,
         lake: &LakeLocation,
@@ -57,13 +61,13 @@ impl DeadLetterSink {
                 self.table = open_existing(lake, &self.name).await?;
             }
             let stored = self.stored(&letters).await?;
+            // Which letters are there is asked record by record, not by offset range:
+            // whether a record is a dead letter can differ between attempts (a column
+            // another member added meanwhile), and a range would hide the new ones.
+            let present = self.present(&letters).await?;
             let fresh: Vec<&DeadLetter> = letters
                 .iter()
-                .filter(|d| {
-                    stored
-                        .get(&d.record.partition)
-                        .is_none_or(|&until| d.record.offset >= until)
-                })
+                .filter(|d| !present.contains(&(d.record.partition, d.record.offset)))
                 .collect();
             if fresh.is_empty() {
                 return Ok(0);
@@ -102,6 +106,48 @@ impl DeadLetterSink {
              concurrent writers",
             self.name
         )))
+    }
+
+    /// The (partition, offset) of those letters the table already holds, read from the
+    /// snapshot `stored` just refreshed (the one the commit is based on).
+    async fn present(&self, letters: &[DeadLetter]) -> Result<HashSet<(i32, i64)>, PipelineError> {
+        let Some(table) = self.table.as_ref() else {
+            return Ok(HashSet::new());
+        };
+        let offsets = letters.iter().map(|d| d.record.offset);
+        let (Some(low), Some(high)) = (offsets.clone().min(), offsets.max()) else {
+            return Ok(HashSet::new());
+        };
+        let partitions: BTreeSet<i32> = letters.iter().map(|d| d.record.partition).collect();
+        let partitions: Vec<String> = partitions.iter().map(i32::to_string).collect();
+        let ctx = SessionContext::new();
+        pipelab_lake::register_table(&ctx, table).await?;
+        let sql = format!(
+            "SELECT \"partition\", \"offset\" FROM \"{}\" WHERE topic = '{}' AND \
+             \"offset\" BETWEEN {low} AND {high} AND \"partition\" IN ({})",
+            self.name,
+            self.topic.replace('\'', "''"),
+            partitions.join(", ")
+        );
+        let query_err = |e: datafusion::error::DataFusionError| {
+            PipelineError::Internal(format!("reading dead-letter table '{}': {e}", self.name))
+        };
+        let batches = ctx
+            .sql(&sql)
+            .await
+            .map_err(query_err)?
+            .collect()
+            .await
+            .map_err(query_err)?;
+        let mut present = HashSet::new();
+        for batch in &batches {
+            let (p, o) = (
+                batch.column(0).as_primitive::<Int32Type>(),
+                batch.column(1).as_primitive::<Int64Type>(),
+            );
+            present.extend((0..batch.num_rows()).map(|i| (p.value(i), o.value(i))));
+        }
+        Ok(present)
     }
 
     /// Offsets below which each partition's letters are stored (newest snapshot).
