@@ -693,3 +693,57 @@ async fn a_quiet_topic_is_committed_on_the_flush_interval() {
         started.elapsed()
     );
 }
+
+/// A step that fails on some records at run time is narrowed down to them: they are
+/// dead letters naming the step, the rest is stored. A step no record is to blame for
+/// (an unknown column) stops the run with the SQL, exit code 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_step_dead_letters_its_records_and_a_wrong_one_stops_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start_stack(dir.path()).await;
+    stack.create_topic("steps", 1).await.unwrap();
+    let lake = stack.lake_url();
+    let brokers = stack.kafka_bootstrap();
+    let write = |name: &str, sql: &str| {
+        let path = dir.path().join(format!("{name}.toml"));
+        let text = format!(
+            "name = \"{name}\"\n[source]\nbrokers = \"{brokers}\"\ntopic = \"steps\"\n\
+             [[steps]]\nname = \"to_number\"\nsql = \"{sql}\"\n\
+             [sink]\nlocation = \"{lake}\"\ntable = \"{name}\"\n"
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    produce_records(
+        &brokers,
+        "steps",
+        &["1", "2", "x", "4", "5", "6", "y", "8"].map(|n| json(&format!(r#"{{"n":"{n}"}}"#))),
+    );
+    let good = write("casts", "SELECT CAST(n AS BIGINT) AS n FROM input");
+    let out = run_until_idle(&stack, &good);
+    assert!(out.contains("2 dead letters"), "{out}");
+    assert_eq!(
+        lake_rows(&stack, &lake, "SELECT n FROM casts ORDER BY n"),
+        ["1", "2", "4", "5", "6", "8"]
+    );
+    let dead = lake_rows(
+        &stack,
+        &lake,
+        "SELECT \"offset\", stage, raw_text = '{\"n\":\"x\"}' OR raw_text = '{\"n\":\"y\"}' \
+         FROM casts_dead_letters ORDER BY \"offset\"",
+    );
+    assert_eq!(dead, ["2|to_number|true", "6|to_number|true"]);
+
+    let wrong = write("wrong", "SELECT nope FROM input");
+    let out = output(
+        pipelab(Some(&stack))
+            .args(["run", "--until-idle"])
+            .arg(&wrong),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("nope") && stderr.contains("to_number"),
+        "{stderr}"
+    );
+}
