@@ -206,6 +206,7 @@ impl<'a> BatchWriter<'a> {
             .write(self.lake, output.dead_letters, &txns)
             .await?;
         let rows: u64 = output.batches.iter().map(|b| b.num_rows() as u64).sum();
+        let mut created = true;
         if table.is_none() {
             let Some(schema) = output.batches.first().map(RecordBatch::schema) else {
                 // Nothing storable yet and no table to hold offsets: the batch will be
@@ -220,12 +221,27 @@ impl<'a> BatchWriter<'a> {
                 partition_by: self.spec.sink.partition_by.clone(),
             };
             *table = Some(LakeTable::open_or_create(self.lake, &spec, schema).await?);
-            return Ok(Attempt::Created);
+        } else {
+            created = false;
         }
         let Some(t) = table.as_mut() else {
             return Err(PipelineError::Internal("lake table vanished".into()));
         };
-        let stats = t.append(output.batches, &txns).await?;
+        let mut batches = output.batches;
+        if created {
+            // Another member may have created it first: commit the work done so far only
+            // if none of this batch's partitions has offsets there yet and the rows fit
+            // its schema; else check the batch against it from the start.
+            let stored = txn_offsets(t, &self.app_ids(batch.starts.keys().copied())).await?;
+            let schema = t.schema();
+            let fitted: Result<Vec<RecordBatch>, _> =
+                batches.iter().map(|b| conform(b, &schema)).collect();
+            match fitted {
+                Ok(fitted) if stored.is_empty() => batches = fitted,
+                _ => return Ok(Attempt::Created),
+            }
+        }
+        let stats = t.append(batches, &txns).await?;
         if std::env::var(FAILPOINT_ENV).is_ok_and(|v| v == AFTER_COMMIT) {
             // Crash tests: die like a SIGKILL between the lake commit and the group commit.
             std::process::abort();
