@@ -747,3 +747,17 @@ async fn a_failing_step_dead_letters_its_records_and_a_wrong_one_stops_the_run()
         "{stderr}"
     );
 }
+
+/// A topic that does not exist is named, exit code 2, before anything is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_topic_is_named_and_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start_stack(dir.path()).await;
+    let lake = stack.lake_url();
+    let spec = spec(dir.path(), "nope", &stack.kafka_bootstrap(), "nope", &lake, "");
+    let out = output(pipelab(Some(&stack)).args(["run", "--until-idle"]).arg(&spec));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("topic 'nope' does not exist"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -294,6 +294,12 @@ async fn run(args: RunArgs) -> Result<(), CliError> {
             .map_or("no table yet".to_string(), |v| format!("table version {v}")),
         report.stop
     );
+    if report.transient_errors > 0 {
+        println!(
+            "  {} transient Kafka errors, retried (see the log)",
+            report.transient_errors
+        );
+    }
     if p.already_stored + p.reseeks + p.conflicts + report.out_of_range_resets > 0 {
         println!(
             "  shared with other members: {} records already stored, {} partitions re-read, \

@@ -178,7 +178,7 @@ fn header_fields() -> Fields {
 }
 
 /// The dead-letter table's columns.
-pub fn dead_letter_schema() -> Schema {
+fn dead_letter_schema() -> Schema {
     let header = header_fields();
     Schema::new(vec![
         Field::new("topic", DataType::Utf8, false),

@@ -8,7 +8,7 @@ pub mod runner;
 pub mod spec;
 mod writer;
 
-pub use dead_letters::{dead_letter_schema, replayable};
+pub use dead_letters::replayable;
 pub use error::PipelineError;
 pub use runner::{Progress, RunOptions, RunReport, run};
 pub use spec::{KafkaSourceSpec, LakeSinkSpec, OnOutOfRange, PipelineSpec, SpecError, StepSpec};

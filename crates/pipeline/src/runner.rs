@@ -77,6 +77,8 @@ pub struct RunReport {
     pub rebalances: u64,
     /// Partitions moved by `on_offset_out_of_range`.
     pub out_of_range_resets: u64,
+    /// Consumer errors librdkafka retried by itself (a broker restarting, say).
+    pub transient_errors: u64,
 }
 
 /// The Delta `txn` app id that holds a partition's next offset.
@@ -150,6 +152,7 @@ pub async fn run(spec: &PipelineSpec, opts: RunOptions) -> Result<RunReport, Pip
         lake: lake.display(),
         rebalances: counters.rebalances.load(Ordering::Relaxed),
         out_of_range_resets: counters.out_of_range_resets.load(Ordering::Relaxed),
+        transient_errors: counters.transient_errors.load(Ordering::Relaxed),
     })
 }
 
