@@ -72,35 +72,31 @@ fn member(stack: &pipelab_devstack::DevStack, spec: &Path) -> Child {
 }
 
 fn finish(child: Child) -> String {
+    let (status, text) = wait(child);
+    assert!(status.success(), "member failed ({status}): {text}");
+    text
+}
+
+/// Wait for a child; its status and its stdout and stderr as text.
+fn wait(child: Child) -> (std::process::ExitStatus, String) {
     let out = child.wait_with_output().unwrap();
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(
-        out.status.success(),
-        "member failed ({}): {text}",
-        out.status
-    );
-    text
+    (out.status, text)
 }
 
 /// Like [`finish`], but a member that the embedded broker's group coordinator (tansu 0.6)
 /// never gave an assignment may stop with pipelab's message for that, instead of hanging:
 /// the test's last pass, without the group, stores what it left.
 fn finish_or_wedged(child: Child) -> String {
-    let out = child.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let wedged = out.status.code() == Some(2) && text.contains("assigned no partitions");
+    let (status, text) = wait(child);
+    let wedged = status.code() == Some(2) && text.contains("assigned no partitions");
     assert!(
-        out.status.success() || wedged,
-        "member failed ({}): {text}",
-        out.status
+        status.success() || wedged,
+        "member failed ({status}): {text}"
     );
     text
 }
