@@ -14,7 +14,7 @@
 //! never return. The writer talks to it through [`SourceControl`].
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, mpsc as std_mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -295,9 +295,9 @@ impl SourceControl {
 /// Counters of events the source handled without stopping.
 #[derive(Debug, Default)]
 pub struct SourceCounters {
-    pub rebalances: std::sync::atomic::AtomicU64,
-    pub out_of_range_resets: std::sync::atomic::AtomicU64,
-    pub transient_errors: std::sync::atomic::AtomicU64,
+    pub rebalances: AtomicU64,
+    pub out_of_range_resets: AtomicU64,
+    pub transient_errors: AtomicU64,
 }
 
 pub struct KafkaSource {

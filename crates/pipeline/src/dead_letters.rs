@@ -85,14 +85,13 @@ impl DeadLetterSink {
             };
             // Offsets only for partitions with letters here, and never backwards: a
             // shorter re-read must not make letters already stored look new.
-            let txns: Vec<(String, i64)> = txns
-                .iter()
-                .filter_map(|(id, next)| {
-                    let p = fresh
-                        .iter()
-                        .map(|d| d.record.partition)
-                        .find(|&p| app_id(&self.pipeline, &self.topic, p) == *id)?;
-                    Some((id.clone(), stored.get(&p).map_or(*next, |&s| s.max(*next))))
+            let with_letters: BTreeSet<i32> = fresh.iter().map(|d| d.record.partition).collect();
+            let txns: Vec<(String, i64)> = with_letters
+                .into_iter()
+                .filter_map(|p| {
+                    let id = app_id(&self.pipeline, &self.topic, p);
+                    let &(_, next) = txns.iter().find(|(t, _)| *t == id)?;
+                    Some((id, stored.get(&p).map_or(next, |&s| s.max(next))))
                 })
                 .collect();
             match table.append(vec![batch], &txns).await {

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use arrow::array::RecordBatch;
-use arrow::compute::concat_batches;
 use arrow::datatypes::Schema;
 use pipelab_ingest::kafka::SourceControl;
 use pipelab_ingest::{DeadLetter, JsonDecoder, MicroBatch, Position, RawRecord};
@@ -323,13 +322,8 @@ impl<'a> BatchWriter<'a> {
                 }
             }
         }
-        // One batch per step output keeps files few.
-        if fitted.len() > 1
-            && fitted.windows(2).all(|w| w[0].schema() == w[1].schema())
-            && let Ok(one) = concat_batches(&fitted[0].schema(), &fitted)
-        {
-            return Ok(Ok(vec![one]));
-        }
+        // Passed on as they are: deltalake's writer groups rows into files by partition,
+        // so copying them into one batch first would only cost time.
         Ok(Ok(fitted))
     }
 }
