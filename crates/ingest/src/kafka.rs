@@ -505,9 +505,13 @@ impl Reader {
     /// Poll once and handle what came: group changes, a record, an end of partition or
     /// an error. True when `max_records` is reached.
     fn poll_once(&mut self, timeout: Duration) -> Result<bool, IngestError> {
-        let polled = self.source.consumer.poll(timeout);
-        let record = match polled {
-            Some(Ok(m)) => Some(RawRecord {
+        enum Polled {
+            Record(RawRecord),
+            End(i32),
+            Error(KafkaError),
+        }
+        let polled = match self.source.consumer.poll(timeout) {
+            Some(Ok(m)) => Some(Polled::Record(RawRecord {
                 partition: m.partition(),
                 offset: m.offset(),
                 timestamp_ms: m.timestamp().to_millis(),
@@ -518,28 +522,30 @@ impl Reader {
                         .collect()
                 }),
                 payload: m.payload().map(<[u8]>::to_vec),
-            }),
-            Some(Err(KafkaError::PartitionEOF(p))) => {
-                self.at_end.insert(p);
-                None
-            }
-            Some(Err(e)) => {
-                self.consumer_error(e)?;
-                None
-            }
+            })),
+            Some(Err(KafkaError::PartitionEOF(p))) => Some(Polled::End(p)),
+            Some(Err(e)) => Some(Polled::Error(e)),
             None => None,
         };
-        // Rebalance callbacks ran inside poll: apply them before the record.
+        // Assignments (made in poll's rebalance callback, or at start without a group)
+        // first: an end of partition or a record that follows one belongs to it.
         self.handle_group_events()?;
-        if let Some(record) = record
-            && self.accept(record)
-        {
-            self.read += 1;
-            return Ok(self
-                .source
-                .opts
-                .max_records
-                .is_some_and(|max| self.read >= max));
+        match polled {
+            Some(Polled::Record(record)) => {
+                if self.accept(record) {
+                    self.read += 1;
+                    return Ok(self
+                        .source
+                        .opts
+                        .max_records
+                        .is_some_and(|max| self.read >= max));
+                }
+            }
+            Some(Polled::End(p)) => {
+                self.at_end.insert(p);
+            }
+            Some(Polled::Error(e)) => self.consumer_error(e)?,
+            None => {}
         }
         Ok(false)
     }
