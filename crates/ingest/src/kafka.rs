@@ -532,14 +532,15 @@ impl Reader {
         self.handle_group_events()?;
         match polled {
             Some(Polled::Record(record)) => {
-                if self.accept(record) {
-                    self.read += 1;
-                    return Ok(self
-                        .source
-                        .opts
-                        .max_records
-                        .is_some_and(|max| self.read >= max));
+                if !self.accept(record) {
+                    return Ok(false);
                 }
+                self.read += 1;
+                return Ok(self
+                    .source
+                    .opts
+                    .max_records
+                    .is_some_and(|max| self.read >= max));
             }
             Some(Polled::End(p)) => {
                 self.at_end.insert(p);
