@@ -209,10 +209,17 @@ async fn a_killed_member_and_a_joining_one_lose_and_repeat_nothing() {
 
 /// Produce records with keys, headers and possibly null payloads.
 fn produce_records(brokers: &str, topic: &str, records: &[Record]) {
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .create()
-        .unwrap();
+    produce_records_with(brokers, topic, records, &[]);
+}
+
+/// [`produce_records`] with producer settings.
+fn produce_records_with(brokers: &str, topic: &str, records: &[Record], config: &[(&str, &str)]) {
+    let mut client = ClientConfig::new();
+    client.set("bootstrap.servers", brokers);
+    for (k, v) in config {
+        client.set(*k, *v);
+    }
+    let producer: ThreadedProducer<DefaultProducerContext> = client.create().unwrap();
     for r in records {
         let mut headers = OwnedHeaders::new();
         for (k, v) in &r.headers {
@@ -787,4 +794,168 @@ async fn a_missing_topic_is_named_and_exits_2() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("topic 'nope' does not exist"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Batches that span 1,000 date partitions from 8 Kafka partitions stay within the
+/// memory budget: the process's peak resident memory (VmHWM, which pipelab reads from
+/// /proc and prints) stays under the budget plus 64 MiB for the program itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_over_a_thousand_partitions_stays_within_the_memory_budget() {
+    const RECORDS: usize = 200_000;
+    const DAYS: usize = 1_000;
+    const BUDGET_MB: u64 = 64;
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start_stack(dir.path()).await;
+    stack.create_topic("wide", 8).await.unwrap();
+    let first = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
+    let records: Vec<(String, Vec<u8>)> = (0..RECORDS)
+        .map(|i| {
+            let day = first + chrono::Days::new((i % DAYS) as u64);
+            let payload = format!(
+                r#"{{"id":{i},"ts":"{day}T10:{:02}:00Z","user_id":"u{}","page":"/products/{}","referrer":"https://search.example.com/?q=item-{}","amount":{}.{:02}}}"#,
+                i % 60,
+                i % 7919,
+                i % 503,
+                i % 211,
+                i % 1000,
+                i % 100
+            );
+            (i.to_string(), payload.into_bytes())
+        })
+        .collect();
+    produce_raw(&stack, "wide", records).await;
+    let lake = dir.path().join("lake");
+    let spec = spec(
+        dir.path(),
+        "wide",
+        &stack.kafka_bootstrap(),
+        "wide",
+        lake.to_str().unwrap(),
+        "",
+    );
+    let text = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(&spec, format!("memory_budget_mb = {BUDGET_MB}\n{text}")).unwrap();
+    let out = run_until_idle(&stack, &spec);
+    let peak_mib: f64 = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("peak memory "))
+        .and_then(mib)
+        .unwrap_or_else(|| panic!("no peak memory line in: {out}"));
+    let lake = lake.to_str().unwrap();
+    let rows = lake_rows(
+        &stack,
+        lake,
+        "SELECT count(*), count(DISTINCT id), count(DISTINCT dt) FROM wide",
+    );
+    assert_eq!(rows, [format!("{RECORDS}|{RECORDS}|{DAYS}")], "{out}");
+    eprintln!("peak resident memory {peak_mib:.1} MiB with memory_budget_mb = {BUDGET_MB}");
+    assert!(
+        peak_mib < (BUDGET_MB + 64) as f64,
+        "peak memory {peak_mib:.1} MiB is over the budget {BUDGET_MB} MiB + 64 MiB: {out}"
+    );
+}
+
+/// "123.4 MiB (resident; …)" → 123.4 (KiB and GiB converted).
+fn mib(text: &str) -> Option<f64> {
+    let mut words = text.split_whitespace();
+    let value: f64 = words.next()?.parse().ok()?;
+    match words.next()? {
+        "KiB" => Some(value / 1024.0),
+        "MiB" => Some(value),
+        "GiB" => Some(value * 1024.0),
+        _ => None,
+    }
+}
+
+/// A record larger than a batch may hold under the memory budget stops the run, exit
+/// code 2, with a message naming its partition and offset and the setting to raise; the
+/// records before it are stored, and a larger budget then reads it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_larger_than_the_budget_allows_is_named_and_stops_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start_stack(dir.path()).await;
+    stack.create_topic("big", 1).await.unwrap();
+    let brokers = stack.kafka_bootstrap();
+    let blob = "x".repeat(1_500_000);
+    let mut records: Vec<Record> = (0..3)
+        .map(|i| json(&format!(r#"{{"id":{i},"ts":"2026-11-23T10:00:00Z"}}"#)))
+        .collect();
+    records.push(json(&format!(
+        r#"{{"id":3,"ts":"2026-11-23T10:00:00Z","blob":"{blob}"}}"#
+    )));
+    produce_records_with(
+        &brokers,
+        "big",
+        &records,
+        &[("message.max.bytes", "4000000")],
+    );
+    let lake = dir.path().join("lake");
+    let lake = lake.to_str().unwrap();
+    let spec = spec(dir.path(), "big", &brokers, "big", lake, "");
+    let text = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(&spec, format!("memory_budget_mb = 8\n{text}")).unwrap();
+    let out = output(
+        pipelab(Some(&stack))
+            .args(["run", "--quiet", "--until-idle"])
+            .arg(&spec),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("partition 0 offset 3") && stderr.contains("raise `memory_budget_mb`"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(lake_rows(&stack, lake, "SELECT count(*) FROM big"), ["3"]);
+
+    std::fs::write(&spec, format!("memory_budget_mb = 32\n{text}")).unwrap();
+    run_until_idle(&stack, &spec);
+    assert_eq!(
+        lake_rows(&stack, lake, "SELECT count(*), max(length(blob)) FROM big"),
+        ["4|1500000"]
+    );
+}
+
+/// A lake the run may not write to (the S3 endpoint refuses its key): exit code 2 with
+/// a message naming the lake, nothing committed and nothing lost: with the right key the
+/// next run stores every record once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lake_that_refuses_writes_stops_the_run_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start_stack(dir.path()).await;
+    stack.create_topic("denied", 2).await.unwrap();
+    let events = generated(2_000, 11);
+    produce(&stack, "denied", &events).await;
+    let lake = stack.lake_url();
+    let spec = spec(
+        dir.path(),
+        "denied",
+        &stack.kafka_bootstrap(),
+        "denied",
+        &lake,
+        "",
+    );
+    let out = output(
+        pipelab(Some(&stack))
+            .env("AWS_SECRET_ACCESS_KEY", "not-the-key")
+            .args(["run", "--quiet", "--until-idle"])
+            .arg(&spec),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&lake), "the lake is not named: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(
+        stderr.trim().lines().count(),
+        1,
+        "not one message: {stderr}"
+    );
+
+    run_until_idle(&stack, &spec);
+    let rows = lake_rows(
+        &stack,
+        &lake,
+        "SELECT count(*), count(DISTINCT event_id) FROM denied",
+    );
+    assert_eq!(rows, ["2000|2000"]);
 }

@@ -2,6 +2,7 @@
 //!
 //! This binary parses arguments and prints; the work happens in the library crates.
 
+mod bench;
 mod demo;
 mod dlq;
 mod output;
@@ -49,6 +50,8 @@ enum Command {
     Produce(ProduceArgs),
     /// List a dead-letter table, or produce its records again (replay).
     Dlq(dlq::DlqArgs),
+    /// Measure pipelab's own paths beside a peer on the same data (results in bench-results/).
+    Bench(bench::BenchArgs),
 }
 
 #[derive(Args)]
@@ -172,6 +175,7 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
         Command::Gen(args) => generate(args).await,
         Command::Produce(args) => produce(args).await,
         Command::Dlq(args) => dlq::run(args).await,
+        Command::Bench(args) => bench::run(args).await,
     }
 }
 
@@ -294,6 +298,13 @@ async fn run(args: RunArgs) -> Result<(), CliError> {
             .map_or("no table yet".to_string(), |v| format!("table version {v}")),
         report.stop
     );
+    if let Some(rss) = report.peak_rss_bytes {
+        println!(
+            "  peak memory {} (resident; records are held within memory_budget_mb = {})",
+            output::bytes(rss),
+            spec.memory_budget_mb
+        );
+    }
     if report.transient_errors > 0 {
         println!(
             "  {} transient Kafka errors, retried (see the log)",

@@ -84,21 +84,81 @@ impl JsonDecoder {
     }
 
     pub fn decode(&mut self, topic: &str, records: &[RawRecord]) -> Result<Decoded, IngestError> {
+        if !self.known.is_empty()
+            && let Some(decoded) = self.decode_known(topic, records)?
+        {
+            return Ok(decoded);
+        }
+        self.decode_evolving(topic, records)
+    }
+
+    /// The fast path, for a batch whose fields all have a type already (every batch but
+    /// the first few of a stream): each record's bytes are checked against the schema
+    /// by a pass that builds nothing, and the ones that fit are decoded straight from
+    /// their bytes by arrow's JSON decoder. A record that does not fit is looked at
+    /// again as a tree, for the same dead letter as on the other path. `None` when a
+    /// record brings a new field: the batch takes the path that evolves the schema.
+    fn decode_known(
+        &self,
+        topic: &str,
+        records: &[RawRecord],
+    ) -> Result<Option<Decoded>, IngestError> {
+        let schema = self.schema();
+        let mut decoder = ReaderBuilder::new(schema.clone())
+            .with_batch_size(records.len().max(1))
+            .build_decoder()?;
+        let mut rows = Vec::with_capacity(records.len());
         let mut dead_letters = Vec::new();
-        let mut valid: Vec<(usize, Value)> = Vec::with_capacity(records.len());
         for (i, record) in records.iter().enumerate() {
             let reject = |e: String| DeadLetter::new(topic, record, "decode", e);
             let Some(payload) = &record.payload else {
-                dead_letters.push(reject("the record has no payload (null value)".into()));
+                dead_letters.push(reject(NO_PAYLOAD.into()));
                 continue;
             };
-            match serde_json::from_slice::<Value>(payload) {
-                Ok(v @ Value::Object(_)) => valid.push((i, v)),
-                Ok(other) => dead_letters.push(reject(format!(
-                    "expected a JSON object, found {}",
-                    json_kind(&other)
-                ))),
-                Err(e) => dead_letters.push(reject(format!("invalid JSON: {e}"))),
+            match look(payload, schema.fields()) {
+                Look::Fits => {
+                    if decoder.decode(payload)? != payload.len() {
+                        return Ok(None); // not one whole object after all: be thorough
+                    }
+                    rows.push(i);
+                }
+                Look::NewField => return Ok(None),
+                Look::Other => {
+                    match parse_object(payload).and_then(|v| fits_record(&v, &schema).map(|()| v)) {
+                        Err(e) => dead_letters.push(reject(e)),
+                        // Fits as a tree but not in the quick look (a repeated key, say).
+                        Ok(_) => return Ok(None),
+                    }
+                }
+            }
+        }
+        let batch = decoder.flush()?;
+        if batch.as_ref().map_or(0, RecordBatch::num_rows) != rows.len() {
+            return Ok(None);
+        }
+        Ok(Some(Decoded {
+            batch,
+            rows,
+            dead_letters,
+        }))
+    }
+
+    /// The path that infers and evolves the schema: each record parsed into a tree.
+    fn decode_evolving(
+        &mut self,
+        topic: &str,
+        records: &[RawRecord],
+    ) -> Result<Decoded, IngestError> {
+        let mut dead_letters = Vec::new();
+        let mut valid: Vec<(usize, Value)> = Vec::with_capacity(records.len());
+        for (i, record) in records.iter().enumerate() {
+            let parsed = match &record.payload {
+                None => Err(NO_PAYLOAD.to_string()),
+                Some(payload) => parse_object(payload),
+            };
+            match parsed {
+                Ok(v) => valid.push((i, v)),
+                Err(e) => dead_letters.push(DeadLetter::new(topic, record, "decode", e)),
             }
         }
         self.evolve(&valid);
@@ -212,6 +272,186 @@ fn strip_null(dt: &DataType) -> DataType {
                 .with_data_type(strip_null(item.data_type())),
         )),
         other => other.clone(),
+    }
+}
+
+const NO_PAYLOAD: &str = "the record has no payload (null value)";
+
+/// A payload parsed as a JSON object, or why it is not one.
+fn parse_object(payload: &[u8]) -> Result<Value, String> {
+    match serde_json::from_slice::<Value>(payload) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(other) => Err(format!(
+            "expected a JSON object, found {}",
+            json_kind(&other)
+        )),
+        Err(e) => Err(format!("invalid JSON: {e}")),
+    }
+}
+
+/// What a quick look at a record's bytes found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Look {
+    /// One JSON object whose every value fits its field's type.
+    Fits,
+    /// Fits, but has a field (or nested sub-field) with a value and no type yet.
+    NewField,
+    /// Not JSON, not an object, or a value that does not fit: see [`fits_record`].
+    Other,
+}
+
+/// Walk a record's JSON against the schema without building anything: the same checks
+/// as [`fits`], as serde visits the values.
+fn look(payload: &[u8], fields: &Fields) -> Look {
+    let new_field = std::cell::Cell::new(false);
+    let struct_type = DataType::Struct(fields.clone());
+    let seed = Fit {
+        dt: &struct_type,
+        new_field: &new_field,
+        top: true,
+    };
+    let mut de = serde_json::Deserializer::from_slice(payload);
+    match serde::de::DeserializeSeed::deserialize(seed, &mut de).and_then(|()| de.end()) {
+        Ok(()) if new_field.get() => Look::NewField,
+        Ok(()) => Look::Fits,
+        Err(_) => Look::Other,
+    }
+}
+
+/// Checks one JSON value against a type while serde reads it.
+#[derive(Clone, Copy)]
+struct Fit<'a> {
+    dt: &'a DataType,
+    new_field: &'a std::cell::Cell<bool>,
+    /// The record itself, which must be an object.
+    top: bool,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Fit<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+/// Integers a double holds exactly.
+const EXACT_IN_DOUBLE: u64 = 1 << 53;
+
+impl<'de> serde::de::Visitor<'de> for Fit<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "a JSON value of type {}", self.dt)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        self.fits(!self.top)
+    }
+
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        self.fits(self.dt == &DataType::Boolean)
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
+        self.fits(match self.dt {
+            DataType::Int64 => true,
+            DataType::Float64 => v.unsigned_abs() <= EXACT_IN_DOUBLE,
+            _ => false,
+        })
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<(), E> {
+        self.fits(match self.dt {
+            DataType::Int64 => i64::try_from(v).is_ok(),
+            DataType::Float64 => v <= EXACT_IN_DOUBLE,
+            _ => false,
+        })
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+        self.fits(self.dt == &DataType::Float64)
+    }
+
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
+        self.fits(self.dt == &DataType::Utf8)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let DataType::List(item) = self.dt else {
+            return self.fits(false);
+        };
+        let item = Fit {
+            dt: item.data_type(),
+            top: false,
+            ..self
+        };
+        while seq.next_element_seed(item)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let DataType::Struct(fields) = self.dt else {
+            return self.fits(false);
+        };
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            match fields.iter().find(|f| f.name() == key.as_str()) {
+                Some(field) => map.next_value_seed(Fit {
+                    dt: field.data_type(),
+                    top: false,
+                    ..self
+                })?,
+                None => {
+                    if map.next_value::<Option<serde::de::IgnoredAny>>()?.is_some() {
+                        self.new_field.set(true);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Fit<'_> {
+    fn fits<E: serde::de::Error>(self, ok: bool) -> Result<(), E> {
+        if ok {
+            Ok(())
+        } else {
+            Err(E::custom("does not fit"))
+        }
+    }
+}
+
+/// An object key, borrowed from the payload unless it has escapes.
+enum Key<'de> {
+    Borrowed(&'de str),
+    Owned(String),
+}
+
+impl Key<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Key::Borrowed(s) => s,
+            Key::Owned(s) => s,
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> serde::de::Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
+                Ok(Key::Borrowed(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Key<'de>, E> {
+                Ok(Key::Owned(v.to_string()))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
     }
 }
 
@@ -349,6 +589,78 @@ mod tests {
             .map(|(i, s)| rec(i as i64, s))
             .collect();
         d.decode("t", &records).unwrap()
+    }
+
+    /// Records of every kind the decoder meets, for a schema {id: int, price: double,
+    /// name: string, ok: bool, tags: [string], n: {a: int}}.
+    const MIXED: &[&str] = &[
+        r#"{"id":1,"price":2.5,"name":"a","ok":true,"tags":["x"],"n":{"a":1}}"#,
+        r#"{"id":2,"price":3,"name":"b\"q","ok":false,"tags":[],"n":null}"#,
+        r#"{"id":3.5}"#,
+        r#"{"price":"4.7"}"#,
+        r#"{"name":{"x":1}}"#,
+        r#"{"tags":[1]}"#,
+        r#"{"n":{"a":"s"}}"#,
+        r#"{"id":9007199254740993,"price":9007199254740993}"#,
+        r#"{"id":18446744073709551615}"#,
+        r#"{"id":4,"nothing":null,"n":{"zero":null}}"#,
+        r#"{"id":5} {"id":6}"#,
+        r#"[1,2]"#,
+        r#"null"#,
+        r#"{"id":"#,
+        r#"{"\u0069d":7}"#,
+        r#"{"id":8,"id":"x"}"#,
+        "",
+    ];
+
+    fn typed() -> JsonDecoder {
+        let mut d = JsonDecoder::new();
+        let first = decode(
+            &mut d,
+            &[r#"{"id":0,"price":1.5,"name":"z","ok":true,"tags":["t"],"n":{"a":0}}"#],
+        );
+        assert!(first.dead_letters.is_empty());
+        d
+    }
+
+    /// The fast path (bytes checked and decoded without a tree) stores the same rows
+    /// and refuses the same records, with the same errors, as the path that parses
+    /// each record into a tree.
+    #[test]
+    fn the_fast_path_decodes_and_refuses_exactly_as_the_tree_path() {
+        let records: Vec<RawRecord> = MIXED
+            .iter()
+            .enumerate()
+            .map(|(i, s)| rec(i as i64, s))
+            .collect();
+        let mut fast = typed().decode_known("t", &records).unwrap().unwrap();
+        let mut tree = typed().decode_evolving("t", &records).unwrap();
+        for letters in [&mut fast.dead_letters, &mut tree.dead_letters] {
+            letters.sort_by_key(|d| d.record.offset);
+        }
+        assert_eq!(fast.rows, tree.rows);
+        assert_eq!(fast.batch, tree.batch);
+        assert_eq!(fast.dead_letters, tree.dead_letters);
+        assert_eq!(fast.rows, [0, 1, 9, 14], "{:?}", fast.dead_letters);
+    }
+
+    /// A later record with a new field (top-level or nested) leaves the fast path: the
+    /// schema grows and nothing is dropped.
+    #[test]
+    fn a_new_field_leaves_the_fast_path_and_evolves_the_schema() {
+        let mut d = typed();
+        let record = [rec(0, r#"{"id":1,"n":{"a":1,"b":"new"},"extra":true}"#)];
+        assert!(d.decode_known("t", &record).unwrap().is_none());
+        let out = d.decode("t", &record).unwrap();
+        let schema = out.batch.unwrap().schema();
+        assert!(schema.field_with_name("extra").is_ok());
+        assert_eq!(
+            schema.field_with_name("n").unwrap().data_type(),
+            &DataType::Struct(Fields::from(vec![
+                Field::new("a", DataType::Int64, true),
+                Field::new("b", DataType::Utf8, true),
+            ]))
+        );
     }
 
     #[test]

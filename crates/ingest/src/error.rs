@@ -28,6 +28,18 @@ pub enum IngestError {
         low: i64,
         high: i64,
     },
+    #[error(
+        "topic '{topic}' partition {partition} offset {offset}: the record takes {bytes} bytes \
+         of memory, more than a batch may hold ({limit} bytes, an eighth of the spec's \
+         `memory_budget_mb`); raise `memory_budget_mb` to read it"
+    )]
+    RecordTooLarge {
+        topic: String,
+        partition: i32,
+        offset: i64,
+        bytes: usize,
+        limit: usize,
+    },
     #[error("cannot decode JSON into Arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
     #[error("{0}")]

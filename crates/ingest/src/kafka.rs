@@ -75,6 +75,15 @@ impl RawRecord {
             .sum();
         self.payload.as_ref().map_or(0, Vec::len) + self.key.as_ref().map_or(0, Vec::len) + headers
     }
+
+    /// Bytes this record takes in memory, the struct itself and its header entries
+    /// included: what the memory budget counts (for 200-byte events the struct alone
+    /// is another half).
+    pub fn memory(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.headers.len() * std::mem::size_of::<(String, Option<Vec<u8>>)>()
+            + self.size()
+    }
 }
 
 /// Where reading a partition started: its log start, or an offset.
@@ -98,7 +107,10 @@ impl Position {
 #[derive(Debug, Default)]
 pub struct MicroBatch {
     pub records: Vec<RawRecord>,
+    /// Bytes of payloads, keys and headers (what was read).
     pub bytes: usize,
+    /// Bytes the records take in memory (what the memory budget counts).
+    pub memory: usize,
     /// The consumer's position for the partition before its first record in this batch:
     /// every record the log holds from there on up to `next_offsets` is in the batch.
     pub starts: BTreeMap<i32, Position>,
@@ -109,9 +121,25 @@ pub struct MicroBatch {
 }
 
 impl MicroBatch {
+    /// A batch of records already in memory (benchmarks, tests), each partition's run
+    /// continuing the previous batch: a partition starting at offset 0 starts at the
+    /// log's beginning.
+    pub fn from_records(records: impl IntoIterator<Item = RawRecord>) -> Self {
+        let mut batch = Self::default();
+        for record in records {
+            let position = match record.offset {
+                0 => Position::Beginning,
+                o => Position::Offset(o),
+            };
+            batch.push(record, position);
+        }
+        batch
+    }
+
     fn push(&mut self, record: RawRecord, position: Position) {
         self.starts.entry(record.partition).or_insert(position);
         self.bytes += record.size();
+        self.memory += record.memory();
         self.next_offsets
             .insert(record.partition, record.offset + 1);
         self.records.push(record);
@@ -127,7 +155,7 @@ impl MicroBatch {
             return;
         }
         self.records.retain(|r| !partitions.contains(&r.partition));
-        self.bytes = self.records.iter().map(RawRecord::size).sum();
+        self.recount();
         for p in partitions {
             self.starts.remove(p);
             self.next_offsets.remove(p);
@@ -140,7 +168,7 @@ impl MicroBatch {
     pub fn trim_before(&mut self, p: i32, offset: i64) {
         self.records
             .retain(|r| r.partition != p || r.offset >= offset);
-        self.bytes = self.records.iter().map(RawRecord::size).sum();
+        self.recount();
         if self.records.iter().any(|r| r.partition == p) {
             self.starts.insert(p, Position::Offset(offset));
         } else {
@@ -151,6 +179,11 @@ impl MicroBatch {
 
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
+    }
+
+    fn recount(&mut self) {
+        self.bytes = self.records.iter().map(RawRecord::size).sum();
+        self.memory = self.records.iter().map(RawRecord::memory).sum();
     }
 }
 
@@ -219,8 +252,15 @@ pub struct SourceOptions {
     pub topic: String,
     pub group_id: String,
     pub flush_rows: usize,
+    /// A batch is cut when its records take this many bytes of memory; a record larger
+    /// than this stops the run (it could never be held within the budget).
     pub flush_bytes: usize,
     pub flush_interval: Duration,
+    /// librdkafka's prefetch queue (`queued.max.messages.kbytes`), in bytes; `None`
+    /// leaves librdkafka's default (64 MiB).
+    pub prefetch_bytes: Option<usize>,
+    /// A record taking more memory than this stops the run with a message naming it.
+    pub max_record_bytes: usize,
     /// Stop when every assigned partition is at its end (instead of waiting for more).
     pub until_idle: bool,
     /// Stop after this many records.
@@ -247,6 +287,8 @@ impl SourceOptions {
             flush_rows: flush.0,
             flush_bytes: flush.1,
             flush_interval: flush.2,
+            prefetch_bytes: None,
+            max_record_bytes: usize::MAX,
             until_idle: false,
             max_records: None,
             on_out_of_range: OutOfRange::Fail,
@@ -275,6 +317,13 @@ pub struct SourceControl {
 }
 
 impl SourceControl {
+    /// A handle that reaches no source: for batches that come from memory, where
+    /// nothing is re-read and there is no group to commit to.
+    pub fn detached() -> Self {
+        let (tx, _) = std_mpsc::channel();
+        Self { tx }
+    }
+
     /// Re-read partition `p` from `position`, dropping what is buffered for it.
     pub fn reseek(&self, p: i32, position: Position) {
         let _ = self.tx.send(Command::Reseek(p, position));
@@ -325,6 +374,13 @@ impl KafkaSource {
             .set("session.timeout.ms", DEFAULT_SESSION_TIMEOUT_MS.to_string())
             .set("heartbeat.interval.ms", "1000")
             .set("socket.connection.setup.timeout.ms", "10000");
+        if let Some(bytes) = opts.prefetch_bytes {
+            // librdkafka lowers fetch.max.bytes to this too (but not below one message).
+            config.set(
+                "queued.max.messages.kbytes",
+                (bytes / 1024).max(1).to_string(),
+            );
+        }
         for (k, v) in &opts.extra {
             config.set(k, v);
         }
@@ -487,8 +543,8 @@ impl Reader {
                 return Ok(StopReason::Limit);
             }
             let opts = &self.source.opts;
-            let full =
-                self.batch.records.len() >= opts.flush_rows || self.batch.bytes >= opts.flush_bytes;
+            let full = self.batch.records.len() >= opts.flush_rows
+                || self.batch.memory >= opts.flush_bytes;
             let due = !self.batch.is_empty() && self.batch_started.elapsed() >= opts.flush_interval;
             let own_done = opts.until_idle && self.is_drained();
             if (full || due || own_done) && !self.send() {
@@ -532,6 +588,12 @@ impl Reader {
         self.handle_group_events()?;
         match polled {
             Some(Polled::Record(record)) => {
+                if let Err(e) = self.check_size(&record) {
+                    // Store what came before it, so a restart stops at this record only.
+                    self.send();
+                    self.wait_for_writer()?;
+                    return Err(e);
+                }
                 if !self.accept(record) {
                     return Ok(false);
                 }
@@ -663,6 +725,23 @@ impl Reader {
             since.elapsed().as_secs_f64()
         );
         true
+    }
+
+    /// A record larger than the memory budget lets a batch hold can never be stored
+    /// within it: stop, naming it (truncating it would lose it, and as a dead letter it
+    /// would take the same memory).
+    fn check_size(&self, record: &RawRecord) -> Result<(), IngestError> {
+        let limit = self.source.opts.max_record_bytes;
+        if record.memory() <= limit {
+            return Ok(());
+        }
+        Err(IngestError::RecordTooLarge {
+            topic: self.source.opts.topic.clone(),
+            partition: record.partition,
+            offset: record.offset,
+            bytes: record.memory(),
+            limit,
+        })
     }
 
     /// Add a record to the batch if it is the next one of a partition this member reads.

@@ -10,5 +10,7 @@ mod writer;
 
 pub use dead_letters::replayable;
 pub use error::PipelineError;
-pub use runner::{Progress, RunOptions, RunReport, run};
-pub use spec::{KafkaSourceSpec, LakeSinkSpec, OnOutOfRange, PipelineSpec, SpecError, StepSpec};
+pub use runner::{Progress, RunOptions, RunReport, run, store_batches};
+pub use spec::{
+    KafkaSourceSpec, LakeSinkSpec, MemoryBudget, OnOutOfRange, PipelineSpec, SpecError, StepSpec,
+};

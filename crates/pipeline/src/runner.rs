@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use pipelab_ingest::kafka::{KafkaSource, OffsetStore, SourceOptions, StopReason};
+use pipelab_ingest::kafka::{KafkaSource, OffsetStore, SourceControl, SourceOptions, StopReason};
 use pipelab_ingest::{JsonDecoder, MicroBatch};
 use pipelab_lake::{LakeError, LakeLocation, LakeTable};
 use pipelab_transform::{Step, Transform};
@@ -79,6 +79,8 @@ pub struct RunReport {
     pub out_of_range_resets: u64,
     /// Consumer errors librdkafka retried by itself (a broker restarting, say).
     pub transient_errors: u64,
+    /// The process's peak resident memory (Linux's VmHWM), when the system tells it.
+    pub peak_rss_bytes: Option<u64>,
 }
 
 /// The Delta `txn` app id that holds a partition's next offset.
@@ -88,24 +90,9 @@ pub fn app_id(pipeline: &str, topic: &str, partition: i32) -> String {
 
 pub async fn run(spec: &PipelineSpec, opts: RunOptions) -> Result<RunReport, PipelineError> {
     let started = Instant::now();
-    let transform = Transform::new(
-        spec.steps
-            .iter()
-            .map(|s| Step {
-                name: s.name.clone(),
-                sql: s.sql.clone(),
-            })
-            .collect(),
-    )?;
-    pipelab_lake::register_handlers();
-    let location = opts
-        .lake
-        .clone()
-        .unwrap_or_else(|| spec.sink.location.clone());
-    let lake = LakeLocation::parse(&location, opts.storage_options.clone())?;
+    let transform = transform_of(spec)?;
+    let lake = lake_of(spec, &opts)?;
     let mut table = open_existing(&lake, &spec.sink.table).await?;
-    let dead_letters =
-        DeadLetterSink::new(spec.dead_letter_table(), &spec.name, &spec.source.topic);
 
     let offsets = Arc::new(LakeOffsets::new(spec, &lake));
     let source = connect(spec, &opts, offsets.clone()).await?;
@@ -113,11 +100,7 @@ pub async fn run(spec: &PipelineSpec, opts: RunOptions) -> Result<RunReport, Pip
     let (tx, mut rx) = mpsc::channel::<MicroBatch>(1);
     let (control, reader) = source.spawn(tx, opts.stop.clone())?;
 
-    // A restarted pipeline decodes fields into the types the table already has.
-    let decoder = table
-        .as_ref()
-        .map_or_else(JsonDecoder::new, |t| JsonDecoder::for_table(&t.schema()));
-    let mut writer = BatchWriter::new(spec, &lake, &transform, decoder, dead_letters, control);
+    let mut writer = writer_for(spec, &lake, &transform, table.as_ref(), control);
     let mut failure = None;
     while let Some(batch) = rx.recv().await {
         if let Err(e) = writer.write(&mut table, batch).await {
@@ -153,7 +136,64 @@ pub async fn run(spec: &PipelineSpec, opts: RunOptions) -> Result<RunReport, Pip
         rebalances: counters.rebalances.load(Ordering::Relaxed),
         out_of_range_resets: counters.out_of_range_resets.load(Ordering::Relaxed),
         transient_errors: counters.transient_errors.load(Ordering::Relaxed),
+        peak_rss_bytes: peak_rss_bytes(),
     })
+}
+
+/// Peak resident set size of this process, from /proc/self/status (`VmHWM: N kB`).
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// Store micro-batches that are already in memory exactly as [`run`] stores what it
+/// reads from Kafka: the offset guard, decoding, the steps, dead letters and one Delta
+/// commit per batch. pipelab's own path without the broker (`pipelab bench ingest`).
+pub async fn store_batches(
+    spec: &PipelineSpec,
+    opts: &RunOptions,
+    batches: impl IntoIterator<Item = MicroBatch>,
+) -> Result<Progress, PipelineError> {
+    let transform = transform_of(spec)?;
+    let lake = lake_of(spec, opts)?;
+    let mut table = open_existing(&lake, &spec.sink.table).await?;
+    let detached = SourceControl::detached();
+    let mut writer = writer_for(spec, &lake, &transform, table.as_ref(), detached);
+    for batch in batches {
+        writer.write(&mut table, batch).await?;
+    }
+    Ok(writer.progress().clone())
+}
+
+fn transform_of(spec: &PipelineSpec) -> Result<Transform, PipelineError> {
+    let steps = spec.steps.iter().map(|s| Step {
+        name: s.name.clone(),
+        sql: s.sql.clone(),
+    });
+    Ok(Transform::new(steps.collect())?)
+}
+
+/// The lake the run writes to: `--lake`, else the spec's.
+fn lake_of(spec: &PipelineSpec, opts: &RunOptions) -> Result<LakeLocation, PipelineError> {
+    pipelab_lake::register_handlers();
+    let location = opts.lake.as_deref().unwrap_or(&spec.sink.location);
+    Ok(LakeLocation::parse(location, opts.storage_options.clone())?)
+}
+
+fn writer_for<'a>(
+    spec: &'a PipelineSpec,
+    lake: &'a LakeLocation,
+    transform: &'a Transform,
+    table: Option<&LakeTable>,
+    source: SourceControl,
+) -> BatchWriter<'a> {
+    // A restarted pipeline decodes fields into the types the table already has.
+    let decoder = table.map_or_else(JsonDecoder::new, |t| JsonDecoder::for_table(&t.schema()));
+    let dead_letters =
+        DeadLetterSink::new(spec.dead_letter_table(), &spec.name, &spec.source.topic);
+    BatchWriter::new(spec, lake, transform, decoder, dead_letters, source)
 }
 
 /// Where the partitions stand in the lake: the tables' `txn` versions, read anew on
@@ -243,10 +283,14 @@ async fn connect(
         spec.group(),
         (
             spec.sink.flush_rows,
-            spec.sink.flush_bytes,
+            spec.flush_bytes(),
             Duration::from_secs_f64(spec.sink.flush_interval_secs),
         ),
     );
+    // Checked when the spec was read.
+    let budget = spec.memory().map_err(PipelineError::Internal)?;
+    source.prefetch_bytes = Some(budget.prefetch_bytes);
+    source.max_record_bytes = budget.batch_bytes;
     source.until_idle = opts.until_idle;
     source.max_records = opts.max_records;
     source.on_out_of_range = spec.source.on_offset_out_of_range.into();

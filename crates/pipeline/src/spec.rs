@@ -41,6 +41,10 @@ pub struct PipelineSpec {
     #[serde(default)]
     pub steps: Vec<StepSpec>,
     pub sink: LakeSinkSpec,
+    /// MiB the pipeline's records may hold in memory: Kafka's prefetch queue, the batch
+    /// being read, the one queued and the one being written (see [`MemoryBudget`]).
+    #[serde(default = "default_memory_budget_mb")]
+    pub memory_budget_mb: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -146,11 +150,11 @@ pub struct LakeSinkSpec {
     pub table: String,
     #[serde(default)]
     pub partition_by: Vec<String>,
-    /// A micro-batch is written when it reaches any of these.
+    /// A micro-batch is written when it reaches any of these; `flush_bytes` defaults to
+    /// the batch share of the memory budget (see [`MemoryBudget`]).
     #[serde(default = "default_flush_rows")]
     pub flush_rows: usize,
-    #[serde(default = "default_flush_bytes")]
-    pub flush_bytes: usize,
+    pub flush_bytes: Option<usize>,
     #[serde(default = "default_flush_interval_secs")]
     pub flush_interval_secs: f64,
     /// Where records that cannot be stored go; default `<table>_dead_letters`.
@@ -163,8 +167,8 @@ fn default_brokers() -> String {
 fn default_flush_rows() -> usize {
     200_000
 }
-fn default_flush_bytes() -> usize {
-    64 << 20
+fn default_memory_budget_mb() -> u64 {
+    256
 }
 fn default_flush_interval_secs() -> f64 {
     5.0
@@ -215,13 +219,36 @@ impl PipelineSpec {
                 return Err(format!("`{key}` must not be empty"));
             }
         }
-        if self.sink.flush_rows == 0 || self.sink.flush_bytes == 0 {
+        if self.sink.flush_rows == 0 || self.sink.flush_bytes == Some(0) {
             return Err("`sink.flush_rows` and `sink.flush_bytes` must be at least 1".into());
+        }
+        let budget = self.memory()?;
+        if let Some(bytes) = self.sink.flush_bytes
+            && bytes > budget.batch_bytes
+        {
+            return Err(format!(
+                "`sink.flush_bytes` = {bytes} is more than a batch may hold under \
+                 `memory_budget_mb` = {} ({} bytes: a batch is held up to three times, \
+                 being read, queued and being written, and decoded beside itself); raise \
+                 `memory_budget_mb` or lower `sink.flush_bytes`",
+                self.memory_budget_mb, budget.batch_bytes
+            ));
         }
         if !(self.sink.flush_interval_secs > 0.0 && self.sink.flush_interval_secs.is_finite()) {
             return Err("`sink.flush_interval_secs` must be a positive number".into());
         }
         Ok(())
+    }
+
+    /// How the memory budget is shared out.
+    pub fn memory(&self) -> Result<MemoryBudget, String> {
+        MemoryBudget::new(self.memory_budget_mb)
+    }
+
+    /// Bytes of records at which a batch is written.
+    pub fn flush_bytes(&self) -> usize {
+        let share = self.memory().map_or(usize::MAX, |b| b.batch_bytes);
+        self.sink.flush_bytes.unwrap_or(share)
     }
 
     pub fn group(&self) -> String {
@@ -236,6 +263,45 @@ impl PipelineSpec {
             || format!("{}_dead_letters", self.sink.table),
             |t| t.get_ref().clone(),
         )
+    }
+}
+
+/// The one memory budget and its shares. Records are held at most in four places:
+/// librdkafka's prefetch queue, the batch being read, the one queued for the writer and
+/// the one being written, which is also decoded into Arrow and run through the steps
+/// (each about one more copy). A batch gets an eighth of the budget, the queue another
+/// eighth: 3 raw copies + ~3 decoded ones + the queue stay within the budget. Reaching a
+/// batch's share cuts the batch; a full queue makes the reader wait for the writer
+/// (back-pressure), and Kafka's prefetch stops at its share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryBudget {
+    pub total_bytes: usize,
+    /// A batch is cut when its records hold this much (also the largest record).
+    pub batch_bytes: usize,
+    /// librdkafka's `queued.max.messages.kbytes`, in bytes.
+    pub prefetch_bytes: usize,
+}
+
+impl MemoryBudget {
+    /// The smallest budget that leaves each share a usable size.
+    pub const MIN_MB: u64 = 8;
+
+    pub fn new(mb: u64) -> Result<Self, String> {
+        if mb < Self::MIN_MB {
+            return Err(format!(
+                "`memory_budget_mb` = {mb} is too small: at least {} MiB",
+                Self::MIN_MB
+            ));
+        }
+        let total_bytes = usize::try_from(mb)
+            .ok()
+            .and_then(|mb| mb.checked_mul(1 << 20))
+            .ok_or_else(|| format!("`memory_budget_mb` = {mb} is too large"))?;
+        Ok(Self {
+            total_bytes,
+            batch_bytes: total_bytes / 8,
+            prefetch_bytes: total_bytes / 8,
+        })
     }
 }
 
@@ -263,6 +329,34 @@ partition_by = ["dt"]
         assert_eq!(s.group(), "pipelab-clicks");
         assert_eq!(s.dead_letter_table(), "clicks_dead_letters");
         assert_eq!(s.sink.flush_rows, 200_000);
+        assert_eq!(s.memory_budget_mb, 256);
+        assert_eq!(s.flush_bytes(), 32 << 20);
+    }
+
+    #[test]
+    fn a_batch_larger_than_the_budget_allows_is_refused() {
+        let spec = format!("memory_budget_mb = 64\n{GOOD}");
+        let s = PipelineSpec::parse(&spec, Path::new("p.toml")).unwrap();
+        assert_eq!(s.flush_bytes(), 8 << 20);
+        let bad = spec.replace(
+            "table = \"clicks\"",
+            "table = \"clicks\"\nflush_bytes = 100000000",
+        );
+        let msg = PipelineSpec::parse(&bad, Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("flush_bytes") && msg.contains("memory_budget_mb"),
+            "{msg}"
+        );
+        let tiny = GOOD.replace(
+            "name = \"clicks\"",
+            "name = \"clicks\"\nmemory_budget_mb = 4",
+        );
+        let msg = PipelineSpec::parse(&tiny, Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("too small"), "{msg}");
     }
 
     #[test]

@@ -9,6 +9,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{DFParser, Statement};
+use futures::lock::Mutex;
 use thiserror::Error;
 
 /// One named SQL step.
@@ -78,10 +79,23 @@ impl TransformError {
     }
 }
 
-/// The steps of a pipeline, checked for syntax when built.
-#[derive(Debug, Clone, Default)]
+/// The steps of a pipeline, checked for syntax when built, and the one DataFusion
+/// session they run in for the pipeline's life (a session per batch and step would
+/// build its function registry and configuration again every time).
+#[derive(Default)]
 pub struct Transform {
     steps: Vec<Step>,
+    /// Holds only the table `input`, replaced for every step; the lock keeps two
+    /// batches from seeing each other's.
+    session: Mutex<SessionContext>,
+}
+
+impl std::fmt::Debug for Transform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transform")
+            .field("steps", &self.steps)
+            .finish()
+    }
 }
 
 impl Transform {
@@ -107,7 +121,10 @@ impl Transform {
                 ));
             }
         }
-        Ok(Self { steps })
+        Ok(Self {
+            steps,
+            session: Mutex::new(SessionContext::new()),
+        })
     }
 
     pub fn steps(&self) -> &[Step] {
@@ -116,24 +133,28 @@ impl Transform {
 
     /// Run the steps over one batch. With no steps the batch passes through.
     pub async fn apply(&self, batch: RecordBatch) -> Result<Vec<RecordBatch>, TransformError> {
+        let session = self.session.lock().await;
         let mut current = vec![batch];
         for step in &self.steps {
-            current = run_step(step, current).await?;
+            let output = run_step(&session, step, current).await;
+            // Whatever happened, the batch must not stay registered.
+            let _ = session.deregister_table("input");
+            current = output?;
         }
         Ok(current)
     }
 }
 
 async fn run_step(
+    ctx: &SessionContext,
     step: &Step,
     input: Vec<RecordBatch>,
 ) -> Result<Vec<RecordBatch>, TransformError> {
     let Some(schema) = input.first().map(RecordBatch::schema) else {
         return Ok(input);
     };
-    // A fresh context per batch: the input's schema can grow between batches, and
-    // nothing of one batch may leak into the next.
-    let ctx = SessionContext::new();
+    // Each step plans anew against this batch's `input`: its schema can grow between
+    // batches.
     let table = MemTable::try_new(schema, vec![input]).map_err(|e| TransformError::sql(step, e))?;
     ctx.register_table("input", Arc::new(table))
         .map_err(|e| TransformError::sql(step, e))?;
@@ -193,6 +214,23 @@ mod tests {
         let rows: usize = out.iter().map(RecordBatch::num_rows).sum();
         assert_eq!(rows, 1);
         assert_eq!(out[0].schema().field(0).name(), "dt");
+    }
+
+    /// One session serves every batch: each is planned against its own `input`, whose
+    /// schema may have grown, and an error leaves nothing registered behind.
+    #[tokio::test]
+    async fn batches_share_the_session_but_not_their_input() {
+        let t = Transform::new(vec![Step {
+            name: "all".into(),
+            sql: "SELECT * FROM input".into(),
+        }])
+        .unwrap();
+        let first = t.apply(batch()).await.unwrap();
+        assert_eq!(first[0].num_columns(), 2);
+        let narrow = batch().project(&[0]).unwrap();
+        let second = t.apply(narrow).await.unwrap();
+        assert_eq!(second[0].num_columns(), 1);
+        assert!(!t.session.lock().await.table_exist("input").unwrap());
     }
 
     #[test]
