@@ -139,6 +139,7 @@ impl<E: std::fmt::Display> From<E> for CliError {
 }
 
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -163,6 +164,18 @@ fn main() -> ExitCode {
             eprintln!("error: {message}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// glibc gives threads that allocate at once arenas of their own (up to 8 per core), and
+/// memory freed into one is not reused by another: the same 64 MiB-budget run measured
+/// 145 MiB of anonymous memory with the default and 95 MiB with two arenas, at the same
+/// speed. Set before any thread starts.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes a malloc parameter; no other thread exists yet.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }
 
@@ -298,11 +311,13 @@ async fn run(args: RunArgs) -> Result<(), CliError> {
             .map_or("no table yet".to_string(), |v| format!("table version {v}")),
         report.stop
     );
-    if let Some(rss) = report.peak_rss_bytes {
+    if let Some(m) = report.memory {
         println!(
-            "  peak memory {} (resident; records are held within memory_budget_mb = {})",
-            output::bytes(rss),
-            spec.memory_budget_mb
+            "  peak memory: data {} (records are held within memory_budget_mb = {}); \
+             resident {} with the program's code",
+            output::bytes(m.data_bytes),
+            spec.memory_budget_mb,
+            output::bytes(m.resident_bytes),
         );
     }
     if report.transient_errors > 0 {

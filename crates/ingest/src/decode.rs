@@ -89,6 +89,14 @@ impl JsonDecoder {
         {
             return Ok(decoded);
         }
+        // Fields without a type yet (the first batch, or new ones): type them from the
+        // batch, one record at a time, then decode from the bytes all the same.
+        self.evolve(records);
+        if !self.known.is_empty()
+            && let Some(decoded) = self.decode_known(topic, records)?
+        {
+            return Ok(decoded);
+        }
         self.decode_evolving(topic, records)
     }
 
@@ -161,7 +169,7 @@ impl JsonDecoder {
                 Err(e) => dead_letters.push(DeadLetter::new(topic, record, "decode", e)),
             }
         }
-        self.evolve(&valid);
+        self.evolve(records);
         let schema = self.schema();
         let mut rows = Vec::with_capacity(valid.len());
         let mut good: Vec<&Value> = Vec::with_capacity(valid.len());
@@ -194,8 +202,8 @@ impl JsonDecoder {
     /// Add the fields (and nested sub-fields) this batch has that the known schema lacks.
     /// A field that is null everywhere has no type yet and waits for a batch that gives
     /// it one: the rows before simply lack it (null once the column exists).
-    fn evolve(&mut self, valid: &[(usize, Value)]) {
-        for field in infer_fields(valid) {
+    fn evolve(&mut self, records: &[RawRecord]) {
+        for field in infer_fields(records) {
             if field.data_type() == &DataType::Null {
                 continue;
             }
@@ -527,16 +535,25 @@ fn fits(value: &Value, dt: &DataType, path: &str) -> Result<(), String> {
 /// The fields of a batch with their inferred types. When the records disagree in a way
 /// inference cannot merge (an object here, a number there), each field takes the type of
 /// the first record that has it; the records that do not fit it become dead letters.
-fn infer_fields(valid: &[(usize, Value)]) -> Vec<Arc<Field>> {
-    let infer = |values: &mut dyn Iterator<Item = &Value>| {
-        infer_json_schema_from_iterator(values.map(Ok::<_, arrow::error::ArrowError>))
+fn infer_fields(records: &[RawRecord]) -> Vec<Arc<Field>> {
+    // Parsed one at a time while inferring: no tree of the whole batch is held.
+    let objects = || {
+        records
+            .iter()
+            .filter_map(|r| r.payload.as_deref())
+            .filter_map(|p| parse_object(p).ok())
     };
-    if let Ok(schema) = infer(&mut valid.iter().map(|(_, v)| v)) {
+    if let Ok(schema) =
+        infer_json_schema_from_iterator(objects().map(Ok::<_, arrow::error::ArrowError>))
+    {
         return schema.fields().iter().cloned().collect();
     }
     let mut fields: Vec<Arc<Field>> = Vec::new();
-    for (_, value) in valid {
-        let Ok(schema) = infer(&mut std::iter::once(value)) else {
+    for value in objects() {
+        let Ok(schema) = infer_json_schema_from_iterator(std::iter::once(Ok::<
+            _,
+            arrow::error::ArrowError,
+        >(value))) else {
             continue;
         };
         for field in schema.fields() {

@@ -310,6 +310,26 @@ enum Command {
     Processed,
 }
 
+/// librdkafka's prefetch queue and fetch sizes for a memory share. A partition's fetch
+/// must be able to hold a record a bit larger than the largest one accepted, so that such
+/// a record arrives and is named: a broker without KIP-74 (tansu 0.6) answers a fetch
+/// too small for the next record with nothing, and the partition would wait forever.
+fn fetch_limits(prefetch_bytes: usize, max_record_bytes: usize) -> [(&'static str, usize); 4] {
+    const MAX_FETCH: usize = 512 << 20;
+    let per_partition = max_record_bytes.saturating_mul(2).clamp(1 << 20, MAX_FETCH);
+    let fetch_max = prefetch_bytes.clamp(per_partition, MAX_FETCH);
+    [
+        ("queued.max.messages.kbytes", (prefetch_bytes / 1024).max(1)),
+        ("fetch.message.max.bytes", per_partition),
+        ("fetch.max.bytes", fetch_max),
+        // librdkafka requires room for a whole fetch response plus its framing.
+        (
+            "receive.message.max.bytes",
+            (fetch_max + 512).max(100_000_000),
+        ),
+    ]
+}
+
 /// The writer's handle on a running source.
 #[derive(Clone)]
 pub struct SourceControl {
@@ -375,11 +395,9 @@ impl KafkaSource {
             .set("heartbeat.interval.ms", "1000")
             .set("socket.connection.setup.timeout.ms", "10000");
         if let Some(bytes) = opts.prefetch_bytes {
-            // librdkafka lowers fetch.max.bytes to this too (but not below one message).
-            config.set(
-                "queued.max.messages.kbytes",
-                (bytes / 1024).max(1).to_string(),
-            );
+            for (key, value) in fetch_limits(bytes, opts.max_record_bytes) {
+                config.set(key, value.to_string());
+            }
         }
         for (k, v) in &opts.extra {
             config.set(k, v);

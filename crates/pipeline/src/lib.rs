@@ -4,12 +4,14 @@
 
 mod dead_letters;
 pub mod error;
+mod memory;
 pub mod runner;
 pub mod spec;
 mod writer;
 
 pub use dead_letters::replayable;
 pub use error::PipelineError;
+pub use memory::MemoryPeak;
 pub use runner::{Progress, RunOptions, RunReport, run, store_batches};
 pub use spec::{
     KafkaSourceSpec, LakeSinkSpec, MemoryBudget, OnOutOfRange, PipelineSpec, SpecError, StepSpec,

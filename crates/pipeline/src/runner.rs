@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 
 use crate::dead_letters::DeadLetterSink;
 use crate::error::PipelineError;
+use crate::memory::{MemoryPeak, PeakSampler};
 use crate::spec::PipelineSpec;
 use crate::writer::BatchWriter;
 
@@ -79,8 +80,8 @@ pub struct RunReport {
     pub out_of_range_resets: u64,
     /// Consumer errors librdkafka retried by itself (a broker restarting, say).
     pub transient_errors: u64,
-    /// The process's peak resident memory (Linux's VmHWM), when the system tells it.
-    pub peak_rss_bytes: Option<u64>,
+    /// The process's memory peak during the run, where the system tells it.
+    pub memory: Option<MemoryPeak>,
 }
 
 /// The Delta `txn` app id that holds a partition's next offset.
@@ -90,6 +91,7 @@ pub fn app_id(pipeline: &str, topic: &str, partition: i32) -> String {
 
 pub async fn run(spec: &PipelineSpec, opts: RunOptions) -> Result<RunReport, PipelineError> {
     let started = Instant::now();
+    let sampler = PeakSampler::start();
     let transform = transform_of(spec)?;
     let lake = lake_of(spec, &opts)?;
     let mut table = open_existing(&lake, &spec.sink.table).await?;
@@ -136,16 +138,8 @@ pub async fn run(spec: &PipelineSpec, opts: RunOptions) -> Result<RunReport, Pip
         rebalances: counters.rebalances.load(Ordering::Relaxed),
         out_of_range_resets: counters.out_of_range_resets.load(Ordering::Relaxed),
         transient_errors: counters.transient_errors.load(Ordering::Relaxed),
-        peak_rss_bytes: peak_rss_bytes(),
+        memory: sampler.finish(),
     })
-}
-
-/// Peak resident set size of this process, from /proc/self/status (`VmHWM: N kB`).
-fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
 }
 
 /// Store micro-batches that are already in memory exactly as [`run`] stores what it
