@@ -960,3 +960,34 @@ async fn a_lake_that_refuses_writes_stops_the_run_and_loses_nothing() {
     );
     assert_eq!(rows, ["2000|2000"]);
 }
+
+/// `pipelab bench ingest` runs both sides on the same records, checks each stored every
+/// record, and writes its results with the ratio.
+#[test]
+fn the_ingest_benchmark_compares_with_python_on_the_same_records() {
+    if !require(
+        "Python with pyarrow and deltalake",
+        python_has(&["pyarrow", "deltalake"]),
+        "pip install -r tests/python/requirements.txt",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_ok(
+        pipelab(None)
+            .args(["bench", "ingest", "--records", "3000", "--batch", "1000"])
+            .arg("--python")
+            .arg(python())
+            .arg("--out")
+            .arg(dir.path()),
+    );
+    assert!(out.contains("ratio per core: pipelab"), "{out}");
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("ingest.json")).unwrap()).unwrap();
+    assert_eq!(results["pipelab"]["rows"], 3000, "{results}");
+    assert_eq!(results["python"]["rows"], 3000, "{results}");
+    assert!(
+        results["ratio_per_core"].as_f64().unwrap() > 0.0,
+        "{results}"
+    );
+}

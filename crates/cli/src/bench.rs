@@ -200,7 +200,8 @@ struct FreshnessResults {
 /// Bursts of records into the embedded broker while `pipelab run` (in this process)
 /// reads; each burst's last acknowledgement to the commit that holds it.
 async fn freshness(args: FreshnessArgs) -> Result<(), CliError> {
-    if args.rounds == 0 || args.burst == 0 || !(args.interval > 0.0) {
+    let interval_ok = args.interval.is_finite() && args.interval > 0.0;
+    if args.rounds == 0 || args.burst == 0 || !interval_ok {
         return Err(CliError(
             "--rounds, --burst and --interval must be positive".into(),
         ));
