@@ -104,6 +104,10 @@ struct Results<'a> {
     pipelab: &'a Side,
     pipelab_records_per_s_per_core: f64,
     pipelab_mb_per_s_per_core: f64,
+    /// Wall seconds of pipelab's stages: decoding, the SQL step, files and commits.
+    pipelab_decode_s: f64,
+    pipelab_steps_s: f64,
+    pipelab_commit_s: f64,
     python: Option<&'a Side>,
     python_records_per_s_per_core: Option<f64>,
     ratio_per_core: Option<f64>,
@@ -133,8 +137,14 @@ async fn ingest(args: IngestArgs) -> Result<(), CliError> {
         output::thousands(args.batch as u64)
     );
 
-    let pipelab = pipelab_side(work.path(), &payloads, args.batch).await?;
+    let (pipelab, progress) = pipelab_side(work.path(), &payloads, args.batch).await?;
     report("pipelab", &pipelab, json_bytes);
+    println!(
+        "  of which decoding {:.2} s, the SQL step {:.2} s, Parquet files and Delta commits {:.2} s (wall)",
+        progress.decode_time.as_secs_f64(),
+        progress.steps_time.as_secs_f64(),
+        progress.commit_time.as_secs_f64()
+    );
     let python = python_side(&args.python, work.path(), &payloads, args.batch)?;
     if let Some(python) = &python {
         report("python ", python, json_bytes);
@@ -165,6 +175,9 @@ async fn ingest(args: IngestArgs) -> Result<(), CliError> {
         pipelab: &pipelab,
         pipelab_records_per_s_per_core: per_core,
         pipelab_mb_per_s_per_core: json_bytes as f64 / 1e6 / pipelab.cpu_s.max(1e-9),
+        pipelab_decode_s: progress.decode_time.as_secs_f64(),
+        pipelab_steps_s: progress.steps_time.as_secs_f64(),
+        pipelab_commit_s: progress.commit_time.as_secs_f64(),
         python: python.as_ref(),
         python_records_per_s_per_core: python.as_ref().map(Side::per_core),
         ratio_per_core: ratio,
@@ -322,7 +335,11 @@ fn report(name: &str, side: &Side, json_bytes: u64) {
 }
 
 /// pipelab's path: the pipeline writer over micro-batches built beforehand.
-async fn pipelab_side(work: &Path, payloads: &[Vec<u8>], batch: usize) -> Result<Side, CliError> {
+async fn pipelab_side(
+    work: &Path,
+    payloads: &[Vec<u8>],
+    batch: usize,
+) -> Result<(Side, pipelab_pipeline::Progress), CliError> {
     let lake = work.join("pipelab-lake");
     let spec = format!(
         "name = \"bench\"\n\
@@ -347,12 +364,13 @@ async fn pipelab_side(work: &Path, payloads: &[Vec<u8>], batch: usize) -> Result
         .collect();
     let (wall, cpu) = (Instant::now(), cpu_seconds());
     let progress = pipelab_pipeline::store_batches(&spec, &RunOptions::default(), batches).await?;
-    Ok(Side {
+    let side = Side {
         records: payloads.len() as u64,
         rows: progress.written,
         wall_s: wall.elapsed().as_secs_f64(),
         cpu_s: cpu_seconds() - cpu,
-    })
+    };
+    Ok((side, progress))
 }
 
 /// The Python baseline on the same records; `None` (with a note) when Python lacks

@@ -43,6 +43,11 @@ pub struct Progress {
     pub reseeks: u64,
     /// Commits lost to a concurrent writer and retried.
     pub conflicts: u64,
+    /// Where the writer's time went: decoding JSON, running the steps (and fitting
+    /// their output to the table), and writing files and committing.
+    pub decode_time: Duration,
+    pub steps_time: Duration,
+    pub commit_time: Duration,
 }
 
 pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;

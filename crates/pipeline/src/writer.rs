@@ -2,6 +2,7 @@
 //! bad records isolated, and the one Delta commit that holds rows and offsets.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::Schema;
@@ -240,7 +241,9 @@ impl<'a> BatchWriter<'a> {
                 _ => return Ok(Attempt::Created),
             }
         }
+        let started = Instant::now();
         let stats = t.append(batches, &txns).await?;
+        self.progress.commit_time += started.elapsed();
         if std::env::var(FAILPOINT_ENV).is_ok_and(|v| v == AFTER_COMMIT) {
             // Crash tests: die like a SIGKILL between the lake commit and the group commit.
             std::process::abort();
@@ -262,7 +265,9 @@ impl<'a> BatchWriter<'a> {
         table: Option<&Schema>,
     ) -> Result<Output, PipelineError> {
         let topic = self.spec.source.topic.clone();
+        let started = Instant::now();
         let decoded = self.decoder.decode(&topic, records)?;
+        self.progress.decode_time += started.elapsed();
         let mut dead_letters = decoded.dead_letters;
         let Some(input) = decoded.batch else {
             return Ok(Output {
@@ -275,7 +280,10 @@ impl<'a> BatchWriter<'a> {
         let mut pending = vec![(0, input.num_rows())];
         while let Some((offset, len)) = pending.pop() {
             let slice = input.slice(offset, len);
-            match self.transform_and_fit(slice, table).await? {
+            let started = Instant::now();
+            let result = self.transform_and_fit(slice, table).await?;
+            self.progress.steps_time += started.elapsed();
+            match result {
                 Ok(out) => batches.extend(out),
                 Err((stage, error)) if len == 1 => {
                     let record = &records[decoded.rows[offset]];
