@@ -252,8 +252,7 @@ pub struct SourceOptions {
     pub topic: String,
     pub group_id: String,
     pub flush_rows: usize,
-    /// A batch is cut when its records take this many bytes of memory; a record larger
-    /// than this stops the run (it could never be held within the budget).
+    /// A batch is cut when its records take this many bytes of memory.
     pub flush_bytes: usize,
     pub flush_interval: Duration,
     /// librdkafka's prefetch queue (`queued.max.messages.kbytes`), in bytes; `None`

@@ -485,7 +485,12 @@ fn partition_count(batches: &[RecordBatch], partition_by: &[String]) -> usize {
         let Ok(rows) = converter.convert_columns(&columns) else {
             return 1;
         };
-        seen.extend(rows.iter().map(|r| r.as_ref().to_vec()));
+        // Hashes, not copies of each row: this only sizes a heuristic.
+        seen.extend(rows.iter().map(|r| {
+            let mut h = std::hash::DefaultHasher::new();
+            std::hash::Hash::hash(r.as_ref(), &mut h);
+            std::hash::Hasher::finish(&h)
+        }));
     }
     seen.len().max(1)
 }
@@ -572,6 +577,28 @@ fn merge_type(a: &DataType, b: &DataType) -> Option<DataType> {
 mod tests {
     use super::*;
     use arrow::array::{Int64Array, StringArray, StringViewArray};
+    use deltalake::parquet::schema::types::ColumnPath;
+
+    /// Dictionaries only for files that get enough rows: a batch spread over many
+    /// partitions writes without them (their writers' memory is the cost).
+    #[test]
+    fn dictionaries_only_for_files_with_enough_rows() -> Result<(), Box<dyn std::error::Error>> {
+        let batch = RecordBatch::try_from_iter([
+            ("dt", Arc::new(StringArray::from(vec!["a", "a", "b"])) as _),
+            ("n", Arc::new(Int64Array::from(vec![1, 2, 3])) as _),
+        ])?;
+        let by = |cols: &[&str]| cols.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            partition_count(&[batch.clone(), batch.clone()], &by(&["dt"])),
+            2
+        );
+        assert_eq!(partition_count(&[batch.clone()], &by(&["dt", "n"])), 3);
+        assert_eq!(partition_count(&[batch], &[]), 1);
+        let column = ColumnPath::from("n");
+        assert!(writer_properties(100_000, 7).dictionary_enabled(&column));
+        assert!(!writer_properties(200_000, 1_000).dictionary_enabled(&column));
+        Ok(())
+    }
 
     #[test]
     fn unify_fills_missing_columns_and_string_encodings() -> Result<(), Box<dyn std::error::Error>>
