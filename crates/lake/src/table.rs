@@ -592,7 +592,10 @@ mod tests {
             partition_count(&[batch.clone(), batch.clone()], &by(&["dt"])),
             2
         );
-        assert_eq!(partition_count(&[batch.clone()], &by(&["dt", "n"])), 3);
+        assert_eq!(
+            partition_count(std::slice::from_ref(&batch), &by(&["dt", "n"])),
+            3
+        );
         assert_eq!(partition_count(&[batch], &[]), 1);
         let column = ColumnPath::from("n");
         assert!(writer_properties(100_000, 7).dictionary_enabled(&column));
