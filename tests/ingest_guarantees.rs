@@ -834,8 +834,7 @@ async fn a_run_over_a_thousand_partitions_stays_within_the_memory_budget() {
         lake.to_str().unwrap(),
         "",
     );
-    let text = std::fs::read_to_string(&spec).unwrap();
-    std::fs::write(&spec, format!("memory_budget_mb = {BUDGET_MB}\n{text}")).unwrap();
+    set_memory_budget(&spec, BUDGET_MB);
     let out = run_until_idle(&stack, &spec);
     let peak_mib: f64 = out
         .lines()
@@ -854,6 +853,20 @@ async fn a_run_over_a_thousand_partitions_stays_within_the_memory_budget() {
         peak_mib < (BUDGET_MB + 64) as f64,
         "peak memory {peak_mib:.1} MiB is over the budget {BUDGET_MB} MiB + 64 MiB: {out}"
     );
+}
+
+/// Set a spec's top-level `memory_budget_mb` (replacing one set before).
+fn set_memory_budget(spec: &Path, mb: u64) {
+    let text = std::fs::read_to_string(spec).unwrap();
+    let rest: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with("memory_budget_mb"))
+        .collect();
+    std::fs::write(
+        spec,
+        format!("memory_budget_mb = {mb}\n{}\n", rest.join("\n")),
+    )
+    .unwrap();
 }
 
 /// "123.4 MiB (resident; …)" → 123.4 (KiB and GiB converted).
@@ -893,8 +906,7 @@ async fn a_record_larger_than_the_budget_allows_is_named_and_stops_the_run() {
     let lake = dir.path().join("lake");
     let lake = lake.to_str().unwrap();
     let spec = spec(dir.path(), "big", &brokers, "big", lake, "");
-    let text = std::fs::read_to_string(&spec).unwrap();
-    std::fs::write(&spec, format!("memory_budget_mb = 8\n{text}")).unwrap();
+    set_memory_budget(&spec, 8);
     let out = output(
         pipelab(Some(&stack))
             .args(["run", "--quiet", "--until-idle"])
@@ -909,7 +921,7 @@ async fn a_record_larger_than_the_budget_allows_is_named_and_stops_the_run() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(lake_rows(&stack, lake, "SELECT count(*) FROM big"), ["3"]);
 
-    std::fs::write(&spec, format!("memory_budget_mb = 32\n{text}")).unwrap();
+    set_memory_budget(&spec, 32);
     run_until_idle(&stack, &spec);
     assert_eq!(
         lake_rows(&stack, lake, "SELECT count(*), max(length(blob)) FROM big"),

@@ -97,7 +97,7 @@ impl JsonDecoder {
         {
             return Ok(decoded);
         }
-        self.decode_evolving(topic, records)
+        self.decode_trees(topic, records)
     }
 
     /// The fast path, for a batch whose fields all have a type already (every batch but
@@ -151,12 +151,9 @@ impl JsonDecoder {
         }))
     }
 
-    /// The path that infers and evolves the schema: each record parsed into a tree.
-    fn decode_evolving(
-        &mut self,
-        topic: &str,
-        records: &[RawRecord],
-    ) -> Result<Decoded, IngestError> {
+    /// The tree path, for a batch the fast path refused after [`Self::evolve`] typed
+    /// its fields (a field inference could not type, say): each record parsed into a tree.
+    fn decode_trees(&mut self, topic: &str, records: &[RawRecord]) -> Result<Decoded, IngestError> {
         let mut dead_letters = Vec::new();
         let mut valid: Vec<(usize, Value)> = Vec::with_capacity(records.len());
         for (i, record) in records.iter().enumerate() {
@@ -169,7 +166,6 @@ impl JsonDecoder {
                 Err(e) => dead_letters.push(DeadLetter::new(topic, record, "decode", e)),
             }
         }
-        self.evolve(records);
         let schema = self.schema();
         let mut rows = Vec::with_capacity(valid.len());
         let mut good: Vec<&Value> = Vec::with_capacity(valid.len());
@@ -651,7 +647,7 @@ mod tests {
             .map(|(i, s)| rec(i as i64, s))
             .collect();
         let mut fast = typed().decode_known("t", &records).unwrap().unwrap();
-        let mut tree = typed().decode_evolving("t", &records).unwrap();
+        let mut tree = typed().decode_trees("t", &records).unwrap();
         for letters in [&mut fast.dead_letters, &mut tree.dead_letters] {
             letters.sort_by_key(|d| d.record.offset);
         }

@@ -748,15 +748,15 @@ impl Reader {
     /// within it: stop, naming it (truncating it would lose it, and as a dead letter it
     /// would take the same memory).
     fn check_size(&self, record: &RawRecord) -> Result<(), IngestError> {
-        let limit = self.source.opts.max_record_bytes;
-        if record.memory() <= limit {
+        let (limit, bytes) = (self.source.opts.max_record_bytes, record.memory());
+        if bytes <= limit {
             return Ok(());
         }
         Err(IngestError::RecordTooLarge {
             topic: self.source.opts.topic.clone(),
             partition: record.partition,
             offset: record.offset,
-            bytes: record.memory(),
+            bytes,
             limit,
         })
     }
