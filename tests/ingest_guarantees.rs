@@ -331,6 +331,106 @@ async fn changing_types_change_no_value_and_never_stick() {
     assert!(out.contains("read 0 records"), "{out}");
 }
 
+/// `on_type_mismatch = "widen"`: the column's type grows instead (integer to double in
+/// a running process, then double to text after a restart); every record is stored,
+/// none is a dead letter, no value changes, and the Delta log says the new type to
+/// other engines (delta-rs Python and DuckDB).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_widen_policy_changes_the_column_type_and_keeps_every_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start_stack(dir.path()).await;
+    stack.create_topic("prices", 1).await.unwrap();
+    let lake = stack.lake_url();
+    let brokers = stack.kafka_bootstrap();
+    let ts = r#""ts":"2026-11-23T10:00:00Z""#;
+    let spec = spec(
+        dir.path(),
+        "prices",
+        &brokers,
+        "prices",
+        &lake,
+        "flush_rows = 1\non_type_mismatch = \"widen\"",
+    );
+    produce_records(
+        &brokers,
+        "prices",
+        &[
+            json(&format!(r#"{{"id":1,"price":10,"n":{{"a":1}},{ts}}}"#)),
+            json(&format!(
+                r#"{{"id":2,"price":10.5,"n":{{"a":2,"b":3}},{ts}}}"#
+            )),
+            json(&format!(r#"{{"id":3,"price":12,{ts}}}"#)),
+        ],
+    );
+    let out = run_until_idle(&stack, &spec);
+    assert!(
+        out.contains("wrote 3 rows") && out.contains(", 0 dead letters"),
+        "{out}"
+    );
+    assert!(out.contains("widened in 1 rewrite"), "{out}");
+    assert_eq!(
+        lake_rows(
+            &stack,
+            &lake,
+            "SELECT id, price, n['a'], n['b'] FROM prices ORDER BY id"
+        ),
+        ["1|10.0|1|", "2|10.5|2|3", "3|12.0||"]
+    );
+
+    // After a restart, the first batch holds text and then an object for `price`.
+    produce_records(
+        &brokers,
+        "prices",
+        &[
+            json(&format!(r#"{{"id":4,"price":"4.7",{ts}}}"#)),
+            json(&format!(r#"{{"id":5,"price":{{"amount":1}},{ts}}}"#)),
+        ],
+    );
+    let out = run_until_idle(&stack, &spec);
+    assert!(
+        out.contains("read 2 records") && out.contains(", 0 dead letters"),
+        "{out}"
+    );
+    let table_dir = dir.path().join("s3").join(stack.bucket()).join("prices");
+    if require(
+        "python deltalake + duckdb",
+        python_has(&["deltalake", "duckdb"]),
+        "pip install deltalake duckdb",
+    ) {
+        let out = std::process::Command::new(python())
+            .arg(script("read_columns.py"))
+            .arg(&table_dir)
+            .args(["id", "price"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let prices = serde_json::json!([["10.0"], ["10.5"], ["12.0"], ["4.7"], ["{\"amount\":1}"]]);
+        for (reader, text_type) in [("deltalake", "string"), ("duckdb", "VARCHAR")] {
+            assert_eq!(
+                report[reader]["types"]["price"], text_type,
+                "{reader}: {report}"
+            );
+            assert_eq!(report[reader]["rows"], prices, "{reader}: {report}");
+        }
+    }
+    // Not stuck, nothing read twice.
+    let out = run_until_idle(&stack, &spec);
+    assert!(out.contains("read 0 records"), "{out}");
+    assert_eq!(
+        lake_rows(
+            &stack,
+            &lake,
+            "SELECT count(*), count(DISTINCT id) FROM prices"
+        ),
+        ["5|5"]
+    );
+}
+
 /// Dead letters keep the record as it was: payload bytes (null distinct from empty),
 /// key, headers and Kafka timestamp, with the stage and error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -326,6 +326,13 @@ async fn run(args: RunArgs) -> Result<(), CliError> {
             report.transient_errors
         );
     }
+    if p.widenings > 0 {
+        println!(
+            "  column types widened in {} rewrite(s) of the table (on_type_mismatch = widen; \
+             see the log for which columns)",
+            p.widenings
+        );
+    }
     if p.already_stored + p.reseeks + p.conflicts + report.out_of_range_resets > 0 {
         println!(
             "  shared with other members: {} records already stored, {} partitions re-read, \

@@ -16,6 +16,7 @@ use arrow::record_batch::RecordBatch;
 use serde_json::Value;
 
 use crate::error::IngestError;
+use crate::flat::{FlatDecoder, Pushed};
 use crate::kafka::RawRecord;
 
 /// A record that could not be stored, kept with everything needed to replay it.
@@ -49,10 +50,24 @@ pub struct Decoded {
     pub dead_letters: Vec<DeadLetter>,
 }
 
+/// What becomes of a value that does not fit its field's type.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TypePolicy {
+    /// Its record is a dead letter (the default): the field keeps its type.
+    #[default]
+    DeadLetter,
+    /// The field takes a type that holds both: an integer field becomes a double when
+    /// every value stays the same (|v| ≤ 2^53), any other clash makes it text, where
+    /// values that are not strings are kept as their JSON text (`10.5`, `true`,
+    /// `{"a":1}`). No record is refused for its types.
+    Widen,
+}
+
 /// Decodes JSON micro-batches, remembering the schema seen so far: a field keeps its
 /// type across batches (it is the lake table's column type).
 #[derive(Debug, Default)]
 pub struct JsonDecoder {
+    policy: TypePolicy,
     known: Vec<Arc<Field>>,
     /// The lake table's columns (a restarted pipeline): a field appearing in the data
     /// takes its table column's type when that is one JSON decodes to directly (bool,
@@ -69,6 +84,7 @@ impl JsonDecoder {
     /// A decoder for a pipeline whose table already exists with `schema`.
     pub fn for_table(schema: &Schema) -> Self {
         Self {
+            policy: TypePolicy::DeadLetter,
             known: Vec::new(),
             table: schema
                 .fields()
@@ -77,6 +93,16 @@ impl JsonDecoder {
                 .cloned()
                 .collect(),
         }
+    }
+
+    /// Set what becomes of values that do not fit their field (see [`TypePolicy`]).
+    pub fn with_policy(mut self, policy: TypePolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    fn widening(&self) -> bool {
+        self.policy == TypePolicy::Widen
     }
 
     pub fn schema(&self) -> SchemaRef {
@@ -92,6 +118,9 @@ impl JsonDecoder {
         // Fields without a type yet (the first batch, or new ones): type them from the
         // batch, one record at a time, then decode from the bytes all the same.
         self.evolve(records);
+        if self.widening() {
+            self.widen(records);
+        }
         if !self.known.is_empty()
             && let Some(decoded) = self.decode_known(topic, records)?
         {
@@ -112,9 +141,7 @@ impl JsonDecoder {
         records: &[RawRecord],
     ) -> Result<Option<Decoded>, IngestError> {
         let schema = self.schema();
-        let mut decoder = ReaderBuilder::new(schema.clone())
-            .with_batch_size(records.len().max(1))
-            .build_decoder()?;
+        let mut appender = self.appender(&schema, records.len())?;
         let mut rows = Vec::with_capacity(records.len());
         let mut dead_letters = Vec::new();
         for (i, record) in records.iter().enumerate() {
@@ -123,24 +150,25 @@ impl JsonDecoder {
                 dead_letters.push(reject(NO_PAYLOAD.into()));
                 continue;
             };
-            match look(payload, schema.fields()) {
-                Look::Fits => {
-                    if decoder.decode(payload)? != payload.len() {
-                        return Ok(None); // not one whole object after all: be thorough
-                    }
-                    rows.push(i);
-                }
+            let Some(look) = appender.push(payload, schema.fields(), self.policy)? else {
+                return Ok(None); // not one whole object after all: be thorough
+            };
+            match look {
+                Look::Fits => rows.push(i),
                 Look::NewField => return Ok(None),
-                Look::Other => {
-                    match parse_object(payload).and_then(|v| fits_record(&v, &schema).map(|()| v)) {
+                Look::Other => match parse_object(payload) {
+                    Err(e) => dead_letters.push(reject(e)),
+                    // Widening: the field's type must grow first.
+                    Ok(_) if self.widening() => return Ok(None),
+                    Ok(v) => match fits_record(&v, &schema, self.policy) {
                         Err(e) => dead_letters.push(reject(e)),
                         // Fits as a tree but not in the quick look (a repeated key, say).
-                        Ok(_) => return Ok(None),
-                    }
-                }
+                        Ok(()) => return Ok(None),
+                    },
+                },
             }
         }
-        let batch = decoder.flush()?;
+        let batch = appender.finish()?;
         if batch.as_ref().map_or(0, RecordBatch::num_rows) != rows.len() {
             return Ok(None);
         }
@@ -149,6 +177,22 @@ impl JsonDecoder {
             rows,
             dead_letters,
         }))
+    }
+
+    /// The one-pass decoder for flat schemas, else the check plus arrow's JSON decoder
+    /// (which also does widening's numbers-as-text).
+    fn appender(&self, schema: &SchemaRef, records: usize) -> Result<Appender, IngestError> {
+        if !self.widening()
+            && let Some(flat) = FlatDecoder::new(schema.clone(), records)
+        {
+            return Ok(Appender::Flat(flat));
+        }
+        let decoder = ReaderBuilder::new(schema.clone())
+            .with_batch_size(records.max(1))
+            // Widening: numbers and booleans in a text field are kept as their JSON text.
+            .with_coerce_primitive(self.widening())
+            .build_decoder()?;
+        Ok(Appender::Json(decoder))
     }
 
     /// The tree path, for a batch the fast path refused after [`Self::evolve`] typed
@@ -169,8 +213,11 @@ impl JsonDecoder {
         let schema = self.schema();
         let mut rows = Vec::with_capacity(valid.len());
         let mut good: Vec<&Value> = Vec::with_capacity(valid.len());
-        for (i, value) in &valid {
-            match fits_record(value, &schema) {
+        for (i, value) in &mut valid {
+            if self.widening() {
+                stringify_record(value, &schema);
+            }
+            match fits_record(value, &schema, self.policy) {
                 Ok(()) => {
                     rows.push(*i);
                     good.push(value);
@@ -222,6 +269,144 @@ impl JsonDecoder {
                         .push(Arc::new(Field::new(field.name(), dt, true)));
                 }
             }
+        }
+    }
+}
+
+impl JsonDecoder {
+    /// [`TypePolicy::Widen`]: give each field a type that holds every value of the batch.
+    /// Widening can make values that fitted before not fit (a big integer once the field
+    /// is a double), so it goes on until no field changes; each field only ever gets
+    /// wider (integer, double, text), so this ends.
+    fn widen(&mut self, records: &[RawRecord]) {
+        loop {
+            let fields = Fields::from(self.known.clone());
+            let mut changed = false;
+            for payload in records.iter().filter_map(|r| r.payload.as_deref()) {
+                if look(payload, &fields, self.policy) != Look::Other {
+                    continue;
+                }
+                let Ok(Value::Object(map)) = parse_object(payload) else {
+                    continue;
+                };
+                for field in &mut self.known {
+                    let Some(value) = map.get(field.name()) else {
+                        continue;
+                    };
+                    let wider = widen_type(field.data_type(), value);
+                    if &wider != field.data_type() {
+                        tracing::info!(
+                            "field `{}` widened from {} to {wider} (on_type_mismatch = widen)",
+                            field.name(),
+                            field.data_type()
+                        );
+                        *field = Arc::new(Field::new(field.name(), wider, true));
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                return;
+            }
+        }
+    }
+}
+
+/// The narrowest type holding the values of `dt` and `value` (see [`TypePolicy::Widen`]).
+fn widen_type(dt: &DataType, value: &Value) -> DataType {
+    if fits(value, dt, "", TypePolicy::Widen).is_ok() {
+        return dt.clone();
+    }
+    match (dt, value) {
+        (DataType::Int64, Value::Number(n)) if n.is_f64() => DataType::Float64,
+        (DataType::Struct(fields), Value::Object(map)) => DataType::Struct(
+            fields
+                .iter()
+                .map(|f| match map.get(f.name()) {
+                    Some(v) => Arc::new(Field::new(f.name(), widen_type(f.data_type(), v), true)),
+                    None => f.clone(),
+                })
+                .collect(),
+        ),
+        (DataType::List(item), Value::Array(items)) => {
+            let wider = items
+                .iter()
+                .fold(item.data_type().clone(), |dt, v| widen_type(&dt, v));
+            DataType::List(Arc::new(Field::new(item.name(), wider, true)))
+        }
+        _ => DataType::Utf8,
+    }
+}
+
+/// Widening: values that are not strings in text fields become their JSON text.
+fn stringify_record(value: &mut Value, schema: &Schema) {
+    let Value::Object(map) = value else {
+        return;
+    };
+    for field in schema.fields() {
+        if let Some(v) = map.get_mut(field.name()) {
+            stringify(v, field.data_type());
+        }
+    }
+}
+
+fn stringify(value: &mut Value, dt: &DataType) {
+    match (dt, value) {
+        (_, Value::Null) | (DataType::Utf8, Value::String(_)) => {}
+        (DataType::Utf8, other) => *other = Value::String(other.to_string()),
+        (DataType::Struct(fields), Value::Object(map)) => {
+            for f in fields.iter() {
+                if let Some(v) = map.get_mut(f.name()) {
+                    stringify(v, f.data_type());
+                }
+            }
+        }
+        (DataType::List(item), Value::Array(items)) => {
+            for v in items {
+                stringify(v, item.data_type());
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Where the fast path puts the records that fit.
+enum Appender {
+    /// Flat schemas: each record checked and appended in one pass.
+    Flat(FlatDecoder),
+    /// Others: each record checked by [`look`], then decoded by arrow's JSON decoder.
+    Json(arrow::json::reader::Decoder),
+}
+
+impl Appender {
+    /// What the record is; `None` when the batch must leave the fast path.
+    fn push(
+        &mut self,
+        payload: &[u8],
+        fields: &Fields,
+        policy: TypePolicy,
+    ) -> Result<Option<Look>, IngestError> {
+        match self {
+            Appender::Flat(flat) => Ok(Some(match flat.push(payload) {
+                Pushed::Row => Look::Fits,
+                Pushed::NewField => Look::NewField,
+                Pushed::Refused => Look::Other,
+            })),
+            Appender::Json(decoder) => {
+                let look = look(payload, fields, policy);
+                if look == Look::Fits && decoder.decode(payload)? != payload.len() {
+                    return Ok(None);
+                }
+                Ok(Some(look))
+            }
+        }
+    }
+
+    fn finish(self) -> Result<Option<RecordBatch>, IngestError> {
+        match self {
+            Appender::Flat(flat) if flat.rows() == 0 => Ok(None),
+            Appender::Flat(flat) => Ok(Some(flat.finish()?)),
+            Appender::Json(mut decoder) => Ok(decoder.flush()?),
         }
     }
 }
@@ -306,13 +491,14 @@ enum Look {
 
 /// Walk a record's JSON against the schema without building anything: the same checks
 /// as [`fits`], as serde visits the values.
-fn look(payload: &[u8], fields: &Fields) -> Look {
+fn look(payload: &[u8], fields: &Fields, policy: TypePolicy) -> Look {
     let new_field = std::cell::Cell::new(false);
     let struct_type = DataType::Struct(fields.clone());
     let seed = Fit {
         dt: &struct_type,
         new_field: &new_field,
         top: true,
+        widen: policy == TypePolicy::Widen,
     };
     let mut de = serde_json::Deserializer::from_slice(payload);
     match serde::de::DeserializeSeed::deserialize(seed, &mut de).and_then(|()| de.end()) {
@@ -329,6 +515,8 @@ struct Fit<'a> {
     new_field: &'a std::cell::Cell<bool>,
     /// The record itself, which must be an object.
     top: bool,
+    /// [`TypePolicy::Widen`]: numbers and booleans fit a text field (as their JSON text).
+    widen: bool,
 }
 
 impl<'de> serde::de::DeserializeSeed<'de> for Fit<'_> {
@@ -353,14 +541,14 @@ impl<'de> serde::de::Visitor<'de> for Fit<'_> {
     }
 
     fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
-        self.fits(self.dt == &DataType::Boolean)
+        self.fits(self.dt == &DataType::Boolean || self.as_text())
     }
 
     fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
         self.fits(match self.dt {
             DataType::Int64 => true,
             DataType::Float64 => v.unsigned_abs() <= EXACT_IN_DOUBLE,
-            _ => false,
+            _ => self.as_text(),
         })
     }
 
@@ -368,12 +556,12 @@ impl<'de> serde::de::Visitor<'de> for Fit<'_> {
         self.fits(match self.dt {
             DataType::Int64 => i64::try_from(v).is_ok(),
             DataType::Float64 => v <= EXACT_IN_DOUBLE,
-            _ => false,
+            _ => self.as_text(),
         })
     }
 
     fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
-        self.fits(self.dt == &DataType::Float64)
+        self.fits(self.dt == &DataType::Float64 || self.as_text())
     }
 
     fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
@@ -416,6 +604,11 @@ impl<'de> serde::de::Visitor<'de> for Fit<'_> {
 }
 
 impl Fit<'_> {
+    /// A scalar that is not a string fits a text field only when widening.
+    fn as_text(self) -> bool {
+        self.widen && self.dt == &DataType::Utf8
+    }
+
     fn fits<E: serde::de::Error>(self, ok: bool) -> Result<(), E> {
         if ok {
             Ok(())
@@ -426,13 +619,13 @@ impl Fit<'_> {
 }
 
 /// An object key, borrowed from the payload unless it has escapes.
-enum Key<'de> {
+pub(crate) enum Key<'de> {
     Borrowed(&'de str),
     Owned(String),
 }
 
 impl Key<'_> {
-    fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         match self {
             Key::Borrowed(s) => s,
             Key::Owned(s) => s,
@@ -471,21 +664,23 @@ fn json_native(dt: &DataType) -> bool {
 
 /// Check every field of an object against the schema; the error names the field path,
 /// the value and the column type.
-fn fits_record(value: &Value, schema: &Schema) -> Result<(), String> {
+fn fits_record(value: &Value, schema: &Schema, policy: TypePolicy) -> Result<(), String> {
     let Value::Object(map) = value else {
         return Err("expected a JSON object".into());
     };
     for field in schema.fields() {
         if let Some(v) = map.get(field.name()) {
-            fits(v, field.data_type(), field.name())?;
+            fits(v, field.data_type(), field.name(), policy)?;
         }
     }
     Ok(())
 }
 
-fn fits(value: &Value, dt: &DataType, path: &str) -> Result<(), String> {
+fn fits(value: &Value, dt: &DataType, path: &str, policy: TypePolicy) -> Result<(), String> {
     let ok = match (value, dt) {
         (Value::Null, _) => true,
+        // Widening keeps any value in a text field as its JSON text.
+        (_, DataType::Utf8) if policy == TypePolicy::Widen => true,
         (Value::Bool(_), DataType::Boolean) => true,
         (Value::Number(n), DataType::Int64) => n.is_i64(),
         // Integers beyond 2^53 would be rounded by a double.
@@ -496,14 +691,14 @@ fn fits(value: &Value, dt: &DataType, path: &str) -> Result<(), String> {
         (Value::String(_), DataType::Utf8) => true,
         (Value::Array(items), DataType::List(item)) => {
             for (i, v) in items.iter().enumerate() {
-                fits(v, item.data_type(), &format!("{path}[{i}]"))?;
+                fits(v, item.data_type(), &format!("{path}[{i}]"), policy)?;
             }
             true
         }
         (Value::Object(map), DataType::Struct(fields)) => {
             for f in fields.iter() {
                 if let Some(v) = map.get(f.name()) {
-                    fits(v, f.data_type(), &format!("{path}.{}", f.name()))?;
+                    fits(v, f.data_type(), &format!("{path}.{}", f.name()), policy)?;
                 }
             }
             true
@@ -555,9 +750,12 @@ fn infer_fields(records: &[RawRecord]) -> Vec<Arc<Field>> {
         for field in schema.fields() {
             match fields.iter_mut().find(|f| f.name() == field.name()) {
                 None => fields.push(field.clone()),
-                // A field null so far takes the first real type seen.
-                Some(f) if f.data_type() == &DataType::Null => *f = field.clone(),
-                Some(_) => {}
+                // A field null so far takes the first real type seen; a struct gains the
+                // sub-fields later records bring.
+                Some(f) => {
+                    let merged = merge_type(f.data_type(), field.data_type());
+                    *f = Arc::new(f.as_ref().clone().with_data_type(merged));
+                }
             }
         }
     }
@@ -655,6 +853,67 @@ mod tests {
         assert_eq!(fast.batch, tree.batch);
         assert_eq!(fast.dead_letters, tree.dead_letters);
         assert_eq!(fast.rows, [0, 1, 9, 14], "{:?}", fast.dead_letters);
+    }
+
+    /// Records of every kind for a flat schema {id: int, price: double, name: string,
+    /// ok: bool}, which the one-pass decoder handles.
+    const FLAT: &[&str] = &[
+        r#"{"id":1,"price":2.5,"name":"a","ok":true}"#,
+        r#"{"ok":false,"name":"b\"q\u00e9","price":3,"id":2}"#,
+        r#"{"id":3.5}"#,
+        r#"{"price":"4.7"}"#,
+        r#"{"name":{"x":1}}"#,
+        r#"{"name":[1]}"#,
+        r#"{"ok":1}"#,
+        r#"{"name":true}"#,
+        r#"{"id":9007199254740993,"price":9007199254740993}"#,
+        r#"{"price":-9007199254740992}"#,
+        r#"{"id":18446744073709551615}"#,
+        r#"{"id":-9223372036854775808,"price":1e308}"#,
+        r#"{"price":1e400}"#,
+        r#"{"id":4,"nothing":null}"#,
+        r#"{"id":5} {"id":6}"#,
+        r#"[1,2]"#,
+        r#"null"#,
+        r#"{"id":"#,
+        r#"{"\u0069d":7}"#,
+        r#"{"id":8,"id":"x"}"#,
+        "",
+        "{}",
+        r#"{"id":null,"name":null,"ok":null,"price":null}"#,
+        "  {\"id\":9}\n",
+    ];
+
+    #[test]
+    fn the_one_pass_decoder_decodes_and_refuses_exactly_as_the_tree_path() {
+        let typed = || {
+            let mut d = JsonDecoder::new();
+            decode(&mut d, &[r#"{"id":0,"price":1.5,"name":"z","ok":true}"#]);
+            assert!(matches!(
+                d.appender(&d.schema(), 1).unwrap(),
+                Appender::Flat(_)
+            ));
+            d
+        };
+        let records: Vec<RawRecord> = FLAT
+            .iter()
+            .enumerate()
+            .map(|(i, s)| rec(i as i64, s))
+            .collect();
+        let mut fast = typed().decode_known("t", &records).unwrap().unwrap();
+        let mut tree = typed().decode_trees("t", &records).unwrap();
+        for letters in [&mut fast.dead_letters, &mut tree.dead_letters] {
+            letters.sort_by_key(|d| d.record.offset);
+        }
+        assert_eq!(fast.rows, tree.rows);
+        assert_eq!(fast.batch, tree.batch);
+        assert_eq!(fast.dead_letters, tree.dead_letters);
+        assert_eq!(
+            fast.rows,
+            [0, 1, 9, 11, 13, 18, 21, 22, 23],
+            "{:?}",
+            fast.dead_letters
+        );
     }
 
     /// A later record with a new field (top-level or nested) leaves the fast path: the
@@ -819,6 +1078,25 @@ mod tests {
         assert_eq!(out.dead_letters[0].record.offset, 1);
     }
 
+    /// A first batch inference cannot merge (an object where a number was) still gives a
+    /// struct every sub-field its records bring.
+    #[test]
+    fn a_clash_in_the_first_batch_drops_no_sub_field() {
+        let mut d = JsonDecoder::new();
+        let out = decode(
+            &mut d,
+            &[
+                r#"{"n":{"a":1}}"#,
+                r#"{"n":{"a":{"x":1}}}"#,
+                r#"{"n":{"a":2,"b":true}}"#,
+            ],
+        );
+        assert_eq!(out.rows, [0, 2]);
+        let batch = out.batch.unwrap();
+        let n = batch.column(0).as_struct();
+        assert!(n.column_by_name("b").unwrap().as_boolean().value(1));
+    }
+
     #[test]
     fn an_all_null_field_waits_for_a_type() {
         let mut d = JsonDecoder::new();
@@ -829,5 +1107,60 @@ mod tests {
         let a = batch.column_by_name("a").unwrap();
         assert_eq!(a.as_primitive::<Float64Type>().value(0), 2.5);
         assert!(!a.is_null(0));
+    }
+
+    fn widening() -> JsonDecoder {
+        JsonDecoder::new().with_policy(TypePolicy::Widen)
+    }
+
+    #[test]
+    fn widening_turns_an_integer_field_into_a_double_and_keeps_every_record() {
+        let mut d = widening();
+        decode(&mut d, &[r#"{"price":10}"#]);
+        let out = decode(&mut d, &[r#"{"price":11}"#, r#"{"price":10.5}"#]);
+        assert!(out.dead_letters.is_empty(), "{:?}", out.dead_letters);
+        let batch = out.batch.unwrap();
+        let price = batch.column(0).as_primitive::<Float64Type>();
+        assert_eq!((price.value(0), price.value(1)), (11.0, 10.5));
+    }
+
+    #[test]
+    fn widening_makes_other_clashes_text_holding_json() {
+        let mut d = widening();
+        decode(&mut d, &[r#"{"v":1,"n":{"a":1}}"#]);
+        let out = decode(
+            &mut d,
+            &[
+                r#"{"v":9007199254740993,"n":{"a":2}}"#,
+                r#"{"v":2.5,"n":{"a":"x","b":true}}"#,
+                r#"{"v":{"deep":[1,2]},"n":{"a":[1]}}"#,
+                r#"{"v":"text","n":null}"#,
+                r#"not json"#,
+            ],
+        );
+        assert_eq!(out.dead_letters.len(), 1, "{:?}", out.dead_letters);
+        assert!(out.dead_letters[0].error.contains("invalid JSON"));
+        let batch = out.batch.unwrap();
+        let v = batch.column_by_name("v").unwrap().as_string::<i32>();
+        let values: Vec<&str> = (0..4).map(|i| v.value(i)).collect();
+        assert_eq!(
+            values,
+            ["9007199254740993", "2.5", r#"{"deep":[1,2]}"#, "text"]
+        );
+        let n = batch.column_by_name("n").unwrap().as_struct();
+        let a = n.column_by_name("a").unwrap().as_string::<i32>();
+        assert_eq!((a.value(0), a.value(1), a.value(2)), ("2", "x", "[1]"));
+        assert!(n.column_by_name("b").unwrap().as_boolean().value(1));
+    }
+
+    #[test]
+    fn widening_grows_a_table_column_after_a_restart() {
+        let table = Schema::new(vec![Field::new("price", DataType::Int64, true)]);
+        let mut d = JsonDecoder::for_table(&table).with_policy(TypePolicy::Widen);
+        let out = decode(&mut d, &[r#"{"price":"4.7"}"#, r#"{"price":3}"#]);
+        assert!(out.dead_letters.is_empty());
+        let batch = out.batch.unwrap();
+        let price = batch.column(0).as_string::<i32>();
+        assert_eq!((price.value(0), price.value(1)), ("4.7", "3"));
     }
 }

@@ -6,11 +6,12 @@
 
 pub mod decode;
 pub mod error;
+mod flat;
 pub mod generate;
 pub mod kafka;
 pub mod produce;
 
-pub use decode::{DeadLetter, Decoded, JsonDecoder};
+pub use decode::{DeadLetter, Decoded, JsonDecoder, TypePolicy};
 pub use error::IngestError;
 pub use kafka::{
     Assignment, KafkaSource, MicroBatch, OffsetStore, OutOfRange, Position, RawRecord,

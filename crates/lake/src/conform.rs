@@ -88,6 +88,14 @@ pub fn conform(batch: &RecordBatch, table: &Schema) -> Result<RecordBatch, Misfi
     })
 }
 
+/// Every value of `column` fits `target` (as it is, or by a lossless cast).
+pub(crate) fn fits_losslessly(column: &ArrayRef, target: &DataType) -> bool {
+    match fit_column(column, target) {
+        Fit::Same | Fit::Cast(_) => true,
+        Fit::Rows(misfits) => misfits.true_count() == 0,
+    }
+}
+
 enum Fit {
     Same,
     Cast(ArrayRef),

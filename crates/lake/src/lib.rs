@@ -25,12 +25,14 @@ mod failpoint;
 mod location;
 mod query;
 mod table;
+mod widen;
 
 pub use conform::{Misfit, conform};
 pub use error::LakeError;
 pub use location::{LakeLocation, register_handlers};
 pub use query::{register_lake, register_table};
 pub use table::{CommitStats, LakeTable, TableSpec};
+pub use widen::{widen_batch, widened_schema};
 
 /// Re-exported so callers use the exact deltalake this crate is built with.
 pub use deltalake;

@@ -43,6 +43,8 @@ pub struct Progress {
     pub reseeks: u64,
     /// Commits lost to a concurrent writer and retried.
     pub conflicts: u64,
+    /// Rewrites of the table that widened column types (`on_type_mismatch = "widen"`).
+    pub widenings: u64,
     /// Where the writer's time went: decoding JSON, running the steps (and fitting
     /// their output to the table), and writing files and committing.
     pub decode_time: Duration,
@@ -189,7 +191,9 @@ fn writer_for<'a>(
     source: SourceControl,
 ) -> BatchWriter<'a> {
     // A restarted pipeline decodes fields into the types the table already has.
-    let decoder = table.map_or_else(JsonDecoder::new, |t| JsonDecoder::for_table(&t.schema()));
+    let decoder = table
+        .map_or_else(JsonDecoder::new, |t| JsonDecoder::for_table(&t.schema()))
+        .with_policy(spec.sink.on_type_mismatch.into());
     let dead_letters =
         DeadLetterSink::new(spec.dead_letter_table(), &spec.name, &spec.source.topic);
     BatchWriter::new(spec, lake, transform, decoder, dead_letters, source)

@@ -159,6 +159,29 @@ pub struct LakeSinkSpec {
     pub flush_interval_secs: f64,
     /// Where records that cannot be stored go; default `<table>_dead_letters`.
     pub dead_letter_table: Option<toml::Spanned<String>>,
+    /// A value that does not fit its column: `dead_letter` (default) keeps the column's
+    /// type and sends the record to the dead-letter table; `widen` widens the column
+    /// (integer to double, anything else to text) in one rewrite of the table.
+    #[serde(default)]
+    pub on_type_mismatch: OnTypeMismatch,
+}
+
+/// `on_type_mismatch`: see [`pipelab_ingest::TypePolicy`].
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OnTypeMismatch {
+    #[default]
+    DeadLetter,
+    Widen,
+}
+
+impl From<OnTypeMismatch> for pipelab_ingest::TypePolicy {
+    fn from(v: OnTypeMismatch) -> Self {
+        match v {
+            OnTypeMismatch::DeadLetter => Self::DeadLetter,
+            OnTypeMismatch::Widen => Self::Widen,
+        }
+    }
 }
 
 fn default_brokers() -> String {
@@ -404,6 +427,23 @@ partition_by = ["dt"]
             .unwrap_err()
             .to_string();
         assert!(msg.contains("line 5") && msg.contains("sometimes"), "{msg}");
+    }
+
+    #[test]
+    fn type_mismatch_policy_is_read() {
+        let s = PipelineSpec::parse(GOOD, Path::new("p.toml")).unwrap();
+        assert_eq!(s.sink.on_type_mismatch, OnTypeMismatch::DeadLetter);
+        let spec = GOOD.replace(
+            "table = \"clicks\"",
+            "table = \"clicks\"\non_type_mismatch = \"widen\"",
+        );
+        let s = PipelineSpec::parse(&spec, Path::new("p.toml")).unwrap();
+        assert_eq!(s.sink.on_type_mismatch, OnTypeMismatch::Widen);
+        let bad = spec.replace("\"widen\"", "\"cast\"");
+        let msg = PipelineSpec::parse(&bad, Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("line 11") && msg.contains("cast"), "{msg}");
     }
 
     #[test]

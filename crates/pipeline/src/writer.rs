@@ -8,13 +8,13 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::Schema;
 use pipelab_ingest::kafka::SourceControl;
 use pipelab_ingest::{DeadLetter, JsonDecoder, MicroBatch, Position, RawRecord};
-use pipelab_lake::{LakeLocation, LakeTable, TableSpec, conform};
+use pipelab_lake::{LakeLocation, LakeTable, TableSpec, conform, widen_batch, widened_schema};
 use pipelab_transform::Transform;
 
 use crate::dead_letters::DeadLetterSink;
 use crate::error::PipelineError;
 use crate::runner::{Progress, app_id, open_existing, txn_offsets};
-use crate::spec::PipelineSpec;
+use crate::spec::{OnTypeMismatch, PipelineSpec};
 
 /// `PIPELAB_FAILPOINT=pipeline-after-commit`: crash tests die right after a lake commit.
 const FAILPOINT_ENV: &str = "PIPELAB_FAILPOINT";
@@ -195,7 +195,12 @@ impl<'a> BatchWriter<'a> {
             .iter()
             .map(|(&p, &o)| (app_id(&self.spec.name, topic, p), o))
             .collect();
-        let table_schema = table.as_ref().map(LakeTable::schema);
+        // Widening: the table's types give way to the batch's (below), so records are not
+        // checked against them one by one.
+        let table_schema = table
+            .as_ref()
+            .filter(|_| !self.widening())
+            .map(LakeTable::schema);
         let output = self
             .process(&batch.records, table_schema.as_deref())
             .await?;
@@ -241,6 +246,9 @@ impl<'a> BatchWriter<'a> {
                 _ => return Ok(Attempt::Created),
             }
         }
+        if self.widening() && !created {
+            batches = self.widen(t, batches).await?;
+        }
         let started = Instant::now();
         let stats = t.append(batches, &txns).await?;
         self.progress.commit_time += started.elapsed();
@@ -254,6 +262,34 @@ impl<'a> BatchWriter<'a> {
         self.progress.bytes += stats.bytes_added;
         self.source.commit_group(&batch.next_offsets);
         Ok(Attempt::Done)
+    }
+
+    fn widening(&self) -> bool {
+        self.spec.sink.on_type_mismatch == OnTypeMismatch::Widen
+    }
+
+    /// `on_type_mismatch = "widen"`: the table's columns that cannot hold the batch's
+    /// values are widened first (one rewrite commit), then the batch takes its types.
+    async fn widen(
+        &mut self,
+        table: &mut LakeTable,
+        batches: Vec<RecordBatch>,
+    ) -> Result<Vec<RecordBatch>, PipelineError> {
+        let target = widened_schema(&table.schema(), &batches);
+        if table.widen(&target).await? {
+            self.progress.widenings += 1;
+        }
+        let schema = table.schema();
+        batches
+            .iter()
+            .map(|b| widen_batch(b, &schema))
+            .collect::<Result<_, _>>()
+            .map_err(|e| {
+                PipelineError::Internal(format!(
+                    "table '{}' was widened but a batch still does not fit it: {e}",
+                    self.spec.sink.table
+                ))
+            })
     }
 
     /// Decode, run the steps and fit the result to the table. Records that fail (do not

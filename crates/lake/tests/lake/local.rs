@@ -343,3 +343,143 @@ async fn crash_between_files_and_commit() -> TestResult {
     );
     Ok(())
 }
+
+/// `LakeTable::widen` rewrites the table in one commit with the wider column types: the
+/// old values read the same, the `txn` resume points stay, and a later append of the wider
+/// values fits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn widening_rewrites_the_table_keeping_values_and_txns() -> TestResult {
+    use arrow::array::Float64Array;
+    let dir = tempfile::tempdir()?;
+    let loc = LakeLocation::parse(&dir.path().to_string_lossy(), HashMap::new())?;
+    let mut table = LakeTable::open_or_create(&loc, &spec(), schema()).await?;
+    table
+        .append(vec![batch(&[1, 2], "2026-11-23")?], &txns(&[("p-0", 2)]))
+        .await?;
+    let before = table.version();
+
+    // `id` gets a double, `msg` (text) a number: id widens to double, msg stays text.
+    let wider = RecordBatch::try_from_iter([
+        ("id", Arc::new(Float64Array::from(vec![2.5])) as ArrayRef),
+        (
+            "dt",
+            Arc::new(StringArray::from(vec!["2026-11-24"])) as ArrayRef,
+        ),
+    ])?;
+    let target = pipelab_lake::widened_schema(&table.schema(), std::slice::from_ref(&wider));
+    assert_eq!(
+        target.field_with_name("id")?.data_type(),
+        &DataType::Float64
+    );
+    table.widen(&target).await?;
+    assert_eq!(table.version(), before + 1, "one commit");
+    assert_eq!(
+        table.schema().field_with_name("id")?.data_type(),
+        &DataType::Float64
+    );
+    let fitted = pipelab_lake::widen_batch(&wider, &table.schema())?;
+    table.append(vec![fitted], &txns(&[("p-0", 3)])).await?;
+
+    let versions = table.txn_versions(&["p-0".to_string()]).await?;
+    assert_eq!(versions.get("p-0"), Some(&3));
+    let ctx = SessionContext::new();
+    register_lake(&ctx, &loc).await?;
+    assert_eq!(
+        rows(&ctx, "SELECT id, msg, dt FROM events ORDER BY id").await?,
+        vec![
+            s(&["1.0", "m1", "2026-11-23"]),
+            s(&["2.0", "m2", "2026-11-23"]),
+            s(&["2.5", "", "2026-11-24"]),
+        ]
+    );
+
+    // A text value then makes the column text, the doubles written as their digits.
+    let text = RecordBatch::try_from_iter([
+        ("id", Arc::new(StringArray::from(vec!["n/a"])) as ArrayRef),
+        (
+            "dt",
+            Arc::new(StringArray::from(vec!["2026-11-24"])) as ArrayRef,
+        ),
+    ])?;
+    let target = pipelab_lake::widened_schema(&table.schema(), std::slice::from_ref(&text));
+    table.widen(&target).await?;
+    assert_eq!(
+        table.schema().field_with_name("id")?.data_type(),
+        &DataType::Utf8
+    );
+    register_lake(&ctx, &loc).await?;
+    assert_eq!(
+        rows(&ctx, "SELECT id FROM events ORDER BY id").await?,
+        vec![s(&["1.0"]), s(&["2.0"]), s(&["2.5"])]
+    );
+    Ok(())
+}
+
+/// Files appended by another writer while the rewrite runs are not left behind with the
+/// old types: such an append makes the rewrite's commit conflict and it runs again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn appends_racing_a_widening_leave_no_file_of_the_old_type() -> TestResult {
+    use arrow::array::Float64Array;
+    let dir = tempfile::tempdir()?;
+    let loc = LakeLocation::parse(&dir.path().to_string_lossy(), HashMap::new())?;
+    let mut widener = LakeTable::open_or_create(&loc, &spec(), schema()).await?;
+    widener
+        .append(
+            vec![batch(&(0..50_000).collect::<Vec<_>>(), "2026-11-23")?],
+            &[],
+        )
+        .await?;
+    let appender = {
+        let loc = loc.clone();
+        tokio::spawn(async move {
+            let mut other = LakeTable::open(&loc, "events").await?;
+            for i in 0..30 {
+                let rows = batch(&[100_000 + i], "2026-11-25")?;
+                // A commit lost to the widening is tried again on the new schema.
+                while let Err(e) = other.append(vec![rows.clone()], &[]).await {
+                    if !e.is_commit_conflict() {
+                        return Err(Box::<dyn std::error::Error + Send + Sync>::from(e));
+                    }
+                    other.refresh().await?;
+                }
+                // Room for the rewrite to commit between appends (a pipeline commits
+                // once per flush interval).
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Ok(())
+        })
+    };
+    let wider =
+        RecordBatch::try_from_iter([("id", Arc::new(Float64Array::from(vec![0.5])) as ArrayRef)])?;
+    let target = pipelab_lake::widened_schema(&widener.schema(), &[wider]);
+    widener.widen(&target).await?;
+    appender.await?.map_err(|e| e.to_string())?;
+    widener.refresh().await?;
+    for uri in widener.file_uris().await? {
+        // Local tables list plain paths; file:// URLs are taken too.
+        let path = match url::Url::parse(&uri) {
+            Ok(url) => url.to_file_path().map_err(|()| "not a file")?,
+            Err(_) => std::path::PathBuf::from(&uri),
+        };
+        let reader = deltalake::parquet::file::reader::SerializedFileReader::new(
+            std::fs::File::open(&path)?,
+        )?;
+        let schema = deltalake::parquet::file::reader::FileReader::metadata(&reader)
+            .file_metadata()
+            .schema_descr()
+            .column(0)
+            .physical_type();
+        assert_eq!(
+            schema,
+            deltalake::parquet::basic::Type::DOUBLE,
+            "{uri} still holds id as {schema}"
+        );
+    }
+    let ctx = SessionContext::new();
+    register_lake(&ctx, &loc).await?;
+    assert_eq!(
+        rows(&ctx, "SELECT count(*), count(DISTINCT id) FROM events").await?,
+        vec![s(&["50030", "50030"])]
+    );
+    Ok(())
+}
