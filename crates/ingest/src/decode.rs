@@ -916,6 +916,27 @@ mod tests {
         );
     }
 
+    /// The generator's clickstream events are flat: they take the one-pass decoder.
+    #[test]
+    fn clickstream_events_take_the_one_pass_decoder() {
+        use crate::generate::{Clickstream, ClickstreamConfig};
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        let records: Vec<RawRecord> = Clickstream::new(ClickstreamConfig::new(2000, today))
+            .enumerate()
+            .map(|(i, e)| RawRecord::new(0, i as i64, serde_json::to_vec(&e).unwrap()))
+            .collect();
+        let mut d = JsonDecoder::new();
+        let first = d.decode("t", &records[..1000]).unwrap();
+        assert_eq!(first.rows.len(), 1000);
+        assert!(
+            matches!(d.appender(&d.schema(), 1).unwrap(), Appender::Flat(_)),
+            "{:?}",
+            d.schema()
+        );
+        let fast = d.decode_known("t", &records[1000..]).unwrap().unwrap();
+        assert_eq!(fast.rows.len(), 1000, "{:?}", fast.dead_letters);
+    }
+
     /// A later record with a new field (top-level or nested) leaves the fast path: the
     /// schema grows and nothing is dropped.
     #[test]
