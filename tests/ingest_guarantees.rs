@@ -261,26 +261,28 @@ fn lake_rows(stack: &pipelab_devstack::DevStack, lake: &str, sql: &str) -> Vec<S
         .collect()
 }
 
+const TS: &str = r#""ts":"2026-11-23T10:00:00Z""#;
+
+/// A stack with topic `prices` and a spec reading it with these [sink] extras. Every
+/// record is a batch (`flush_rows = 1`), so types meet across batches.
+async fn prices_pipeline(dir: &Path, extra: &str) -> (pipelab_devstack::DevStack, PathBuf) {
+    let stack = start_stack(dir).await;
+    stack.create_topic("prices", 1).await.unwrap();
+    let extra = format!("flush_rows = 1\n{extra}");
+    let (lake, brokers) = (stack.lake_url(), stack.kafka_bootstrap());
+    let spec = spec(dir, "prices", &brokers, "prices", &lake, &extra);
+    (stack, spec)
+}
+
 /// An integer column meets a fraction and a numeric string, a struct gains a sub-field,
 /// in one process and after a restart: no value changes, the run never gets stuck, and
 /// the records that do not fit are in the dead-letter table.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changing_types_change_no_value_and_never_stick() {
     let dir = tempfile::tempdir().unwrap();
-    let stack = start_stack(dir.path()).await;
-    stack.create_topic("prices", 1).await.unwrap();
-    let lake = stack.lake_url();
-    let brokers = stack.kafka_bootstrap();
-    let ts = r#""ts":"2026-11-23T10:00:00Z""#;
-    // flush_rows = 1: every record is a batch, so types meet across batches.
-    let spec = spec(
-        dir.path(),
-        "prices",
-        &brokers,
-        "prices",
-        &lake,
-        "flush_rows = 1",
-    );
+    let (stack, spec) = prices_pipeline(dir.path(), "").await;
+    let (lake, brokers) = (stack.lake_url(), stack.kafka_bootstrap());
+    let ts = TS;
 
     produce_records(
         &brokers,
@@ -338,19 +340,9 @@ async fn changing_types_change_no_value_and_never_stick() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_widen_policy_changes_the_column_type_and_keeps_every_record() {
     let dir = tempfile::tempdir().unwrap();
-    let stack = start_stack(dir.path()).await;
-    stack.create_topic("prices", 1).await.unwrap();
-    let lake = stack.lake_url();
-    let brokers = stack.kafka_bootstrap();
-    let ts = r#""ts":"2026-11-23T10:00:00Z""#;
-    let spec = spec(
-        dir.path(),
-        "prices",
-        &brokers,
-        "prices",
-        &lake,
-        "flush_rows = 1\non_type_mismatch = \"widen\"",
-    );
+    let (stack, spec) = prices_pipeline(dir.path(), "on_type_mismatch = \"widen\"").await;
+    let (lake, brokers) = (stack.lake_url(), stack.kafka_bootstrap());
+    let ts = TS;
     produce_records(
         &brokers,
         "prices",
@@ -429,6 +421,77 @@ async fn the_widen_policy_changes_the_column_type_and_keeps_every_record() {
         ),
         ["5|5"]
     );
+}
+
+/// A partition added to the topic while a pipeline runs is read too, from its start,
+/// by the reader of every partition (the embedded broker's default). tansu does not
+/// implement CreatePartitions, so the partition is added in its catalog (see
+/// tests/python/add_partition.py). Group members are left to librdkafka, which rejoins
+/// the group when the partition count changes; tansu's group then hands out the old
+/// partitions only (a plain confluent-kafka consumer sees the same), so that case needs
+/// a real Kafka to show.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_added_while_running_is_read_from_its_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start_stack(dir.path()).await;
+    let (lake, brokers) = (stack.lake_url(), stack.kafka_bootstrap());
+    let topic = "grow";
+    stack.create_topic(topic, 2).await.unwrap();
+    let spec = spec_with(dir.path(), topic, &brokers, topic, &lake, "all", "");
+    let event = |i: usize| format!(r#"{{"id":{i},"ts":"2026-11-23T10:00:00Z"}}"#);
+    produce_to(&brokers, topic, &[0, 1], (0..100).map(event));
+    let mut run = pipelab(Some(&stack))
+        .env("PIPELAB_LOG", "pipelab_ingest=info,warn")
+        .args(["run", "--quiet", "--max-records", "150"])
+        .arg(&spec)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    let added = std::process::Command::new(python())
+        .arg(script("add_partition.py"))
+        .arg(dir.path().join("kafka").join("tansu.db"))
+        .args([topic, "3"])
+        .output()
+        .unwrap();
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    produce_to(&brokers, topic, &[2], (100..150).map(event));
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while run.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    if run.try_wait().unwrap().is_none() {
+        run.kill().unwrap();
+    }
+    let out = finish(run);
+    assert!(out.contains("wrote 150 rows"), "{out}");
+    let sql = format!("SELECT count(*), count(DISTINCT id), min(id) FROM {topic} WHERE id >= 100");
+    assert_eq!(lake_rows(&stack, &lake, &sql), ["50|50|100"], "{out}");
+}
+
+/// Produce `payloads` round-robin to the given partitions.
+fn produce_to(
+    brokers: &str,
+    topic: &str,
+    partitions: &[i32],
+    payloads: impl Iterator<Item = String>,
+) {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .create()
+        .unwrap();
+    for (i, payload) in payloads.enumerate() {
+        let record = BaseRecord::<'_, [u8], [u8]>::to(topic)
+            .partition(partitions[i % partitions.len()])
+            .payload(payload.as_bytes());
+        producer.send(record).map_err(|(e, _)| e).unwrap();
+    }
+    producer.flush(Duration::from_secs(30)).unwrap();
 }
 
 /// Dead letters keep the record as it was: payload bytes (null distinct from empty),

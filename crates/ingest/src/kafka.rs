@@ -231,6 +231,10 @@ pub enum Assignment {
     All,
 }
 
+/// How often a reader of every partition looks for partitions added to the topic: the
+/// interval the group's members refresh metadata at (`topic.metadata.refresh.interval.ms`).
+const PARTITION_CHECK_INTERVAL: Duration = Duration::from_secs(5);
+
 /// How long a group member may wait for its first assignment before the run stops:
 /// a broker whose coordinator never settles must not leave a run hanging silently.
 const GROUP_JOIN_TIMEOUT: Duration = Duration::from_secs(60);
@@ -372,6 +376,9 @@ pub struct KafkaSource {
     opts: SourceOptions,
     consumer: BaseConsumer<SourceContext>,
     counters: Arc<SourceCounters>,
+    /// Every partition is read without the group (the resolved [`Assignment::All`]):
+    /// partitions added to the topic are assigned by the reader itself.
+    reads_all: bool,
 }
 
 impl KafkaSource {
@@ -435,6 +442,7 @@ impl KafkaSource {
             }
             other => other,
         };
+        let reads_all = assignment == Assignment::All;
         match assignment {
             Assignment::Auto | Assignment::Group => consumer
                 .subscribe(&[&opts.topic])
@@ -445,13 +453,14 @@ impl KafkaSource {
                 for p in partitions {
                     tpl.add_partition(&opts.topic, p);
                 }
-                consumer.context().assign(&consumer, &mut tpl);
+                consumer.context().assign(&consumer, &mut tpl, false);
             }
         }
         Ok(Self {
             opts,
             consumer,
             counters: Arc::default(),
+            reads_all,
         })
     }
 
@@ -499,6 +508,8 @@ struct Reader {
     /// Seeks librdkafka did not take yet, retried on every turn.
     pending: HashMap<i32, Position>,
     last_topic_check: Option<Instant>,
+    /// When the reader last looked for partitions added to the topic (`reads_all`).
+    last_partition_check: Instant,
     /// Since when this member's own partitions are done while others are not.
     waiting_since: Option<Instant>,
     started: Instant,
@@ -528,6 +539,7 @@ impl Reader {
             processed: 0,
             pending: HashMap::new(),
             last_topic_check: None,
+            last_partition_check: Instant::now(),
             waiting_since: None,
             started: Instant::now(),
             assigned_once: false,
@@ -553,6 +565,7 @@ impl Reader {
                     GROUP_JOIN_TIMEOUT.as_secs()
                 )));
             }
+            self.pick_up_new_partitions(false)?;
             if self.poll_once(Duration::from_millis(100))? {
                 self.send();
                 // Let the writer finish so the group's lag offsets land too.
@@ -660,6 +673,35 @@ impl Reader {
         Ok(!more && reseeks.is_empty() && self.is_drained())
     }
 
+    /// Reading every partition without the group: assign the partitions the topic gained
+    /// since (from the lake's resume points, as at the start). Looked for every few seconds
+    /// (the group's own metadata refresh interval), or `now`. True when some were added.
+    fn pick_up_new_partitions(&mut self, now: bool) -> Result<bool, IngestError> {
+        if !self.source.reads_all
+            || (!now && self.last_partition_check.elapsed() < PARTITION_CHECK_INTERVAL)
+        {
+            return Ok(false);
+        }
+        self.last_partition_check = Instant::now();
+        let topic = self.source.opts.topic.clone();
+        let consumer = &self.source.consumer;
+        let partitions = topic_partitions(consumer, &self.source.opts.brokers, &topic)?;
+        let mut tpl = TopicPartitionList::new();
+        for p in partitions
+            .iter()
+            .filter(|p| !self.positions.contains_key(p))
+        {
+            tpl.add_partition(&topic, *p);
+        }
+        if tpl.count() == 0 {
+            return Ok(false);
+        }
+        tracing::info!("topic '{topic}' gained partitions: assigning {tpl:?}");
+        consumer.context().assign(consumer, &mut tpl, true);
+        self.handle_group_events()?;
+        Ok(true)
+    }
+
     fn is_drained(&self) -> bool {
         self.assigned
             && self.pending.is_empty()
@@ -677,6 +719,9 @@ impl Reader {
             return Ok(false);
         }
         self.last_topic_check = Some(Instant::now());
+        if self.pick_up_new_partitions(true)? {
+            return Ok(false);
+        }
         let topic = self.source.opts.topic.clone();
         let consumer = &self.source.consumer;
         let partitions = topic_partitions(consumer, &self.source.opts.brokers, &topic)?;
@@ -1050,12 +1095,14 @@ impl SourceContext {
     /// Set each newly assigned partition's offset to the lake's resume point (moved by the
     /// out-of-range policy when the log no longer has it); on failure nothing is assigned
     /// (reading from the group's offsets would be wrong) and the run stops with the error.
-    fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
+    /// `added`: partitions added to what is already assigned (the topic grew).
+    fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList, added: bool) {
         let parts = self.partitions(tpl);
-        let cooperative = matches!(
-            consumer.rebalance_protocol(),
-            RebalanceProtocol::Cooperative
-        );
+        let cooperative = added
+            || matches!(
+                consumer.rebalance_protocol(),
+                RebalanceProtocol::Cooperative
+            );
         let stored = self.store.resume(&parts).map_err(|e| {
             IngestError::Other(format!(
                 "cannot read where the assigned partitions of topic '{}' stand in the lake: {e}",
@@ -1192,7 +1239,7 @@ impl ClientContext for SourceContext {
 impl ConsumerContext for SourceContext {
     fn rebalance(&self, consumer: &BaseConsumer<Self>, err: RespErr, tpl: &mut TopicPartitionList) {
         match err {
-            RespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => self.assign(consumer, tpl),
+            RespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => self.assign(consumer, tpl, false),
             RespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => self.revoke(consumer, tpl),
             other => {
                 let code: RDKafkaErrorCode = other.into();

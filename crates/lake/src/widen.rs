@@ -301,7 +301,7 @@ mod tests {
     #[test]
     fn integers_beyond_a_double_make_the_column_text() {
         let batch = one("v", Arc::new(Int64Array::from(vec![(1i64 << 60) + 1])));
-        let wide = widened_schema(&schema(DataType::Float64), &[batch.clone()]);
+        let wide = widened_schema(&schema(DataType::Float64), std::slice::from_ref(&batch));
         assert_eq!(wide.field(0).data_type(), &DataType::Utf8);
         let fitted = widen_batch(&batch, &wide).unwrap();
         assert_eq!(
