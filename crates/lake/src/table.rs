@@ -13,6 +13,7 @@ use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TableRefer
 use deltalake::kernel::{Action, StructType, Transaction, normalize_for_delta};
 use deltalake::logstore::get_actions;
 use deltalake::operations::write::SchemaMode;
+use deltalake::parquet::basic::Compression;
 use deltalake::parquet::file::properties::WriterProperties;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::{DeltaTable, DeltaTableBuilder};
@@ -571,6 +572,8 @@ fn writer_properties(rows: u64, partitions: usize) -> WriterProperties {
     let rows_per_file = rows / partitions.max(1) as u64;
     WriterProperties::builder()
         .set_dictionary_enabled(rows_per_file >= DICTIONARY_MIN_ROWS_PER_FILE)
+        // Snappy, as delta-rs and Spark write by default (parquet's own default is none).
+        .set_compression(Compression::SNAPPY)
         .build()
 }
 
@@ -711,6 +714,10 @@ mod tests {
         let column = ColumnPath::from("n");
         assert!(writer_properties(100_000, 7).dictionary_enabled(&column));
         assert!(!writer_properties(200_000, 1_000).dictionary_enabled(&column));
+        assert_eq!(
+            writer_properties(1, 1).compression(&column),
+            Compression::SNAPPY
+        );
         Ok(())
     }
 
