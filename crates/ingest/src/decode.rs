@@ -2,11 +2,15 @@
 //! fields (top-level or nested) appear.
 //!
 //! No value changes silently: once a field has a type (the lake table's column of the
-//! same name, or else the first batch that had a non-null value for it), every later value is checked against it before decoding. A value that does not
-//! fit exactly — `10.5` for an integer column, `"4.7"` for a number, an object for a
-//! string — makes its record a [`DeadLetter`]; it is never truncated or coerced. A record
-//! that is not a JSON object, or has no payload, is a dead letter too. Nothing stops the
-//! batch and nothing disappears.
+//! same name, or else the first batch that had a non-null value for it), every later
+//! value is checked against it before decoding. A value that does not fit exactly —
+//! `10.5` for an integer column, `"4.7"` for a number, an object for a string — makes its
+//! record a [`DeadLetter`]; it is never truncated or coerced. With [`TypePolicy::Widen`]
+//! the field's type grows instead. A record that is not a JSON object, or has no payload,
+//! is a dead letter either way. Nothing stops the batch and nothing disappears.
+//!
+//! Flat records (scalar fields only) are checked and decoded in one pass
+//! (the `flat` module); others are checked, then decoded by arrow's JSON decoder.
 
 use std::sync::Arc;
 

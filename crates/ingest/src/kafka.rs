@@ -685,7 +685,16 @@ impl Reader {
         self.last_partition_check = Instant::now();
         let topic = self.source.opts.topic.clone();
         let consumer = &self.source.consumer;
-        let partitions = topic_partitions(consumer, &self.source.opts.brokers, &topic)?;
+        let partitions = match topic_partitions(consumer, &self.source.opts.brokers, &topic) {
+            Ok(partitions) => partitions,
+            // The periodic look is retried on the next turn: a broker that is briefly
+            // away is no reason to stop (librdkafka reconnects on its own).
+            Err(e) if !now => {
+                tracing::warn!("looking for new partitions of '{topic}': {e}");
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        };
         let mut tpl = TopicPartitionList::new();
         for p in partitions
             .iter()

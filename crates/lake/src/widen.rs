@@ -61,8 +61,8 @@ pub fn widened_type(table: &DataType, batch: &DataType) -> DataType {
         (t, b) if t == b => t.clone(),
         (Null, b) => b.clone(),
         (t, Null) => t.clone(),
-        (t, b) if is_integer(t) && is_float(b) || is_float(t) && is_integer(b) => Float64,
-        (t, b) if is_float(t) && is_float(b) => Float64,
+        (t, b) if t.is_integer() && b.is_integer() => Int64,
+        (t, b) if is_number(t) && is_number(b) => Float64,
         (Struct(t), Struct(b)) => {
             let mut fields: Vec<FieldRef> = t
                 .iter()
@@ -99,7 +99,7 @@ pub fn widen_array(array: &ArrayRef, target: &DataType) -> Result<ArrayRef, Stri
     match (source, target) {
         (DataType::Null, _) => Ok(new_null_array(target, array.len())),
         (_, DataType::Utf8) => json_text(array),
-        (s, DataType::Float64) if is_integer(s) || is_float(s) => exact_double(array),
+        (s, DataType::Float64) if is_number(s) => exact_double(array),
         (DataType::Struct(_), DataType::Struct(fields)) => widen_struct(array, fields),
         (DataType::List(_), DataType::List(item)) => widen_list(array, item),
         _ if fits_losslessly(array, target) => {
@@ -168,7 +168,7 @@ fn exact_double(array: &ArrayRef) -> Result<ArrayRef, String> {
         .as_any()
         .downcast_ref::<arrow::array::PrimitiveArray<Float64Type>>()
         .is_some_and(|a| {
-            is_integer(array.data_type()) && a.iter().flatten().any(|v| v.abs() > EXACT_IN_DOUBLE)
+            array.data_type().is_integer() && a.iter().flatten().any(|v| v.abs() > EXACT_IN_DOUBLE)
         });
     if changed.true_count() > 0 || beyond {
         return Err("an integer beyond 2^53 would change as a double".into());
@@ -261,12 +261,8 @@ impl ScalarUDFImpl for WidenUdf {
     }
 }
 
-fn is_integer(dt: &DataType) -> bool {
-    dt.is_integer()
-}
-
-fn is_float(dt: &DataType) -> bool {
-    dt.is_floating()
+fn is_number(dt: &DataType) -> bool {
+    dt.is_integer() || dt.is_floating()
 }
 
 #[cfg(test)]
