@@ -144,7 +144,7 @@ impl FlatDecoder {
         };
         let result = seed.deserialize(&mut de).and_then(|()| de.end());
         let row = self.rows;
-        if result.is_ok() && self.text_fits() {
+        if result.is_ok() {
             for column in &mut self.columns {
                 if column.seen != row + 1 {
                     column.push_null();
@@ -162,15 +162,6 @@ impl FlatDecoder {
         } else {
             Pushed::Refused
         }
-    }
-
-    /// Text offsets are 32-bit: a batch holding more than 2 GiB of text is refused
-    /// here (and fails with arrow's message on the other path).
-    fn text_fits(&self) -> bool {
-        self.columns.iter().all(|c| match &c.values {
-            Values::Text { bytes, .. } => bytes.len() <= i32::MAX as usize,
-            _ => true,
-        })
     }
 
     pub(crate) fn rows(&self) -> usize {
@@ -307,8 +298,13 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
             return Self::refuse();
         };
         bytes.extend_from_slice(v.as_bytes());
-        // Past i32::MAX the batch is refused as a whole (see `text_fits`).
-        offsets.push(bytes.len().min(i32::MAX as usize) as i32);
+        // Text offsets are 32-bit: a record that takes a batch past 2 GiB of text is
+        // refused here (its bytes are taken back out) and fails with arrow's message on
+        // the other path.
+        let Ok(end) = i32::try_from(bytes.len()) else {
+            return Self::refuse();
+        };
+        offsets.push(end);
         self.0.valid.append(true);
         Ok(())
     }
