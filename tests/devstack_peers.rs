@@ -21,7 +21,7 @@ impl Drop for Devstack {
 }
 
 fn start_devstack(dir: &std::path::Path) -> Devstack {
-    let mut child = Command::new(PIPELAB)
+    let mut child = pipelab(None)
         .args([
             "devstack",
             "--kafka-port",

@@ -97,8 +97,8 @@ async fn produced_events_land_exactly_once_with_right_daily_counts() {
     interop_readers_agree(dir.path(), &stack, &lake, &days);
 }
 
-/// Python `deltalake` (to pyarrow) and DuckDB over the table's own file list give
-/// the same rows and the same per-day counts as pipelab.
+/// Python `deltalake` (to pyarrow), DuckDB over the table's own file list, DuckDB's
+/// delta extension and polars give the same per-day counts as pipelab.
 fn interop_readers_agree(
     dir: &std::path::Path,
     stack: &pipelab_devstack::DevStack,
@@ -106,9 +106,9 @@ fn interop_readers_agree(
     days: &BTreeMap<String, i64>,
 ) {
     if !require(
-        "python deltalake + duckdb",
-        python_has(&["deltalake", "duckdb", "pyarrow"]),
-        "pip install deltalake duckdb pyarrow",
+        "python deltalake + duckdb + polars",
+        python_has(&["deltalake", "duckdb", "duckdb_ext", "polars", "pyarrow"]),
+        "pip install -r tests/python/requirements.txt",
     ) {
         return;
     }
@@ -136,7 +136,7 @@ fn interop_readers_agree(
         );
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let readers = report.as_object().unwrap();
-        assert_eq!(readers.len(), 2, "{label}: {report}");
+        assert_eq!(readers.len(), 4, "{label}: {report}");
         for (reader, got) in readers {
             let got: BTreeMap<String, i64> = serde_json::from_value(got.clone()).unwrap();
             assert_eq!(&got, days, "{label}: {reader} per-day counts");
@@ -461,4 +461,88 @@ fn demo_runs_end_to_end_and_leaves_a_queryable_lake() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(foreign.join("keep.txt").exists());
+}
+
+/// A shell as a new terminal would be: `pipelab` on PATH, and none of the variables
+/// that would point pipelab somewhere else (the test's own or the user's).
+fn pasted(line: &str) -> std::process::Command {
+    let bin = std::path::Path::new(PIPELAB).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = std::process::Command::new("bash");
+    cmd.args(["-c", line])
+        .env("PATH", path)
+        .stdin(Stdio::null());
+    without_user_env(&mut cmd);
+    cmd
+}
+
+/// Every command the demo prints works when pasted into a shell, in the order printed:
+/// the queries, the devstack (kept running, on the ports the spec names), then from
+/// "a second terminal" gen, run and the last query, which counts the events added.
+#[test]
+fn the_commands_the_demo_prints_work_when_pasted() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("demo");
+    let out = run_ok(
+        pipelab(None)
+            .args(["demo", "--events", "2000", "--dir"])
+            .arg(&work),
+    );
+    let commands: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("  "))
+        .filter(|l| l.starts_with("pipelab "))
+        .collect();
+    let names: Vec<&str> = commands
+        .iter()
+        .map(|c| c.split_whitespace().nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["query", "query", "devstack", "gen", "run", "query"],
+        "{out}"
+    );
+    let mut devstack = None;
+    let mut last = String::new();
+    for command in &commands {
+        if command.starts_with("pipelab devstack ") {
+            devstack = Some(DevstackChild::start(pasted(&format!("exec {command}"))));
+            continue;
+        }
+        last = run_ok(&mut pasted(command));
+    }
+    drop(devstack);
+    assert!(last.contains("12000"), "the last query printed:\n{last}");
+}
+
+/// A `pipelab devstack` child, stopped with Ctrl-C (SIGINT) when dropped.
+struct DevstackChild(std::process::Child);
+
+impl DevstackChild {
+    fn start(mut cmd: std::process::Command) -> Self {
+        use std::io::BufRead;
+        let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut printed = String::new();
+        for line in stdout.lines().map_while(Result::ok) {
+            printed.push_str(&line);
+            if line.starts_with("running until Ctrl-C") {
+                return Self(child);
+            }
+        }
+        let status = child.wait().unwrap();
+        panic!("pipelab devstack ended ({status}) before it was ready: {printed}");
+    }
+}
+
+impl Drop for DevstackChild {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on our own child's pid has no memory effects.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGINT) };
+        let _ = self.0.wait();
+    }
 }

@@ -1150,7 +1150,16 @@ fn the_ingest_benchmark_compares_with_python_on_the_same_records() {
     let dir = tempfile::tempdir().unwrap();
     let out = run_ok(
         pipelab(None)
-            .args(["bench", "ingest", "--records", "3000", "--batch", "1000"])
+            .args([
+                "bench",
+                "ingest",
+                "--records",
+                "3000",
+                "--batch",
+                "1000",
+                "--runs",
+                "2",
+            ])
             .arg("--python")
             .arg(python())
             .arg("--out")
@@ -1161,6 +1170,9 @@ fn the_ingest_benchmark_compares_with_python_on_the_same_records() {
         serde_json::from_slice(&std::fs::read(dir.path().join("ingest.json")).unwrap()).unwrap();
     assert_eq!(results["pipelab"]["rows"], 3000, "{results}");
     assert_eq!(results["python"]["rows"], 3000, "{results}");
+    for side in ["pipelab_runs", "python_runs"] {
+        assert_eq!(results[side].as_array().unwrap().len(), 2, "{results}");
+    }
     assert!(
         results["ratio_per_core"].as_f64().unwrap() > 0.0,
         "{results}"

@@ -11,12 +11,25 @@ use pipelab_ingest::generate::{Clickstream, ClickstreamConfig};
 
 pub const PIPELAB: &str = env!("CARGO_BIN_EXE_pipelab");
 
-/// The `pipelab` binary, with the lake's S3 settings of `stack` in its environment.
+/// The `pipelab` binary, with the lake's S3 settings of `stack` in its environment and
+/// no other `PIPELAB_*` or `AWS_*` variable: a user's shell cannot redirect a test.
 pub fn pipelab(stack: Option<&DevStack>) -> Command {
     let mut cmd = Command::new(PIPELAB);
-    cmd.env("PIPELAB_LOG", "warn");
+    without_user_env(&mut cmd)
+        .env("PIPELAB_LOG", "warn")
+        .env("PIPELAB_PYTHON", python());
     if let Some(stack) = stack {
         cmd.envs(aws_env(stack));
+    }
+    cmd
+}
+
+/// `cmd` without the `PIPELAB_*` and `AWS_*` variables of the shell the tests run in.
+pub fn without_user_env(cmd: &mut Command) -> &mut Command {
+    for (key, _) in std::env::vars() {
+        if key.starts_with("PIPELAB_") || key.starts_with("AWS_") {
+            cmd.env_remove(key);
+        }
     }
     cmd
 }
@@ -167,7 +180,10 @@ pub fn require(what: &str, present: bool, install: &str) -> bool {
         !in_ci(),
         "{what} is required under CI but missing: {install}"
     );
-    eprintln!("SKIPPED: {what} is missing ({install})");
+    // Straight to the process's stderr, past the test harness's capture: the run's
+    // output shows the skip even though the test passes.
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {what} is missing ({install})");
     false
 }
 

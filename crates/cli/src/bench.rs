@@ -71,6 +71,9 @@ struct IngestArgs {
     /// Records per micro-batch (one Delta commit each), on both sides.
     #[arg(long, default_value_t = 100_000)]
     batch: usize,
+    /// Runs of each side, taken in turns; the median run of each is compared.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
     /// Python with pyarrow and deltalake (`pip install -r tests/python/requirements.txt`).
     #[arg(long, env = "PIPELAB_PYTHON", default_value = "python3")]
     python: String,
@@ -101,6 +104,8 @@ struct Results<'a> {
     records: u64,
     json_bytes: u64,
     batch_records: usize,
+    /// The median run of each side (by CPU time), then every run.
+    runs: usize,
     pipelab: &'a Side,
     pipelab_records_per_s_per_core: f64,
     pipelab_mb_per_s_per_core: f64,
@@ -113,6 +118,8 @@ struct Results<'a> {
     ratio_per_core: Option<f64>,
     goal_records_per_s_per_core: f64,
     goal_ratio: f64,
+    pipelab_runs: &'a [Side],
+    python_runs: &'a [Side],
 }
 
 pub async fn run(args: BenchArgs) -> Result<(), CliError> {
@@ -123,21 +130,50 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
 }
 
 async fn ingest(args: IngestArgs) -> Result<(), CliError> {
-    if args.records == 0 || args.batch == 0 {
-        return Err(CliError("--records and --batch must be at least 1".into()));
+    if args.records == 0 || args.batch == 0 || args.runs == 0 {
+        return Err(CliError(
+            "--records, --batch and --runs must be at least 1".into(),
+        ));
     }
     let work = tempfile::tempdir()?;
     let payloads = events(args.records);
     let json_bytes: u64 = payloads.iter().map(|p| p.len() as u64).sum();
     println!(
-        "{} events, {} of JSON ({} bytes each on average), {} per batch",
+        "{} events, {} of JSON ({} bytes each on average), {} per batch, {} run(s) of each side",
         output::thousands(args.records),
         output::bytes(json_bytes),
         json_bytes / args.records,
-        output::thousands(args.batch as u64)
+        output::thousands(args.batch as u64),
+        args.runs
     );
+    let jsonl = work.path().join("records.jsonl");
+    std::fs::write(&jsonl, payloads.join(&b'\n'))?;
 
-    let (pipelab, progress) = pipelab_side(work.path(), &payloads, args.batch).await?;
+    // In turns, so that a machine busier for a while weighs on both sides alike.
+    let mut pipelab_runs = Vec::new();
+    let mut python_runs = Vec::new();
+    let mut python_ran = true;
+    for run in 0..args.runs {
+        let dir = work.path().join(format!("run-{run}"));
+        std::fs::create_dir_all(&dir)?;
+        let (side, progress) = pipelab_side(&dir, &payloads, args.batch).await?;
+        report("pipelab", &side, json_bytes);
+        pipelab_runs.push((side, progress));
+        if python_ran {
+            match python_side(&args.python, &jsonl, &dir, args.batch)? {
+                Some(side) => {
+                    report("python ", &side, json_bytes);
+                    python_runs.push(side);
+                }
+                None => python_ran = false,
+            }
+        }
+    }
+    pipelab_runs.sort_by(|a, b| a.0.cpu_s.total_cmp(&b.0.cpu_s));
+    python_runs.sort_by(|a, b| a.cpu_s.total_cmp(&b.cpu_s));
+    let (pipelab, progress) = pipelab_runs[pipelab_runs.len() / 2].clone();
+    let python = python_runs.get(python_runs.len() / 2).cloned();
+    println!("median of {} run(s):", args.runs);
     report("pipelab", &pipelab, json_bytes);
     println!(
         "  of which decoding {:.2} s, the SQL step {:.2} s, Parquet files and Delta commits {:.2} s (wall)",
@@ -145,11 +181,11 @@ async fn ingest(args: IngestArgs) -> Result<(), CliError> {
         progress.steps_time.as_secs_f64(),
         progress.commit_time.as_secs_f64()
     );
-    let python = python_side(&args.python, work.path(), &payloads, args.batch)?;
     if let Some(python) = &python {
         report("python ", python, json_bytes);
     }
-    for side in std::iter::once(&pipelab).chain(&python) {
+    let pipelab_runs: Vec<Side> = pipelab_runs.into_iter().map(|(side, _)| side).collect();
+    for side in pipelab_runs.iter().chain(&python_runs) {
         if side.rows != side.records {
             return Err(CliError(format!(
                 "a side stored {} rows of {} records: the benchmark is void",
@@ -172,6 +208,7 @@ async fn ingest(args: IngestArgs) -> Result<(), CliError> {
         records: args.records,
         json_bytes,
         batch_records: args.batch,
+        runs: args.runs,
         pipelab: &pipelab,
         pipelab_records_per_s_per_core: per_core,
         pipelab_mb_per_s_per_core: json_bytes as f64 / 1e6 / pipelab.cpu_s.max(1e-9),
@@ -183,6 +220,8 @@ async fn ingest(args: IngestArgs) -> Result<(), CliError> {
         ratio_per_core: ratio,
         goal_records_per_s_per_core: GOAL_PER_CORE,
         goal_ratio: GOAL_RATIO,
+        pipelab_runs: &pipelab_runs,
+        python_runs: &python_runs,
     };
     write_results(&args.out, "ingest.json", &results)
 }
@@ -377,17 +416,15 @@ async fn pipelab_side(
 /// pyarrow or deltalake.
 fn python_side(
     python: &str,
+    jsonl: &Path,
     work: &Path,
-    payloads: &[Vec<u8>],
     batch: usize,
 ) -> Result<Option<Side>, CliError> {
     let script = work.join("ingest_baseline.py");
     std::fs::write(&script, PYTHON_BASELINE)?;
-    let jsonl = work.join("records.jsonl");
-    std::fs::write(&jsonl, payloads.join(&b'\n'))?;
     let out = match Command::new(python)
         .arg(&script)
-        .arg(&jsonl)
+        .arg(jsonl)
         .arg(work.join("python-lake"))
         .arg(batch.to_string())
         .output()

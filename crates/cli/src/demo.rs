@@ -39,8 +39,12 @@ pub struct DemoArgs {
 const TOPIC: &str = "clicks";
 const MARKER: &str = ".pipelab-demo";
 
-/// The demo's pipeline: every event to the lake, partitioned by event date.
-fn pipeline_toml(brokers: &str, lake: &str) -> String {
+/// The demo's pipeline: every event to the lake, partitioned by event date. It names
+/// the stack's ports and S3 settings itself, so `pipelab run` needs nothing else once a
+/// devstack listens on those ports again.
+fn pipeline_toml(stack: &DevStack) -> String {
+    let brokers = stack.kafka_bootstrap();
+    let lake = stack.lake_url();
     // The embedded broker's settings for consumers (see KAFKA_CONSUMER_OVERRIDES).
     let options: String = std::iter::once("[source.options]".to_string())
         .chain(
@@ -50,8 +54,12 @@ fn pipeline_toml(brokers: &str, lake: &str) -> String {
         )
         .collect::<Vec<_>>()
         .join("\n");
+    let mut s3: Vec<(String, String)> = stack.s3_storage_options().into_iter().collect();
+    s3.sort();
+    let storage: String = s3.iter().map(|(k, v)| format!("{k} = {v:?}\n")).collect();
     format!(
-        r#"# Written by `pipelab demo`: run it again with `pipelab run` while `pipelab devstack` runs.
+        r#"# Written by `pipelab demo`: run it again with `pipelab run` while `pipelab devstack`
+# serves the ports below (the demo prints the command).
 name = "clickstream"
 
 [source]
@@ -76,7 +84,10 @@ table = "clicks"
 partition_by = ["dt"]
 flush_rows = 250000
 flush_interval_secs = 5.0
-"#
+
+# The devstack's S3 endpoint; AWS_* variables fill in what is not set here.
+[sink.storage_options]
+{storage}"#
     )
 }
 
@@ -138,7 +149,7 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
     );
 
     let spec_path = dir.join("clickstream.toml");
-    let toml = pipeline_toml(&stack.kafka_bootstrap(), &stack.lake_url());
+    let toml = pipeline_toml(&stack);
     std::fs::write(&spec_path, &toml)
         .map_err(|e| CliError(format!("{}: {e}", spec_path.display())))?;
     let spec = PipelineSpec::parse(&toml, &spec_path)?;
@@ -176,6 +187,7 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
     let partitions = per_day.len();
     let matches = per_day == produced.per_day;
     let lake_dir = dir.join("s3").join(stack.bucket());
+    let (kafka_port, s3_port) = stack.ports();
     stack.shutdown().await;
 
     println!("Summary");
@@ -222,9 +234,25 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
         "  pipelab query --lake {}            # interactive shell",
         lake_dir.display()
     );
-    println!("Or serve it over S3 and Kafka again, and re-run the pipeline:");
-    println!("  pipelab devstack --dir {}", dir.display());
+    println!(
+        "Or serve it over Kafka and S3 again on the ports the spec names (keep this one \
+         running):"
+    );
+    println!(
+        "  pipelab devstack --dir {} --kafka-port {kafka_port} --s3-port {s3_port}",
+        dir.display()
+    );
+    println!(
+        "and from a second terminal, add events and run the pipeline again (it resumes where the lake says it stopped):"
+    );
+    println!(
+        "  pipelab gen --brokers 127.0.0.1:{kafka_port} --topic {TOPIC} --events 10000 --seed 7"
+    );
     println!("  pipelab run {} --until-idle", spec_path.display());
+    println!(
+        "  pipelab query --lake {} \"SELECT count(*) FROM clicks\"",
+        lake_dir.display()
+    );
     if !matches {
         return Err(CliError(format!(
             "the lake's per-day counts {per_day:?} differ from the generated events {:?}",

@@ -79,7 +79,7 @@ struct RunArgs {
     #[arg(long)]
     max_records: Option<u64>,
     /// Kafka bootstrap servers, instead of the spec's.
-    #[arg(long)]
+    #[arg(long, env = "PIPELAB_BROKERS")]
     brokers: Option<String>,
     /// Lake location, instead of the spec's.
     #[arg(long)]
@@ -102,7 +102,7 @@ struct QueryArgs {
 
 #[derive(Args)]
 struct GenArgs {
-    #[arg(long, default_value = "127.0.0.1:9092")]
+    #[arg(long, default_value = "127.0.0.1:9092", env = "PIPELAB_BROKERS")]
     brokers: String,
     #[arg(long, default_value = "clicks")]
     topic: String,
@@ -120,7 +120,7 @@ struct GenArgs {
 
 #[derive(Args)]
 struct ProduceArgs {
-    #[arg(long, default_value = "127.0.0.1:9092")]
+    #[arg(long, default_value = "127.0.0.1:9092", env = "PIPELAB_BROKERS")]
     brokers: String,
     #[arg(long)]
     topic: String,
@@ -284,9 +284,7 @@ async fn run(args: RunArgs) -> Result<(), CliError> {
         max_records: args.max_records,
         stop: stop_on_ctrl_c(),
         on_progress: Some(on_progress),
-        brokers: args
-            .brokers
-            .or_else(|| std::env::var("PIPELAB_BROKERS").ok()),
+        brokers: args.brokers,
         lake: args.lake,
         storage_options: HashMap::new(),
     };

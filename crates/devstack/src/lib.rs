@@ -274,6 +274,12 @@ impl DevStack {
         self.kafka_addr.to_string()
     }
 
+    /// The ports the broker and the S3 endpoint listen on (`pipelab devstack
+    /// --kafka-port --s3-port` serves the same again).
+    pub fn ports(&self) -> (u16, u16) {
+        (self.kafka_addr.port(), self.s3_addr.port())
+    }
+
     /// HTTP endpoint of the S3 server (path-style addressing).
     pub fn s3_endpoint(&self) -> String {
         format!("http://{}", self.s3_addr)

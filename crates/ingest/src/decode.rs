@@ -115,8 +115,11 @@ impl JsonDecoder {
 
     pub fn decode(&mut self, topic: &str, records: &[RawRecord]) -> Result<Decoded, IngestError> {
         if !self.known.is_empty()
-            && let Some(decoded) = self.decode_known(topic, records)?
+            && let Some(decoded) = self.decode_known(topic, records, Misfit::DeadLetter)?
         {
+            return Ok(decoded);
+        }
+        if let Some(decoded) = self.decode_sampled(topic, records)? {
             return Ok(decoded);
         }
         // Fields without a type yet (the first batch, or new ones): type them from the
@@ -126,11 +129,37 @@ impl JsonDecoder {
             self.widen(records);
         }
         if !self.known.is_empty()
-            && let Some(decoded) = self.decode_known(topic, records)?
+            && let Some(decoded) = self.decode_known(topic, records, Misfit::DeadLetter)?
         {
             return Ok(decoded);
         }
         self.decode_trees(topic, records)
+    }
+
+    /// Types the batch's new fields from its first [`SAMPLE`] records only (inference
+    /// parses each record into a tree: most of a first batch's cost), then decodes the
+    /// whole batch against them, accepting the result only when every record fits with
+    /// no new field. Then inference over the whole batch would have found the same
+    /// types (the sample is a prefix, so fields come in the same order), and so the
+    /// same rows and dead letters; otherwise the batch is typed from every record.
+    fn decode_sampled(
+        &mut self,
+        topic: &str,
+        records: &[RawRecord],
+    ) -> Result<Option<Decoded>, IngestError> {
+        // Only for the first batch of a run (later ones bring few new fields), and not
+        // when widening, which grows types from every record anyway.
+        if !self.known.is_empty() || self.widening() || records.len() <= SAMPLE {
+            return Ok(None);
+        }
+        self.evolve(&records[..SAMPLE]);
+        if !self.known.is_empty()
+            && let Some(decoded) = self.decode_known(topic, records, Misfit::Refuse)?
+        {
+            return Ok(Some(decoded));
+        }
+        self.known.clear();
+        Ok(None)
     }
 
     /// The fast path, for a batch whose fields all have a type already (every batch but
@@ -143,6 +172,7 @@ impl JsonDecoder {
         &self,
         topic: &str,
         records: &[RawRecord],
+        misfit: Misfit,
     ) -> Result<Option<Decoded>, IngestError> {
         let schema = self.schema();
         let mut appender = self.appender(&schema, records.len())?;
@@ -163,7 +193,7 @@ impl JsonDecoder {
                 Look::Other => match parse_object(payload) {
                     Err(e) => dead_letters.push(reject(e)),
                     // Widening: the field's type must grow first.
-                    Ok(_) if self.widening() => return Ok(None),
+                    Ok(_) if self.widening() || misfit == Misfit::Refuse => return Ok(None),
                     Ok(v) => match fits_record(&v, &schema, self.policy) {
                         Err(e) => dead_letters.push(reject(e)),
                         // Fits as a tree but not in the quick look (a repeated key, say).
@@ -466,6 +496,18 @@ fn strip_null(dt: &DataType) -> DataType {
         )),
         other => other.clone(),
     }
+}
+
+/// How many records of a batch type its new fields (see [`JsonDecoder::decode_sampled`]).
+const SAMPLE: usize = 1024;
+
+/// What [`JsonDecoder::decode_known`] does with a JSON object that does not fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Misfit {
+    /// A dead letter: the schema is settled.
+    DeadLetter,
+    /// Give up the batch: the schema came from a sample and may be too narrow.
+    Refuse,
 }
 
 const NO_PAYLOAD: &str = "the record has no payload (null value)";
@@ -854,7 +896,10 @@ mod tests {
             .enumerate()
             .map(|(i, s)| rec(i as i64, s))
             .collect();
-        let mut fast = typed().decode_known("t", &records).unwrap().unwrap();
+        let mut fast = typed()
+            .decode_known("t", &records, Misfit::DeadLetter)
+            .unwrap()
+            .unwrap();
         let mut tree = typed().decode_trees("t", &records).unwrap();
         for letters in [&mut fast.dead_letters, &mut tree.dead_letters] {
             letters.sort_by_key(|d| d.record.offset);
@@ -928,8 +973,63 @@ mod tests {
             "{:?}",
             d.schema()
         );
-        let fast = d.decode_known("t", &records[1000..]).unwrap().unwrap();
+        let fast = d
+            .decode_known("t", &records[1000..], Misfit::DeadLetter)
+            .unwrap()
+            .unwrap();
         assert_eq!(fast.rows.len(), 1000, "{:?}", fast.dead_letters);
+    }
+
+    /// A first batch typed from its first records gives what typing it from every
+    /// record gives, whatever the later records bring; the sample is kept only when
+    /// every record fits it.
+    #[test]
+    fn a_first_batch_typed_from_a_sample_decodes_as_one_typed_from_every_record() {
+        let uniform = |i: usize| format!(r#"{{"id":{i},"price":1.5,"n":{{"a":1}},"tags":["x"]}}"#);
+        let late: &[(&str, bool)] = &[
+            (r#"{"id":1,"price":2}"#, true),
+            (
+                r#"{"id":null,"price":null,"n":null,"tags":[],"none":null}"#,
+                true,
+            ),
+            ("not json", true),
+            ("[1]", true),
+            ("", true),
+            (r#"{"id":1.5}"#, false),
+            (r#"{"id":"7"}"#, false),
+            (r#"{"extra":true}"#, false),
+            (r#"{"n":{"a":2,"b":3}}"#, false),
+            (r#"{"tags":[1]}"#, false),
+            (r#"{"id":18446744073709551615}"#, false),
+        ];
+        for (line, sample_kept) in late {
+            let mut lines: Vec<String> = (0..SAMPLE + 500).map(uniform).collect();
+            lines.insert(SAMPLE + 100, line.to_string());
+            let records: Vec<RawRecord> = lines
+                .iter()
+                .enumerate()
+                .map(|(i, s)| rec(i as i64, s))
+                .collect();
+            let mut every = JsonDecoder::new();
+            every.evolve(&records);
+            let expected = match every
+                .decode_known("t", &records, Misfit::DeadLetter)
+                .unwrap()
+            {
+                Some(decoded) => decoded,
+                None => every.decode_trees("t", &records).unwrap(),
+            };
+            let mut sampled = JsonDecoder::new();
+            let got = sampled.decode("t", &records).unwrap();
+            assert_eq!(got.rows, expected.rows, "{line}");
+            assert_eq!(got.batch, expected.batch, "{line}");
+            assert_eq!(got.dead_letters, expected.dead_letters, "{line}");
+            let kept = JsonDecoder::new()
+                .decode_sampled("t", &records)
+                .unwrap()
+                .is_some();
+            assert_eq!(kept, *sample_kept, "{line}");
+        }
     }
 
     /// A later record with a new field (top-level or nested) leaves the fast path: the
@@ -938,7 +1038,11 @@ mod tests {
     fn a_new_field_leaves_the_fast_path_and_evolves_the_schema() {
         let mut d = typed();
         let record = [rec(0, r#"{"id":1,"n":{"a":1,"b":"new"},"extra":true}"#)];
-        assert!(d.decode_known("t", &record).unwrap().is_none());
+        assert!(
+            d.decode_known("t", &record, Misfit::DeadLetter)
+                .unwrap()
+                .is_none()
+        );
         let out = d.decode("t", &record).unwrap();
         let schema = out.batch.unwrap().schema();
         assert!(schema.field_with_name("extra").is_ok());

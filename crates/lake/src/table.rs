@@ -3,7 +3,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch, new_null_array};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, new_null_array};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::row::{RowConverter, SortField};
@@ -15,6 +15,7 @@ use deltalake::logstore::get_actions;
 use deltalake::operations::write::SchemaMode;
 use deltalake::parquet::basic::Compression;
 use deltalake::parquet::file::properties::WriterProperties;
+use deltalake::parquet::schema::types::ColumnPath;
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use deltalake::{DeltaTable, DeltaTableBuilder};
 use futures::{StreamExt, TryStreamExt};
@@ -279,13 +280,14 @@ impl LakeTable {
                 reason,
             })?;
             let partitions = partition_count(&batches, &self.partition_columns()?);
+            let parquet = writer_properties(&batches, rows, partitions);
             let written = self
                 .table
                 .clone()
                 .write(batches)
                 .with_save_mode(SaveMode::Append)
                 .with_schema_mode(SchemaMode::Merge)
-                .with_writer_properties(writer_properties(rows, partitions))
+                .with_writer_properties(parquet)
                 .with_commit_properties(properties)
                 .await
                 .map_err(|e| LakeError::delta("appending to Delta table", &self.url, e))?;
@@ -567,14 +569,48 @@ const DICTIONARY_MIN_ROWS_PER_FILE: u64 = 4096;
 /// until the commit, and each column's dictionary encoder starts with a 4096-entry hash
 /// table (~70 KiB): a batch spanning 1,000 date partitions held ~150 MiB in empty
 /// tables for files of ~200 rows. So a dictionary is used only when the files get
-/// enough rows for it to pay.
-fn writer_properties(rows: u64, partitions: usize) -> WriterProperties {
+/// enough rows for it to pay, and not for text columns whose values are mostly distinct
+/// (ids, timestamps as text), where it costs a hash of every value and makes the file
+/// larger than plain encoding.
+fn writer_properties(batches: &[RecordBatch], rows: u64, partitions: usize) -> WriterProperties {
     let rows_per_file = rows / partitions.max(1) as u64;
-    WriterProperties::builder()
+    let mut builder = WriterProperties::builder()
         .set_dictionary_enabled(rows_per_file >= DICTIONARY_MIN_ROWS_PER_FILE)
         // Snappy, as delta-rs and Spark write by default (parquet's own default is none).
-        .set_compression(Compression::SNAPPY)
-        .build()
+        .set_compression(Compression::SNAPPY);
+    if let Some(batch) = batches.iter().max_by_key(|b| b.num_rows()) {
+        for name in mostly_distinct_text_columns(batch) {
+            builder = builder.set_column_dictionary_enabled(ColumnPath::from(name), false);
+        }
+    }
+    builder.build()
+}
+
+/// Rows of a batch sampled to tell a column's distinct share.
+const DISTINCT_SAMPLE_ROWS: usize = 1024;
+
+/// The top-level text columns where more than half of the sampled values (evenly spaced
+/// rows) are distinct.
+fn mostly_distinct_text_columns(batch: &RecordBatch) -> Vec<String> {
+    let step = (batch.num_rows() / DISTINCT_SAMPLE_ROWS).max(1);
+    let mut names = Vec::new();
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        let Some(text) = column.as_string_opt::<i32>() else {
+            continue;
+        };
+        let mut seen = HashSet::new();
+        let mut sampled = 0usize;
+        for row in (0..text.len()).step_by(step) {
+            if text.is_valid(row) {
+                sampled += 1;
+                seen.insert(text.value(row));
+            }
+        }
+        if sampled >= 64 && seen.len() * 2 > sampled {
+            names.push(field.name().clone());
+        }
+    }
+    names
 }
 
 /// Distinct values of the partition columns in the batches (1 for an unpartitioned table).
@@ -712,12 +748,43 @@ mod tests {
         );
         assert_eq!(partition_count(&[batch], &[]), 1);
         let column = ColumnPath::from("n");
-        assert!(writer_properties(100_000, 7).dictionary_enabled(&column));
-        assert!(!writer_properties(200_000, 1_000).dictionary_enabled(&column));
+        assert!(writer_properties(&[], 100_000, 7).dictionary_enabled(&column));
+        assert!(!writer_properties(&[], 200_000, 1_000).dictionary_enabled(&column));
         assert_eq!(
-            writer_properties(1, 1).compression(&column),
+            writer_properties(&[], 1, 1).compression(&column),
             Compression::SNAPPY
         );
+        Ok(())
+    }
+
+    /// Text columns of mostly distinct values (ids) are written without a dictionary;
+    /// repetitive ones (a country) and numbers keep it.
+    #[test]
+    fn no_dictionary_for_mostly_distinct_text() -> Result<(), Box<dyn std::error::Error>> {
+        let rows = 10_000;
+        let batch = RecordBatch::try_from_iter([
+            (
+                "id",
+                Arc::new(StringArray::from_iter_values(
+                    (0..rows).map(|i| format!("e{i}")),
+                )) as _,
+            ),
+            (
+                "country",
+                Arc::new(StringArray::from_iter_values(
+                    (0..rows).map(|i| ["US", "DE", "JP"][i % 3]),
+                )) as _,
+            ),
+            (
+                "n",
+                Arc::new(Int64Array::from_iter_values(0..rows as i64)) as _,
+            ),
+        ])?;
+        assert_eq!(mostly_distinct_text_columns(&batch), ["id"]);
+        let props = writer_properties(&[batch], 100_000, 1);
+        assert!(!props.dictionary_enabled(&ColumnPath::from("id")));
+        assert!(props.dictionary_enabled(&ColumnPath::from("country")));
+        assert!(props.dictionary_enabled(&ColumnPath::from("n")));
         Ok(())
     }
 

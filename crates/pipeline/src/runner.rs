@@ -180,7 +180,11 @@ fn transform_of(spec: &PipelineSpec) -> Result<Transform, PipelineError> {
 fn lake_of(spec: &PipelineSpec, opts: &RunOptions) -> Result<LakeLocation, PipelineError> {
     pipelab_lake::register_handlers();
     let location = opts.lake.as_deref().unwrap_or(&spec.sink.location);
-    Ok(LakeLocation::parse(location, opts.storage_options.clone())?)
+    // The spec's storage options, each overridden by the caller's.
+    let mut options: HashMap<String, String> =
+        spec.sink.storage_options.clone().into_iter().collect();
+    options.extend(opts.storage_options.clone());
+    Ok(LakeLocation::parse(location, options)?)
 }
 
 fn writer_for<'a>(

@@ -164,6 +164,10 @@ pub struct LakeSinkSpec {
     /// (integer to double, anything else to text) in one rewrite of the table.
     #[serde(default)]
     pub on_type_mismatch: OnTypeMismatch,
+    /// Settings of an S3 lake (`aws_endpoint_url`, `aws_access_key_id`, ...), as
+    /// object_store names them; anything not set here comes from the `AWS_*` variables.
+    #[serde(default)]
+    pub storage_options: BTreeMap<String, String>,
 }
 
 /// `on_type_mismatch`: see [`pipelab_ingest::TypePolicy`].

@@ -1,1 +1,0 @@
-//! Intentionally empty: this crate exists only for its dependency list (see Cargo.toml).
