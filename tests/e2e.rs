@@ -3,6 +3,7 @@
 //! (minutes each on a 2-core machine).
 
 mod common;
+mod compose;
 mod devstack_peers;
 mod end_to_end;
 mod ingest_guarantees;
