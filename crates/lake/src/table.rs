@@ -3,8 +3,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, new_null_array};
-use arrow::compute::cast;
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array, new_null_array};
+use arrow::compute::{cast, take};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::row::{RowConverter, SortField};
 use deltalake::datafusion::catalog::TableProvider;
@@ -613,17 +613,31 @@ fn mostly_distinct_text_columns(batch: &RecordBatch) -> Vec<String> {
     names
 }
 
-/// Distinct values of the partition columns in the batches (1 for an unpartitioned table).
+/// Rows of a batch [`partition_count`] looks at.
+const PARTITION_SAMPLE_ROWS: usize = 8192;
+
+/// Distinct values of the partition columns in the batches (1 for an unpartitioned
+/// table), seen in a sample of their rows.
 fn partition_count(batches: &[RecordBatch], partition_by: &[String]) -> usize {
     if partition_by.is_empty() {
         return 1;
     }
     let mut seen = HashSet::new();
     for batch in batches {
-        let columns: Vec<ArrayRef> = partition_by
+        // Evenly spaced rows, enough to see every partition that holds more than a
+        // sliver of the batch: the count only sizes a heuristic.
+        let step = (batch.num_rows() / PARTITION_SAMPLE_ROWS).max(1);
+        let sample = UInt32Array::from_iter_values(
+            (0..batch.num_rows()).step_by(step).map(|row| row as u32),
+        );
+        let Ok(columns) = partition_by
             .iter()
-            .filter_map(|name| batch.column_by_name(name).cloned())
-            .collect();
+            .filter_map(|name| batch.column_by_name(name))
+            .map(|column| take(column, &sample, None))
+            .collect::<Result<Vec<ArrayRef>, _>>()
+        else {
+            return 1;
+        };
         let Ok(converter) = RowConverter::new(
             columns
                 .iter()
