@@ -18,17 +18,11 @@ async fn the_compose_pipelab_service_runs_as_configured_on_the_embedded_stack() 
         return;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let out = std::process::Command::new(python())
-        .arg(script("compose_check.py"))
-        .arg(&root)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let service = json_of(
+        std::process::Command::new(python())
+            .arg(script("compose_check.py"))
+            .arg(&root),
     );
-    let service: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let stack = start_stack(dir.path()).await;

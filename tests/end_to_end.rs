@@ -123,18 +123,12 @@ fn interop_readers_agree(
         ),
         ("S3 endpoint", format!("{lake}/clicks")),
     ] {
-        let out = std::process::Command::new(python())
-            .arg(script("read_lake.py"))
-            .arg(&uri)
-            .envs(aws_env(stack))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{label}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let report = json_of(
+            std::process::Command::new(python())
+                .arg(script("read_lake.py"))
+                .arg(&uri)
+                .envs(aws_env(stack)),
         );
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let readers = report.as_object().unwrap();
         assert_eq!(readers.len(), 4, "{label}: {report}");
         for (reader, got) in readers {

@@ -389,18 +389,12 @@ async fn the_widen_policy_changes_the_column_type_and_keeps_every_record() {
         python_has(&["deltalake", "duckdb"]),
         "pip install deltalake duckdb",
     ) {
-        let out = std::process::Command::new(python())
-            .arg(script("read_columns.py"))
-            .arg(&table_dir)
-            .args(["id", "price"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let report = json_of(
+            std::process::Command::new(python())
+                .arg(script("read_columns.py"))
+                .arg(&table_dir)
+                .args(["id", "price"]),
         );
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let prices = serde_json::json!([["10.0"], ["10.5"], ["12.0"], ["4.7"], ["{\"amount\":1}"]]);
         for (reader, text_type) in [("deltalake", "string"), ("duckdb", "VARCHAR")] {
             assert_eq!(
