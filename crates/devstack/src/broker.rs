@@ -1,0 +1,237 @@
+//! The Kafka-compatible broker: tansu on a SQLite database.
+
+use std::{
+    io,
+    net::{SocketAddr, TcpListener as StdTcpListener},
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use tansu_broker::{broker::Broker, coordinator::group::administrator::Controller};
+use tansu_storage::StorageContainer;
+use tokio::sync::oneshot;
+use tracing::{debug, error};
+use url::Url;
+
+use crate::DevstackError;
+use crate::config::{
+    BROKER_READY_TIMEOUT, BROKER_START_ATTEMPTS, CLUSTER_ID, NODE_ID, SHUTDOWN_GRACE,
+};
+use crate::server::{ServerThread, localhost, server_runtime, try_free_port};
+
+/// tansu's lite engine builds the database path as `current_dir / url.domain() /
+/// url.path().strip_prefix('/')`, using the still percent-encoded path. An absolute file
+/// therefore needs a URL whose path starts with `//` (so that what remains after
+/// stripping one `/` is absolute and replaces the current directory), and whose path
+/// needs no percent-encoding. The result is checked by replaying tansu's computation.
+pub(crate) fn tansu_sqlite_url(db: &Path) -> Result<Url, DevstackError> {
+    let unsupported = || DevstackError::UnsupportedPath {
+        path: db.to_owned(),
+    };
+    let text = db.to_str().ok_or_else(unsupported)?;
+    if !db.is_absolute() {
+        return Err(unsupported());
+    }
+    let url = Url::parse(&format!("sqlite:///{text}")).map_err(|_| unsupported())?;
+    if tansu_resolved_path(&url, Path::new("/current-dir")) != db {
+        return Err(unsupported());
+    }
+    Ok(url)
+}
+
+/// Mirror of `tansu_storage::lite::Builder::build`'s path computation (tansu-storage
+/// 0.6.0, src/lite.rs).
+pub(crate) fn tansu_resolved_path(url: &Url, current_dir: &Path) -> PathBuf {
+    let mut path = current_dir.to_owned();
+    if let Some(domain) = url.domain() {
+        path.push(domain);
+    }
+    match url.path().strip_prefix('/') {
+        Some(relative) => path.push(relative),
+        None => path.push(url.path()),
+    }
+    path
+}
+
+pub(crate) async fn start_broker_retrying(
+    db: &Path,
+    port: u16,
+) -> Result<(ServerThread, SocketAddr), DevstackError> {
+    let storage = tansu_sqlite_url(db)?;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let chosen = if port == 0 { try_free_port()? } else { port };
+        let addr = localhost(chosen);
+        match start_broker(db, &storage, addr).await {
+            Err(BrokerStartError::AddrInUse(message))
+                if port == 0 && attempt < BROKER_START_ATTEMPTS =>
+            {
+                debug!(%addr, reason = %message, "picked port was taken, trying another");
+            }
+            Err(BrokerStartError::AddrInUse(message)) | Err(BrokerStartError::Failed(message)) => {
+                return Err(DevstackError::Broker {
+                    addr,
+                    db: db.to_owned(),
+                    message,
+                });
+            }
+            Err(BrokerStartError::Other(err)) => return Err(err),
+            Ok(server) => return Ok((server, addr)),
+        }
+    }
+}
+
+/// Why the broker did not start, or why its thread ended while starting.
+enum BrokerStartError {
+    /// The listener port was taken between choosing and binding it.
+    AddrInUse(String),
+    Failed(String),
+    Other(DevstackError),
+}
+
+async fn start_broker(
+    db: &Path,
+    storage: &Url,
+    addr: SocketAddr,
+) -> Result<ServerThread, BrokerStartError> {
+    // tansu binds inside `serve`, after opening its database, and reports a failed bind
+    // only as a generic error; probing first gives a clear "address in use" before any
+    // work, and lets an automatic port be re-picked.
+    if let Err(err) = StdTcpListener::bind(addr) {
+        return Err(if err.kind() == io::ErrorKind::AddrInUse {
+            BrokerStartError::AddrInUse(format!("address in use: {err}"))
+        } else {
+            BrokerStartError::Other(DevstackError::Bind { addr, source: err })
+        });
+    }
+
+    let url = Url::parse(&format!("tcp://{addr}")).map_err(|err| {
+        BrokerStartError::Failed(format!("cannot form listener URL for {addr}: {err}"))
+    })?;
+
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let (exit_tx, mut exit_rx) = oneshot::channel::<BrokerStartError>();
+
+    let storage = storage.clone();
+    let thread = std::thread::Builder::new()
+        .name("pipelab-kafka".into())
+        .spawn(move || serve_broker(url, storage, stop_rx, exit_tx))
+        .map_err(|source| {
+            BrokerStartError::Other(DevstackError::Runtime {
+                what: "Kafka broker",
+                source,
+            })
+        })?;
+
+    let server = ServerThread {
+        stop: Some(stop_tx),
+        thread: Some(thread),
+    };
+
+    // Ready means accepting TCP connections. tansu binds only after the database is open
+    // and the broker registered, so a successful connect implies both. The exit channel
+    // is checked before every probe so a failed start is reported with its reason.
+    let started = tokio::time::Instant::now();
+    loop {
+        match exit_rx.try_recv() {
+            Ok(exit) => {
+                server.stop_and_join().await;
+                return Err(exit);
+            }
+            Err(oneshot::error::TryRecvError::Closed) => {
+                server.stop_and_join().await;
+                return Err(BrokerStartError::Failed(
+                    "the broker thread exited during start".into(),
+                ));
+            }
+            Err(oneshot::error::TryRecvError::Empty) => {}
+        }
+
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            debug!(%addr, db = %db.display(), elapsed = ?started.elapsed(), "broker ready");
+            return Ok(server);
+        }
+
+        if started.elapsed() > BROKER_READY_TIMEOUT {
+            server.stop_and_join().await;
+            return Err(BrokerStartError::Other(DevstackError::BrokerNotReady {
+                addr,
+                waited: BROKER_READY_TIMEOUT,
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn serve_broker(
+    listener: Url,
+    storage: Url,
+    stop: oneshot::Receiver<()>,
+    exit: oneshot::Sender<BrokerStartError>,
+) {
+    let runtime = match server_runtime("pipelab-kafka-rt") {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            let _ = exit.send(BrokerStartError::Failed(format!(
+                "cannot build its tokio runtime: {err}"
+            )));
+            return;
+        }
+    };
+
+    runtime.block_on(async move {
+        let incarnation = uuid::Uuid::new_v4();
+        let built = Broker::<Controller<StorageContainer>, StorageContainer>::builder()
+            .node_id(NODE_ID)
+            .cluster_id(CLUSTER_ID)
+            .incarnation_id(incarnation)
+            .advertised_listener(listener.clone())
+            .listener(listener)
+            .storage(storage)
+            // No schema registry, lake house or OTLP exporter: plain Kafka semantics.
+            .schema_registry(None)
+            .lake_house(None)
+            .otlp_endpoint_url(None)
+            // tansu otherwise prints "ready in ..." and draws progress spinners on stdout.
+            .silent(true)
+            .build()
+            .await;
+
+        let mut broker = match built {
+            Ok(broker) => broker,
+            Err(err) => {
+                let _ = exit.send(BrokerStartError::Failed(format!(
+                    "cannot open storage: {err}"
+                )));
+                return;
+            }
+        };
+
+        // `Broker::main` would install SIGINT/SIGTERM handlers for the whole process; the
+        // broker offers no public cancellation, so stopping means dropping `serve`.
+        let served = tokio::select! {
+            served = broker.serve(tokio::time::Instant::now()) => Some(served),
+            _ = stop => None,
+        };
+
+        match served {
+            None => {}
+            Some(Ok(())) => {
+                let _ = exit.send(BrokerStartError::Failed(
+                    "stopped serving unexpectedly".into(),
+                ));
+            }
+            Some(Err(tansu_broker::Error::Io(err))) if err.kind() == io::ErrorKind::AddrInUse => {
+                let _ = exit.send(BrokerStartError::AddrInUse(err.to_string()));
+            }
+            Some(Err(err)) => {
+                error!(%err, "embedded Kafka broker stopped");
+                let _ = exit.send(BrokerStartError::Failed(err.to_string()));
+            }
+        }
+        // The broker (and with it the storage engine's SQLite handle) drops here.
+    });
+
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+}
