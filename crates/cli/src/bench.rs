@@ -168,6 +168,8 @@ async fn ingest(args: IngestArgs) -> Result<(), CliError> {
                 None => python_ran = false,
             }
         }
+        // Each run's two lakes are measured: none need be kept for the next run.
+        std::fs::remove_dir_all(&dir)?;
     }
     pipelab_runs.sort_by(|a, b| a.0.cpu_s.total_cmp(&b.0.cpu_s));
     python_runs.sort_by(|a, b| a.cpu_s.total_cmp(&b.cpu_s));
