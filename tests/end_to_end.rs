@@ -257,13 +257,73 @@ async fn bad_records_go_to_the_dead_letter_table_and_the_rest_flows() {
     assert_eq!(dead[0][0], "6");
 }
 
-fn assert_user_error(out: std::process::Output, expect: &[&str]) {
+/// Exit code 2 (the input needs fixing) and a message holding each of `expect`.
+pub(crate) fn assert_user_error(out: std::process::Output, expect: &[&str]) {
+    assert_failure(out, 2, expect);
+}
+
+/// Exit code 1 (a service or the machine failed) and a message holding each of `expect`.
+pub(crate) fn assert_environment_error(out: std::process::Output, expect: &[&str]) {
+    assert_failure(out, 1, expect);
+}
+
+fn assert_failure(out: std::process::Output, code: i32, expect: &[&str]) {
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "exit code; stderr:\n{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "exit code; stderr:\n{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.lines().any(|l| l.starts_with("error: ")), "{stderr}");
     for e in expect {
         assert!(stderr.contains(e), "expected {e:?} in:\n{stderr}");
     }
+}
+
+/// Every variable pipelab reads is listed in `pipelab --help`, and each option a
+/// variable sets shows it in its command's help; a bad log filter is an input error.
+#[test]
+fn help_lists_the_environment_and_a_bad_log_filter_exits_2() {
+    let help = run_ok(pipelab(None).arg("--help"));
+    for var in [
+        "PIPELAB_BROKERS",
+        "PIPELAB_LAKE",
+        "PIPELAB_PYTHON",
+        "PIPELAB_LOG",
+        "AWS_ENDPOINT_URL",
+        "Exit codes",
+    ] {
+        assert!(help.contains(var), "{var} missing from:\n{help}");
+    }
+    for (command, vars) in [
+        (
+            &["run"][..],
+            &["PIPELAB_BROKERS", "PIPELAB_LAKE", "PIPELAB_LOG"][..],
+        ),
+        (&["query"], &["PIPELAB_LAKE"]),
+        (&["gen"], &["PIPELAB_BROKERS"]),
+        (&["produce"], &["PIPELAB_BROKERS"]),
+        (&["dlq", "replay"], &["PIPELAB_LAKE", "PIPELAB_BROKERS"]),
+        (&["bench", "ingest"], &["PIPELAB_PYTHON"]),
+    ] {
+        let help = run_ok(pipelab(None).args(command).arg("--help"));
+        for var in vars {
+            assert!(
+                help.contains(&format!("[env: {var}")),
+                "{var} missing from `{}` help:\n{help}",
+                command.join(" ")
+            );
+        }
+    }
+    assert_user_error(
+        output(
+            pipelab(None)
+                .env("PIPELAB_LOG", "pipelab=[")
+                .args(["query", "SELECT 1"]),
+        ),
+        &["PIPELAB_LOG"],
+    );
 }
 
 #[test]
@@ -388,7 +448,7 @@ fn unreachable_broker_is_named_within_seconds() {
         "took {:?}",
         started.elapsed()
     );
-    assert_user_error(out, &["127.0.0.1:1"]);
+    assert_environment_error(out, &["127.0.0.1:1"]);
 }
 
 #[test]
@@ -408,7 +468,7 @@ fn unreachable_s3_endpoint_is_named_within_seconds() {
         "took {:?}",
         started.elapsed()
     );
-    assert_user_error(out, &["127.0.0.1:1"]);
+    assert_environment_error(out, &["127.0.0.1:1"]);
 }
 
 /// The README's first command, on a small number of events: the whole main job on the

@@ -13,7 +13,7 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::common::*;
-use crate::end_to_end::{assert_exactly_once, total_and_distinct};
+use crate::end_to_end::{assert_environment_error, assert_exactly_once, total_and_distinct};
 
 /// A spec with the given [sink] extras, reading every partition (the default on the
 /// embedded broker).
@@ -93,7 +93,8 @@ fn wait(child: Child) -> (std::process::ExitStatus, String) {
 /// the test's last pass, without the group, stores what it left.
 fn finish_or_wedged(child: Child) -> String {
     let (status, text) = wait(child);
-    let wedged = status.code() == Some(2) && text.contains("assigned no partitions");
+    // The broker's failure, not the input's: exit code 1.
+    let wedged = status.code() == Some(1) && text.contains("assigned no partitions");
     assert!(
         status.success() || wedged,
         "member failed ({status}): {text}"
@@ -1128,6 +1129,83 @@ async fn a_lake_that_refuses_writes_stops_the_run_and_loses_nothing() {
         "SELECT count(*), count(DISTINCT event_id) FROM denied",
     );
     assert_eq!(rows, ["2000|2000"]);
+}
+
+/// The lake's storage going down while a pipeline runs (a service failing mid-run)
+/// stops the run with exit code 1, the environment's failure, naming the lake; nothing
+/// is lost: once the storage is back, the next run stores every record once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_going_down_mid_run_exits_1_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let kafka = start_stack(&dir.path().join("kafka")).await;
+    let storage_dir = dir.path().join("storage");
+    let storage = start_stack(&storage_dir).await;
+    kafka.create_topic("falls", 1).await.unwrap();
+    let brokers = kafka.kafka_bootstrap();
+    let lake = storage.lake_url();
+    let spec = spec(dir.path(), "falls", &brokers, "falls", &lake, "");
+    let record = |i: u32| json(&format!(r#"{{"id":{i},"ts":"2026-11-23T10:00:00Z"}}"#));
+    let child = pipelab(Some(&storage))
+        .args(["run", "--quiet"])
+        .arg(&spec)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    produce_records(&brokers, "falls", &(0..10).map(record).collect::<Vec<_>>());
+    let started = std::time::Instant::now();
+    while lake_count(&storage, &lake) != Some(10) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the first records were not committed"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+
+    let (_, s3_port) = storage.ports();
+    let aws = aws_env(&storage);
+    storage.shutdown().await;
+    produce_records(&brokers, "falls", &(10..20).map(record).collect::<Vec<_>>());
+    let pid = child.id().to_string();
+    let waited = tokio::time::timeout(
+        Duration::from_secs(180),
+        tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()),
+    )
+    .await;
+    let Ok(out) = waited else {
+        let _ = std::process::Command::new("kill").arg(&pid).status();
+        panic!("the run did not stop within 180 s of its storage going down");
+    };
+    assert_environment_error(out.unwrap(), &[&lake]);
+
+    let mut config = pipelab_devstack::DevStackConfig::new(&storage_dir);
+    config.s3_port = s3_port;
+    let storage = pipelab_devstack::DevStack::start(config).await.unwrap();
+    assert_eq!(aws_env(&storage), aws, "the storage came back elsewhere");
+    run_until_idle(&storage, &spec);
+    let rows = lake_rows(
+        &storage,
+        &lake,
+        "SELECT count(*), count(DISTINCT id) FROM falls",
+    );
+    assert_eq!(rows, ["20|20"]);
+}
+
+/// The row count of table `falls`, or `None` while it does not exist.
+fn lake_count(stack: &pipelab_devstack::DevStack, lake: &str) -> Option<i64> {
+    let out = output(pipelab(Some(stack)).args([
+        "query",
+        "--lake",
+        lake,
+        "--format",
+        "csv",
+        "SELECT count(*) FROM falls",
+    ]));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// `pipelab bench ingest` runs both sides on the same records, checks each stored every

@@ -20,7 +20,7 @@ use pipelab_ingest::{MicroBatch, RawRecord};
 use pipelab_pipeline::{PipelineSpec, RunOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::CliError;
+use crate::error::CliError;
 use crate::output;
 
 /// The Python side, shipped inside the binary so the benchmark runs anywhere.
@@ -131,8 +131,8 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
 
 async fn ingest(args: IngestArgs) -> Result<(), CliError> {
     if args.records == 0 || args.batch == 0 || args.runs == 0 {
-        return Err(CliError(
-            "--records, --batch and --runs must be at least 1".into(),
+        return Err(CliError::usage(
+            "--records, --batch and --runs must be at least 1",
         ));
     }
     let work = tempfile::tempdir()?;
@@ -189,7 +189,7 @@ async fn ingest(args: IngestArgs) -> Result<(), CliError> {
     let pipelab_runs: Vec<Side> = pipelab_runs.into_iter().map(|(side, _)| side).collect();
     for side in pipelab_runs.iter().chain(&python_runs) {
         if side.rows != side.records {
-            return Err(CliError(format!(
+            return Err(CliError::environment(format!(
                 "a side stored {} rows of {} records: the benchmark is void",
                 side.rows, side.records
             )));
@@ -256,8 +256,8 @@ struct FreshnessResults {
 async fn freshness(args: FreshnessArgs) -> Result<(), CliError> {
     let interval_ok = args.interval.is_finite() && args.interval > 0.0;
     if args.rounds == 0 || args.burst == 0 || !interval_ok {
-        return Err(CliError(
-            "--rounds, --burst and --interval must be positive".into(),
+        return Err(CliError::usage(
+            "--rounds, --burst and --interval must be positive",
         ));
     }
     let work = tempfile::tempdir()?;
@@ -300,8 +300,7 @@ async fn freshness(args: FreshnessArgs) -> Result<(), CliError> {
         tokio::task::spawn_blocking(move || {
             pipelab_ingest::produce::produce_all(&b, "fresh", records, |_| {})
         })
-        .await
-        .map_err(|e| CliError(e.to_string()))??;
+        .await??;
         let acked = Instant::now();
         let want = (round + 1) * args.burst;
         let deadline = acked + Duration::from_secs_f64(args.interval * 4.0 + 30.0);
@@ -315,7 +314,7 @@ async fn freshness(args: FreshnessArgs) -> Result<(), CliError> {
             }
             if Instant::now() > deadline || pipeline.is_finished() {
                 stop.store(true, Ordering::Relaxed);
-                return Err(CliError(format!(
+                return Err(CliError::environment(format!(
                     "burst {round} was not committed within {:.0} s",
                     (deadline - acked).as_secs_f64()
                 )));
@@ -330,7 +329,7 @@ async fn freshness(args: FreshnessArgs) -> Result<(), CliError> {
         freshness.push(secs);
     }
     stop.store(true, Ordering::Relaxed);
-    pipeline.await.map_err(|e| CliError(e.to_string()))??;
+    pipeline.await??;
     stack.shutdown().await;
 
     let mut sorted = freshness.clone();
@@ -446,10 +445,12 @@ fn python_side(
             );
             return Ok(None);
         }
-        return Err(CliError(format!("the Python baseline failed: {stderr}")));
+        return Err(CliError::environment(format!(
+            "the Python baseline failed: {stderr}"
+        )));
     }
     let side: Side = serde_json::from_slice(&out.stdout).map_err(|e| {
-        CliError(format!(
+        CliError::environment(format!(
             "the Python baseline printed no result ({e}): {}",
             String::from_utf8_lossy(&out.stdout)
         ))

@@ -18,8 +18,9 @@ use pipelab_ingest::generate::{Clickstream, ClickstreamConfig};
 use pipelab_lake::LakeLocation;
 use pipelab_pipeline::{PipelineSpec, RunOptions};
 
+use crate::absolute;
+use crate::error::CliError;
 use crate::output::{self, Format, bytes, rate, thousands};
-use crate::{CliError, absolute};
 
 #[derive(Args)]
 pub struct DemoArgs {
@@ -150,8 +151,7 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
 
     let spec_path = dir.join("clickstream.toml");
     let toml = pipeline_toml(&stack);
-    std::fs::write(&spec_path, &toml)
-        .map_err(|e| CliError(format!("{}: {e}", spec_path.display())))?;
+    std::fs::write(&spec_path, &toml).map_err(|e| CliError::path(&spec_path, e))?;
     let spec = PipelineSpec::parse(&toml, &spec_path)?;
     let report = ingest(&spec, &stack, produced.events).await?;
     let p = &report.progress;
@@ -178,7 +178,7 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
         let secs = started.elapsed().as_secs_f64();
         query_secs += secs;
         println!("{title} ({:.0} ms):", secs * 1000.0);
-        output::print(&batches, Format::Table, &mut std::io::stdout().lock()).map_err(CliError)?;
+        output::print(&batches, Format::Table, &mut std::io::stdout().lock())?;
         println!();
         if i == 0 {
             per_day = day_counts(&batches)?;
@@ -254,7 +254,7 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
         lake_dir.display()
     );
     if !matches {
-        return Err(CliError(format!(
+        return Err(CliError::environment(format!(
             "the lake's per-day counts {per_day:?} differ from the generated events {:?}",
             produced.per_day
         )));
@@ -270,18 +270,16 @@ fn fresh_dir(dir: &Path) -> Result<(), CliError> {
             .map(|mut d| d.next().is_none())
             .unwrap_or(false);
         if !ours && !empty {
-            return Err(CliError(format!(
+            return Err(CliError::usage(format!(
                 "{} exists and was not made by `pipelab demo`; choose another --dir",
                 dir.display()
             )));
         }
-        std::fs::remove_dir_all(dir)
-            .map_err(|e| CliError(format!("cannot clear {}: {e}", dir.display())))?;
+        std::fs::remove_dir_all(dir).map_err(|e| CliError::path(dir, e))?;
     }
-    std::fs::create_dir_all(dir)
-        .map_err(|e| CliError(format!("cannot create {}: {e}", dir.display())))?;
-    std::fs::write(dir.join(MARKER), "made by pipelab demo\n")
-        .map_err(|e| CliError(e.to_string()))?;
+    std::fs::create_dir_all(dir).map_err(|e| CliError::path(dir, e))?;
+    let marker = dir.join(MARKER);
+    std::fs::write(&marker, "made by pipelab demo\n").map_err(|e| CliError::path(&marker, e))?;
     Ok(())
 }
 

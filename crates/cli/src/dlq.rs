@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use pipelab_federate::QueryEngine;
 use pipelab_lake::LakeLocation;
 
-use crate::CliError;
+use crate::error::CliError;
 use crate::output::{self, Format};
 
 #[derive(Args)]
@@ -84,7 +84,7 @@ async fn list(args: ListArgs) -> Result<(), CliError> {
         .select
         .rows("topic, \"partition\", \"offset\", \"timestamp\", stage, error, raw_text")
         .await?;
-    output::print(&batches, args.format, &mut std::io::stdout().lock()).map_err(CliError)
+    output::print(&batches, args.format, &mut std::io::stdout().lock())
 }
 
 async fn replay(args: ReplayArgs) -> Result<(), CliError> {
@@ -93,7 +93,7 @@ async fn replay(args: ReplayArgs) -> Result<(), CliError> {
         .rows("topic, \"partition\", \"offset\", key, headers, raw")
         .await?;
     let records = pipelab_pipeline::replayable(&batches).map_err(|e| {
-        CliError(format!(
+        CliError::usage(format!(
             "{}: not a dead-letter table: {e}",
             args.select.table
         ))

@@ -5,6 +5,7 @@
 mod bench;
 mod demo;
 mod dlq;
+mod error;
 mod output;
 mod shell;
 
@@ -21,15 +22,36 @@ use pipelab_federate::QueryEngine;
 use pipelab_lake::LakeLocation;
 use pipelab_pipeline::{PipelineSpec, RunOptions};
 
+use crate::error::CliError;
 use crate::output::Format;
+
+/// Shown at the end of `pipelab --help`: every variable pipelab reads. The `PIPELAB_*`
+/// ones are the options' defaults (clap's `env`), shown in each command's help too.
+const ENVIRONMENT: &str = "\
+Environment:
+  PIPELAB_BROKERS  Kafka bootstrap servers: --brokers of run, gen, produce, dlq replay
+  PIPELAB_LAKE     the lake (directory, file:// or s3:// URL): --lake of run, query, dlq
+  PIPELAB_PYTHON   the interpreter of bench ingest's Python baseline: --python
+  PIPELAB_LOG      log filter, as RUST_LOG: --log (default warn; e.g. pipelab_ingest=debug)
+  AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL, AWS_ALLOW_HTTP, ...
+                   S3 settings of an s3:// lake, as object_store reads them; a spec's
+                   [sink.storage_options] take precedence
+
+Exit codes: 0 success; 2 the input needs fixing (arguments, spec, SQL, credentials, data
+the spec refuses); 1 the environment failed (a service down or unreachable, a disk, a bug).";
 
 #[derive(Parser)]
 #[command(
     name = "pipelab",
     version,
-    about = "Run data-pipeline architectures on one laptop: Kafka → DataFusion → Delta Lake on S3 → SQL"
+    about = "Run data-pipeline architectures on one laptop: Kafka → DataFusion → Delta Lake on S3 → SQL",
+    after_help = ENVIRONMENT
 )]
 struct Cli {
+    /// Log filter for stderr, as RUST_LOG: a level (error, warn, info, debug, trace) or
+    /// per-crate directives.
+    #[arg(long, global = true, env = "PIPELAB_LOG", default_value = "warn")]
+    log: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -82,7 +104,7 @@ struct RunArgs {
     #[arg(long, env = "PIPELAB_BROKERS")]
     brokers: Option<String>,
     /// Lake location, instead of the spec's.
-    #[arg(long)]
+    #[arg(long, env = "PIPELAB_LAKE")]
     lake: Option<String>,
     /// Print progress as JSON lines on stderr instead of a bar.
     #[arg(long)]
@@ -129,23 +151,18 @@ struct ProduceArgs {
     file: PathBuf,
 }
 
-/// Every error a user can cause ends here: one message, exit code 2.
-pub struct CliError(String);
-
-impl<E: std::fmt::Display> From<E> for CliError {
-    fn from(e: E) -> Self {
-        CliError(e.to_string())
-    }
-}
-
 fn main() -> ExitCode {
     limit_malloc_arenas();
     let cli = Cli::parse();
+    let filter = match tracing_subscriber::EnvFilter::try_new(&cli.log) {
+        Ok(filter) => filter,
+        Err(e) => {
+            eprintln!("error: --log (or PIPELAB_LOG) {:?}: {e}", cli.log);
+            return ExitCode::from(2);
+        }
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PIPELAB_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -155,14 +172,14 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(2);
+            return ExitCode::from(1);
         }
     };
     match runtime.block_on(dispatch(cli.command)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(CliError(message)) => {
-            eprintln!("error: {message}");
-            ExitCode::from(2)
+        Err(e) => {
+            eprintln!("error: {}", e.report());
+            e.blame().exit_code()
         }
     }
 }
@@ -246,7 +263,7 @@ fn parse_topic(spec: &str) -> Result<(&str, i32), CliError> {
         None => Ok((spec, 1)),
         Some((name, n)) => match n.parse::<i32>() {
             Ok(p) if p > 0 && !name.is_empty() => Ok((name, p)),
-            _ => Err(CliError(format!(
+            _ => Err(CliError::usage(format!(
                 "--topic {spec}: expected NAME or NAME:PARTITIONS with PARTITIONS ≥ 1"
             ))),
         },
@@ -254,7 +271,7 @@ fn parse_topic(spec: &str) -> Result<(&str, i32), CliError> {
 }
 
 fn absolute(p: &std::path::Path) -> Result<PathBuf, CliError> {
-    std::path::absolute(p).map_err(|e| CliError(format!("{}: {e}", p.display())))
+    std::path::absolute(p).map_err(|e| CliError::path(p, e))
 }
 
 async fn run(args: RunArgs) -> Result<(), CliError> {
@@ -351,9 +368,9 @@ async fn query(args: QueryArgs) -> Result<(), CliError> {
         Some(sql) => {
             let batches = engine.sql(&sql).await?;
             let mut out = std::io::stdout().lock();
-            output::print(&batches, args.format, &mut out).map_err(CliError)
+            output::print(&batches, args.format, &mut out)
         }
-        None => shell::run(&engine, args.format).await.map_err(CliError),
+        None => shell::run(&engine, args.format).await,
     }
 }
 
@@ -388,13 +405,12 @@ async fn produce(args: ProduceArgs) -> Result<(), CliError> {
     let reader: Box<dyn BufRead + Send> = if args.file.as_os_str() == "-" {
         Box::new(std::io::BufReader::new(std::io::stdin()))
     } else {
-        let f = std::fs::File::open(&args.file)
-            .map_err(|e| CliError(format!("{}: {e}", args.file.display())))?;
+        let f = std::fs::File::open(&args.file).map_err(|e| CliError::path(&args.file, e))?;
         Box::new(std::io::BufReader::new(f))
     };
     // Lines are bytes, sent as they are (not only UTF-8); each record's key is its line
     // number. A read error ends the input and is reported with its line.
-    let read_error: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+    let read_error: Arc<std::sync::Mutex<Option<(usize, std::io::Error)>>> = Arc::default();
     let seen_error = read_error.clone();
     let records = reader
         .split(b'\n')
@@ -403,7 +419,7 @@ async fn produce(args: ProduceArgs) -> Result<(), CliError> {
             Ok(line) => Some(((i + 1).to_string(), line)),
             Err(e) => {
                 if let Ok(mut slot) = seen_error.lock() {
-                    *slot = Some(format!("line {}: {e}", i + 1));
+                    *slot = Some((i + 1, e));
                 }
                 None
             }
@@ -415,14 +431,25 @@ async fn produce(args: ProduceArgs) -> Result<(), CliError> {
         "records (key: line number)",
     )
     .await?;
-    let failed = read_error.lock().ok().and_then(|e| e.clone());
+    let failed = read_error.lock().ok().and_then(|mut e| e.take());
     match failed {
-        Some(e) => Err(CliError(format!(
-            "{}: reading stopped at {e}; the lines before it were sent",
-            args.file.display()
-        ))),
+        Some((line, source)) => Err(CliError::environment(ReadStopped {
+            file: args.file.display().to_string(),
+            line,
+            source,
+        })),
         None => Ok(()),
     }
+}
+
+/// Reading the records to produce failed part way (the lines before were sent).
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: reading stopped at line {line}: {source}; the lines before it were sent")]
+struct ReadStopped {
+    file: String,
+    line: usize,
+    #[source]
+    source: std::io::Error,
 }
 
 /// Produce `records` (key, payload) to `topic` and print how many the broker took. The

@@ -2,8 +2,11 @@
 
 use std::io::Write;
 
+use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use clap::ValueEnum;
+
+use crate::error::CliError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum Format {
@@ -13,15 +16,30 @@ pub enum Format {
     Json,
 }
 
-pub fn print(batches: &[RecordBatch], format: Format, out: &mut impl Write) -> Result<(), String> {
-    let err = |e: arrow::error::ArrowError| format!("cannot print the result: {e}");
+/// A result the chosen format cannot show (CSV has no nested types, for one).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot print the result as {format:?} (try another --format): {source}")]
+pub struct Unprintable {
+    format: Format,
+    #[source]
+    source: ArrowError,
+}
+
+pub fn print(
+    batches: &[RecordBatch],
+    format: Format,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let err = |source: ArrowError| match source {
+        ArrowError::IoError(_, e) => CliError::from(e),
+        source => CliError::usage(Unprintable { format, source }),
+    };
     match format {
         Format::Table => {
             let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
             let table = arrow::util::pretty::pretty_format_batches(batches).map_err(err)?;
-            writeln!(out, "{table}").map_err(|e| e.to_string())?;
-            writeln!(out, "({rows} row{})", if rows == 1 { "" } else { "s" })
-                .map_err(|e| e.to_string())?;
+            writeln!(out, "{table}")?;
+            writeln!(out, "({rows} row{})", if rows == 1 { "" } else { "s" })?;
         }
         Format::Csv => {
             let mut writer = arrow::csv::WriterBuilder::new()

@@ -4,9 +4,10 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use pipelab_federate::QueryEngine;
 
+use crate::error::CliError;
 use crate::output::{self, Format};
 
-pub async fn run(engine: &QueryEngine, format: Format) -> Result<(), String> {
+pub async fn run(engine: &QueryEngine, format: Format) -> Result<(), CliError> {
     let stdin = std::io::stdin();
     let interactive = stdin.is_terminal();
     if interactive {
@@ -30,7 +31,7 @@ pub async fn run(engine: &QueryEngine, format: Format) -> Result<(), String> {
             let _ = std::io::stderr().flush();
         }
         let Some(line) = lines.next() else { break };
-        let line = line.map_err(|e| format!("cannot read standard input: {e}"))?;
+        let line = line.map_err(|e| CliError::path(std::path::Path::new("standard input"), e))?;
         let trimmed = line.trim();
         if pending.is_empty() {
             match trimmed {
@@ -56,7 +57,7 @@ pub async fn run(engine: &QueryEngine, format: Format) -> Result<(), String> {
     // Piped scripts report failure through the exit code; at a terminal each error was
     // shown where it happened.
     if failed > 0 && !interactive {
-        return Err(format!("{failed} statement(s) failed"));
+        return Err(CliError::usage(format!("{failed} statement(s) failed")));
     }
     Ok(())
 }
@@ -84,7 +85,7 @@ async fn run_one(engine: &QueryEngine, sql: &str, format: Format) -> bool {
         Ok(batches) => {
             let mut out = std::io::stdout().lock();
             if let Err(e) = output::print(&batches, format, &mut out) {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", e.report());
                 return false;
             }
             eprintln!("({:.3} s)", started.elapsed().as_secs_f64());

@@ -17,6 +17,7 @@ use crate::DevstackError;
 use crate::config::{
     BROKER_READY_TIMEOUT, BROKER_START_ATTEMPTS, CLUSTER_ID, NODE_ID, SHUTDOWN_GRACE,
 };
+use crate::error::ServerFailure;
 use crate::server::{ServerThread, localhost, server_runtime, try_free_port};
 
 /// tansu's lite engine builds the database path as `current_dir / url.domain() /
@@ -64,64 +65,47 @@ pub(crate) async fn start_broker_retrying(
         let chosen = if port == 0 { try_free_port()? } else { port };
         let addr = localhost(chosen);
         match start_broker(db, &storage, addr).await {
-            Err(BrokerStartError::AddrInUse(message))
-                if port == 0 && attempt < BROKER_START_ATTEMPTS =>
+            Err(DevstackError::Bind { source, .. })
+                if source.kind() == io::ErrorKind::AddrInUse
+                    && port == 0
+                    && attempt < BROKER_START_ATTEMPTS =>
             {
-                debug!(%addr, reason = %message, "picked port was taken, trying another");
+                debug!(%addr, reason = %source, "picked port was taken, trying another");
             }
-            Err(BrokerStartError::AddrInUse(message)) | Err(BrokerStartError::Failed(message)) => {
-                return Err(DevstackError::Broker {
-                    addr,
-                    db: db.to_owned(),
-                    message,
-                });
-            }
-            Err(BrokerStartError::Other(err)) => return Err(err),
+            Err(err) => return Err(err),
             Ok(server) => return Ok((server, addr)),
         }
     }
-}
-
-/// Why the broker did not start, or why its thread ended while starting.
-enum BrokerStartError {
-    /// The listener port was taken between choosing and binding it.
-    AddrInUse(String),
-    Failed(String),
-    Other(DevstackError),
 }
 
 async fn start_broker(
     db: &Path,
     storage: &Url,
     addr: SocketAddr,
-) -> Result<ServerThread, BrokerStartError> {
+) -> Result<ServerThread, DevstackError> {
     // tansu binds inside `serve`, after opening its database, and reports a failed bind
     // only as a generic error; probing first gives a clear "address in use" before any
     // work, and lets an automatic port be re-picked.
-    if let Err(err) = StdTcpListener::bind(addr) {
-        return Err(if err.kind() == io::ErrorKind::AddrInUse {
-            BrokerStartError::AddrInUse(format!("address in use: {err}"))
-        } else {
-            BrokerStartError::Other(DevstackError::Bind { addr, source: err })
-        });
-    }
+    StdTcpListener::bind(addr).map_err(|source| DevstackError::Bind { addr, source })?;
+    let failed = |source| DevstackError::Broker {
+        addr,
+        db: db.to_owned(),
+        source,
+    };
 
-    let url = Url::parse(&format!("tcp://{addr}")).map_err(|err| {
-        BrokerStartError::Failed(format!("cannot form listener URL for {addr}: {err}"))
-    })?;
+    let url = Url::parse(&format!("tcp://{addr}"))
+        .map_err(|err| failed(ServerFailure::ListenerUrl(err)))?;
 
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let (exit_tx, mut exit_rx) = oneshot::channel::<BrokerStartError>();
+    let (exit_tx, mut exit_rx) = oneshot::channel::<ServerFailure>();
 
     let storage = storage.clone();
     let thread = std::thread::Builder::new()
         .name("pipelab-kafka".into())
         .spawn(move || serve_broker(url, storage, stop_rx, exit_tx))
-        .map_err(|source| {
-            BrokerStartError::Other(DevstackError::Runtime {
-                what: "Kafka broker",
-                source,
-            })
+        .map_err(|source| DevstackError::Runtime {
+            what: "Kafka broker",
+            source,
         })?;
 
     let server = ServerThread {
@@ -134,18 +118,25 @@ async fn start_broker(
     // is checked before every probe so a failed start is reported with its reason.
     let started = tokio::time::Instant::now();
     loop {
-        match exit_rx.try_recv() {
-            Ok(exit) => {
-                server.stop_and_join().await;
-                return Err(exit);
-            }
-            Err(oneshot::error::TryRecvError::Closed) => {
-                server.stop_and_join().await;
-                return Err(BrokerStartError::Failed(
-                    "the broker thread exited during start".into(),
-                ));
-            }
-            Err(oneshot::error::TryRecvError::Empty) => {}
+        let exit = match exit_rx.try_recv() {
+            Ok(exit) => Some(exit),
+            Err(oneshot::error::TryRecvError::Closed) => Some(ServerFailure::ThreadExited),
+            Err(oneshot::error::TryRecvError::Empty) => None,
+        };
+        if let Some(exit) = exit {
+            server.stop_and_join().await;
+            return Err(match exit {
+                // Taken between the probe and tansu's bind: as if the probe had failed.
+                ServerFailure::Serve(tansu_broker::Error::Io(source))
+                    if source.kind() == io::ErrorKind::AddrInUse =>
+                {
+                    // tansu shares the error; it is the only holder by now.
+                    let source = std::sync::Arc::try_unwrap(source)
+                        .unwrap_or_else(|shared| io::Error::new(shared.kind(), shared.to_string()));
+                    DevstackError::Bind { addr, source }
+                }
+                other => failed(other),
+            });
         }
 
         if tokio::net::TcpStream::connect(addr).await.is_ok() {
@@ -155,10 +146,10 @@ async fn start_broker(
 
         if started.elapsed() > BROKER_READY_TIMEOUT {
             server.stop_and_join().await;
-            return Err(BrokerStartError::Other(DevstackError::BrokerNotReady {
+            return Err(DevstackError::BrokerNotReady {
                 addr,
                 waited: BROKER_READY_TIMEOUT,
-            }));
+            });
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -168,14 +159,12 @@ fn serve_broker(
     listener: Url,
     storage: Url,
     stop: oneshot::Receiver<()>,
-    exit: oneshot::Sender<BrokerStartError>,
+    exit: oneshot::Sender<ServerFailure>,
 ) {
     let runtime = match server_runtime("pipelab-kafka-rt") {
         Ok(runtime) => runtime,
         Err(err) => {
-            let _ = exit.send(BrokerStartError::Failed(format!(
-                "cannot build its tokio runtime: {err}"
-            )));
+            let _ = exit.send(ServerFailure::Runtime(err));
             return;
         }
     };
@@ -201,9 +190,7 @@ fn serve_broker(
         let mut broker = match built {
             Ok(broker) => broker,
             Err(err) => {
-                let _ = exit.send(BrokerStartError::Failed(format!(
-                    "cannot open storage: {err}"
-                )));
+                let _ = exit.send(ServerFailure::Storage(err));
                 return;
             }
         };
@@ -218,16 +205,15 @@ fn serve_broker(
         match served {
             None => {}
             Some(Ok(())) => {
-                let _ = exit.send(BrokerStartError::Failed(
-                    "stopped serving unexpectedly".into(),
-                ));
-            }
-            Some(Err(tansu_broker::Error::Io(err))) if err.kind() == io::ErrorKind::AddrInUse => {
-                let _ = exit.send(BrokerStartError::AddrInUse(err.to_string()));
+                let _ = exit.send(ServerFailure::StoppedServing);
             }
             Some(Err(err)) => {
-                error!(%err, "embedded Kafka broker stopped");
-                let _ = exit.send(BrokerStartError::Failed(err.to_string()));
+                // A port taken at start is retried or reported by the starter.
+                if !matches!(&err, tansu_broker::Error::Io(e) if e.kind() == io::ErrorKind::AddrInUse)
+                {
+                    error!(%err, "embedded Kafka broker stopped");
+                }
+                let _ = exit.send(ServerFailure::Serve(err));
             }
         }
         // The broker (and with it the storage engine's SQLite handle) drops here.

@@ -48,21 +48,23 @@ pub enum DevstackError {
         source: io::Error,
     },
 
-    #[error("embedded Kafka broker on {addr} (database {db}) failed: {message}")]
+    #[error("embedded Kafka broker on {addr} (database {db}) failed: {source}")]
     Broker {
         addr: SocketAddr,
         db: PathBuf,
-        message: String,
+        #[source]
+        source: ServerFailure,
     },
 
     #[error("embedded Kafka broker on {addr} did not accept connections within {waited:?}")]
     BrokerNotReady { addr: SocketAddr, waited: Duration },
 
-    #[error("embedded S3 endpoint on {addr} (serving {root}) failed: {message}")]
+    #[error("embedded S3 endpoint on {addr} (serving {root}) failed: {source}")]
     S3 {
         addr: SocketAddr,
         root: PathBuf,
-        message: String,
+        #[source]
+        source: ServerFailure,
     },
 
     #[error("Kafka {operation} against {bootstrap} failed: {source}")]
@@ -97,6 +99,56 @@ pub enum DevstackError {
     #[error("topic {topic:?} was created on {bootstrap} but its metadata does not list it")]
     TopicMissing { topic: String, bootstrap: String },
 
-    #[error("background task for {what} failed: {message}")]
-    Task { what: &'static str, message: String },
+    #[error("background task for {what} failed: {source}")]
+    Task {
+        what: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+}
+
+impl DevstackError {
+    /// True when the user can fix this in what they asked for (a directory, a port, a
+    /// bucket or topic); false when the servers or the machine failed.
+    pub fn is_user_fixable(&self) -> bool {
+        match self {
+            DevstackError::DataDir { .. }
+            | DevstackError::UnsupportedPath { .. }
+            | DevstackError::InvalidBucket { .. }
+            | DevstackError::Bind { .. }
+            | DevstackError::InvalidPartitions { .. }
+            | DevstackError::TopicPartitionMismatch { .. } => true,
+            DevstackError::NoFreePort { .. }
+            | DevstackError::Runtime { .. }
+            | DevstackError::Broker { .. }
+            | DevstackError::BrokerNotReady { .. }
+            | DevstackError::S3 { .. }
+            | DevstackError::Kafka { .. }
+            | DevstackError::CreateTopic { .. }
+            | DevstackError::TopicMissing { .. }
+            | DevstackError::Task { .. } => false,
+        }
+    }
+}
+
+/// Why one of the embedded servers did not start, or stopped.
+#[derive(thiserror::Error, Debug)]
+pub enum ServerFailure {
+    #[error("cannot build its tokio runtime: {0}")]
+    Runtime(#[source] io::Error),
+    #[error("cannot register its listener: {0}")]
+    Listener(#[source] io::Error),
+    #[error("cannot form its listener URL: {0}")]
+    ListenerUrl(#[source] url::ParseError),
+    /// s3s-fs's error implements only `Debug`: its debug text is all there is.
+    #[error("cannot serve its root directory: {0}")]
+    Root(String),
+    #[error("cannot open its storage: {0}")]
+    Storage(#[source] tansu_broker::Error),
+    #[error("{0}")]
+    Serve(#[source] tansu_broker::Error),
+    #[error("its thread exited during start")]
+    ThreadExited,
+    #[error("it stopped serving unexpectedly")]
+    StoppedServing,
 }

@@ -44,7 +44,7 @@ pub use config::{
     DEFAULT_BUCKET, DevStackConfig, KAFKA_CONSUMER_OVERRIDES, S3_ACCESS_KEY_ID, S3_REGION,
     S3_SECRET_ACCESS_KEY,
 };
-pub use error::DevstackError;
+pub use error::{DevstackError, ServerFailure};
 pub use server::free_port;
 
 /// A running embedded stack. Dropping it asks both servers to stop without waiting;

@@ -11,6 +11,7 @@ use tracing::{debug, warn};
 
 use crate::DevstackError;
 use crate::config::{S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, SHUTDOWN_GRACE};
+use crate::error::ServerFailure;
 use crate::server::{ServerThread, localhost, server_runtime};
 
 pub(crate) async fn start_s3(
@@ -34,15 +35,14 @@ pub(crate) async fn start_s3(
         .set_nonblocking(true)
         .map_err(|source| DevstackError::Bind { addr, source })?;
 
-    let s3_error = |message: String| DevstackError::S3 {
+    let s3_error = |source| DevstackError::S3 {
         addr,
         root: root.to_owned(),
-        message,
+        source,
     };
 
-    // s3s_fs::Error implements only Debug.
     let fs = s3s_fs::FileSystem::new(root)
-        .map_err(|err| s3_error(format!("cannot open its root directory: {err:?}")))?;
+        .map_err(|err| s3_error(ServerFailure::Root(format!("{err:?}"))))?;
     let service = {
         let mut builder = s3s::service::S3ServiceBuilder::new(fs);
         builder.set_auth(s3s::auth::SimpleAuth::from_single(
@@ -53,7 +53,7 @@ pub(crate) async fn start_s3(
     };
 
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let (ready_tx, ready_rx) = oneshot::channel::<Result<(), String>>();
+    let (ready_tx, ready_rx) = oneshot::channel::<Result<(), ServerFailure>>();
 
     let thread = std::thread::Builder::new()
         .name("pipelab-s3".into())
@@ -70,13 +70,13 @@ pub(crate) async fn start_s3(
 
     match ready_rx.await {
         Ok(Ok(())) => Ok((server, addr)),
-        Ok(Err(message)) => {
+        Ok(Err(failure)) => {
             server.stop_and_join().await;
-            Err(s3_error(message))
+            Err(s3_error(failure))
         }
         Err(_) => {
             server.stop_and_join().await;
-            Err(s3_error("the server thread exited during start".into()))
+            Err(s3_error(ServerFailure::ThreadExited))
         }
     }
 }
@@ -85,12 +85,12 @@ fn serve_s3(
     listener: StdTcpListener,
     service: s3s::service::S3Service,
     stop: oneshot::Receiver<()>,
-    ready: oneshot::Sender<Result<(), String>>,
+    ready: oneshot::Sender<Result<(), ServerFailure>>,
 ) {
     let runtime = match server_runtime("pipelab-s3-rt") {
         Ok(runtime) => runtime,
         Err(err) => {
-            let _ = ready.send(Err(format!("cannot build its tokio runtime: {err}")));
+            let _ = ready.send(Err(ServerFailure::Runtime(err)));
             return;
         }
     };
@@ -99,7 +99,7 @@ fn serve_s3(
         let listener = match tokio::net::TcpListener::from_std(listener) {
             Ok(listener) => listener,
             Err(err) => {
-                let _ = ready.send(Err(format!("cannot register its listener: {err}")));
+                let _ = ready.send(Err(ServerFailure::Listener(err)));
                 return;
             }
         };

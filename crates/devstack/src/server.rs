@@ -54,10 +54,7 @@ where
         Ok(handle) => handle
             .spawn_blocking(f)
             .await
-            .map_err(|err| DevstackError::Task {
-                what,
-                message: err.to_string(),
-            }),
+            .map_err(|source| DevstackError::Task { what, source }),
         Err(_) => Ok(f()),
     }
 }

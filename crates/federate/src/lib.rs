@@ -12,12 +12,28 @@ use thiserror::Error;
 pub enum FederateError {
     #[error(transparent)]
     Lake(#[from] LakeError),
-    #[error("{message}\n  in SQL: {sql}{hint}")]
+    #[error("{source}\n  in SQL: {sql}{hint}")]
     Sql {
         sql: String,
-        message: String,
+        /// DataFusion's error, or its SQL parser's.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
         hint: String,
     },
+}
+
+impl FederateError {
+    /// True when the user can fix this in the SQL or the lake settings; false when
+    /// reading the data failed (storage unreachable, files missing or unreadable).
+    pub fn is_user_fixable(&self) -> bool {
+        match self {
+            FederateError::Lake(e) => e.is_user_fixable(),
+            FederateError::Sql { source, .. } => {
+                let source = source.as_ref() as &(dyn std::error::Error + 'static);
+                pipelab_lake::storage_refused(source) || !pipelab_lake::storage_failed(source)
+            }
+        }
+    }
 }
 
 /// A SQL session over one lake.
@@ -70,8 +86,13 @@ impl QueryEngine {
         df.collect().await.map_err(|e| self.sql_error(sql, e))
     }
 
-    fn sql_error(&self, sql: &str, e: datafusion::error::DataFusionError) -> FederateError {
-        let message = e.to_string();
+    fn sql_error(
+        &self,
+        sql: &str,
+        e: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> FederateError {
+        let source = e.into();
+        let message = source.to_string();
         // The most common mistake is a table name: say which ones exist.
         let hint = if message.contains("not found") && message.contains("table") {
             if self.tables.is_empty() {
@@ -84,7 +105,7 @@ impl QueryEngine {
         };
         FederateError::Sql {
             sql: sql.trim().to_string(),
-            message,
+            source,
             hint,
         }
     }

@@ -42,11 +42,67 @@ pub enum IngestError {
     },
     #[error("cannot decode JSON into Arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
-    #[error("{0}")]
-    Other(String),
+    #[error(
+        "{failed} of {total} records were not delivered to {topic} at {brokers}; first error: \
+         {first}; keys of the records not delivered: {keys}"
+    )]
+    NotDelivered {
+        topic: String,
+        brokers: String,
+        failed: u64,
+        total: u64,
+        #[source]
+        first: rdkafka::error::KafkaError,
+        keys: String,
+    },
+    #[error("cannot start the {what} thread: {source}")]
+    Thread {
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the consumer group '{group}' on {brokers} assigned no partitions of topic '{topic}' \
+         within {waited_secs} s (its coordinator keeps rebalancing); set \
+         `assignment = \"all\"` in the spec's [source] to read without the group"
+    )]
+    NeverAssigned {
+        group: String,
+        brokers: String,
+        topic: String,
+        waited_secs: u64,
+    },
+    #[error(
+        "cannot read where the assigned partitions of topic '{topic}' stand in the lake: {source}"
+    )]
+    ResumePoints {
+        topic: String,
+        #[source]
+        source: StoreError,
+    },
 }
 
+/// An [`crate::kafka::OffsetStore`]'s error: the store (the lake) is not this crate's.
+pub type StoreError = Box<dyn std::error::Error + Send + Sync>;
+
 impl IngestError {
+    /// True when the user can fix this in the spec or the input (a topic name, an
+    /// offset policy, the memory budget); false when Kafka or the store failed.
+    pub fn is_user_fixable(&self) -> bool {
+        match self {
+            IngestError::UnknownTopic { .. }
+            | IngestError::OffsetOutOfRange { .. }
+            | IngestError::RecordTooLarge { .. } => true,
+            IngestError::Unreachable { .. }
+            | IngestError::Kafka { .. }
+            | IngestError::Arrow(_)
+            | IngestError::NotDelivered { .. }
+            | IngestError::Thread { .. }
+            | IngestError::NeverAssigned { .. }
+            | IngestError::ResumePoints { .. } => false,
+        }
+    }
+
     pub(crate) fn kafka(
         context: impl Into<String>,
     ) -> impl FnOnce(rdkafka::error::KafkaError) -> Self {

@@ -29,7 +29,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
-use crate::error::IngestError;
+use crate::error::{IngestError, StoreError};
 
 /// A member killed with SIGKILL holds its partitions until its session expires: 10 s
 /// rather than librdkafka's 45 s, so a restart resumes soon.
@@ -244,10 +244,10 @@ const GROUP_JOIN_TIMEOUT: Duration = Duration::from_secs(60);
 pub trait OffsetStore: Send + Sync {
     /// The next offset to read per partition; absent for a partition nothing was
     /// stored from.
-    fn resume(&self, partitions: &[i32]) -> Result<HashMap<i32, i64>, String>;
+    fn resume(&self, partitions: &[i32]) -> Result<HashMap<i32, i64>, StoreError>;
     /// Offsets below which every record is stored or dead-lettered, whoever stored it
     /// (`--until-idle` ends when these reach the end of every partition).
-    fn handled(&self, partitions: &[i32]) -> Result<HashMap<i32, i64>, String>;
+    fn handled(&self, partitions: &[i32]) -> Result<HashMap<i32, i64>, StoreError>;
 }
 
 #[derive(Clone)]
@@ -482,7 +482,10 @@ impl KafkaSource {
         let handle = std::thread::Builder::new()
             .name("kafka-source".into())
             .spawn(move || Reader::new(self, tx, ctl_rx, stop).run())
-            .map_err(|e| IngestError::Other(format!("cannot start the consumer thread: {e}")))?;
+            .map_err(|source| IngestError::Thread {
+                what: "Kafka consumer",
+                source,
+            })?;
         Ok((SourceControl { tx: ctl_tx }, handle))
     }
 }
@@ -555,15 +558,12 @@ impl Reader {
             }
             self.handle_commands()?;
             if !self.assigned_once && self.started.elapsed() > GROUP_JOIN_TIMEOUT {
-                return Err(IngestError::Other(format!(
-                    "the consumer group '{}' on {} assigned no partitions of topic '{}' within \
-                     {} s (its coordinator keeps rebalancing); set `assignment = \"all\"` in \
-                     the spec's [source] to read without the group",
-                    self.source.opts.group_id,
-                    self.source.opts.brokers,
-                    self.source.opts.topic,
-                    GROUP_JOIN_TIMEOUT.as_secs()
-                )));
+                return Err(IngestError::NeverAssigned {
+                    group: self.source.opts.group_id.clone(),
+                    brokers: self.source.opts.brokers.clone(),
+                    topic: self.source.opts.topic.clone(),
+                    waited_secs: GROUP_JOIN_TIMEOUT.as_secs(),
+                });
             }
             self.pick_up_new_partitions(false)?;
             if self.poll_once(Duration::from_millis(100))? {
@@ -738,7 +738,10 @@ impl Reader {
             .context()
             .store
             .handled(&partitions)
-            .map_err(IngestError::Other)?;
+            .map_err(|source| IngestError::ResumePoints {
+                topic: topic.clone(),
+                source,
+            })?;
         for p in partitions {
             let (low, high) = consumer
                 .fetch_watermarks(&topic, p, CONNECT_TIMEOUT)
@@ -1112,12 +1115,13 @@ impl SourceContext {
                 consumer.rebalance_protocol(),
                 RebalanceProtocol::Cooperative
             );
-        let stored = self.store.resume(&parts).map_err(|e| {
-            IngestError::Other(format!(
-                "cannot read where the assigned partitions of topic '{}' stand in the lake: {e}",
-                self.topic
-            ))
-        });
+        let stored = self
+            .store
+            .resume(&parts)
+            .map_err(|source| IngestError::ResumePoints {
+                topic: self.topic.clone(),
+                source,
+            });
         let starts = stored.and_then(|stored| {
             parts
                 .iter()

@@ -12,7 +12,7 @@ pub mod kafka;
 pub mod produce;
 
 pub use decode::{DeadLetter, Decoded, JsonDecoder, TypePolicy};
-pub use error::IngestError;
+pub use error::{IngestError, StoreError};
 pub use kafka::{
     Assignment, KafkaSource, MicroBatch, OffsetStore, OutOfRange, Position, RawRecord,
     SourceControl, SourceOptions, StopReason,

@@ -19,7 +19,7 @@ use crate::kafka::RawRecord;
 struct Deliveries {
     acked: AtomicU64,
     failed: AtomicU64,
-    first_error: std::sync::Mutex<Option<String>>,
+    first_error: std::sync::Mutex<Option<rdkafka::error::KafkaError>>,
     /// Keys of the records that were not delivered, in delivery-report order.
     failed_keys: std::sync::Mutex<Vec<String>>,
 }
@@ -33,7 +33,7 @@ impl ProducerContext for Deliveries {
             Ok(_) => self.acked.fetch_add(1, Ordering::Relaxed),
             Err((e, message)) => {
                 if let Ok(mut first) = self.first_error.lock() {
-                    first.get_or_insert_with(|| e.to_string());
+                    first.get_or_insert_with(|| e.clone());
                 }
                 if let Ok(mut keys) = self.failed_keys.lock() {
                     use rdkafka::message::Message;
@@ -149,26 +149,23 @@ where
         bytes,
     };
     progress(stats.acked);
-    if stats.failed > 0 {
-        let first = ctx
-            .first_error
-            .lock()
-            .ok()
-            .and_then(|e| e.clone())
-            .unwrap_or_default();
+    // A failed delivery always records its error first, so `first` is set when any failed.
+    let first = ctx.first_error.lock().ok().and_then(|e| e.clone());
+    if let (true, Some(first)) = (stats.failed > 0, first) {
         let mut keys = ctx
             .failed_keys
             .lock()
             .map(|k| k.clone())
             .unwrap_or_default();
         keys.sort_by_key(|k| k.parse::<u64>().unwrap_or(u64::MAX));
-        return Err(IngestError::Other(format!(
-            "{} of {} records were not delivered to {topic} at {brokers}; first error: {first}; \
-             keys of the records not delivered: {}",
-            stats.failed,
-            stats.failed + stats.acked,
-            keys.join(", ")
-        )));
+        return Err(IngestError::NotDelivered {
+            topic: topic.to_string(),
+            brokers: brokers.to_string(),
+            failed: stats.failed,
+            total: stats.failed + stats.acked,
+            first,
+            keys: keys.join(", "),
+        });
     }
     Ok(stats)
 }

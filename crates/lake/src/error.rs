@@ -113,6 +113,46 @@ impl LakeError {
     pub fn is_commit_conflict(&self) -> bool {
         matches!(self, LakeError::CommitConflict { .. })
     }
+
+    /// True when the user can fix this in what they gave pipelab (a location, a table
+    /// name, a partitioning, credentials); false when the storage or the environment
+    /// failed (unreachable, out of space, a lost race).
+    pub fn is_user_fixable(&self) -> bool {
+        match self {
+            LakeError::InvalidLocation { .. }
+            | LakeError::InvalidTableName { .. }
+            | LakeError::TableNotFound { .. }
+            | LakeError::PartitionMismatch { .. }
+            | LakeError::Schema { .. } => true,
+            LakeError::CommitConflict { .. } => false,
+            LakeError::Delta { .. } | LakeError::Storage { .. } | LakeError::DataFusion { .. } => {
+                storage_refused(self)
+            }
+        }
+    }
+}
+
+/// True when an object store error in `error`'s source chain says the credentials were
+/// refused (HTTP 401 or 403): the user's settings are wrong, not the service.
+pub fn storage_refused(error: &(dyn std::error::Error + 'static)) -> bool {
+    use deltalake::ObjectStoreError as E;
+    std::iter::successors(Some(error), |&e| e.source()).any(|e| match e.downcast_ref::<E>() {
+        Some(E::PermissionDenied { .. } | E::Unauthenticated { .. }) => true,
+        // object_store's S3 listing reports a refusal as `Generic`, and the retry error
+        // that holds the status is private to it: its message is the only sign left.
+        Some(E::Generic { .. }) => {
+            let text = e.to_string();
+            text.contains("403 Forbidden") || text.contains("401 Unauthorized")
+        }
+        _ => false,
+    })
+}
+
+/// True when `error`'s source chain holds an object store or I/O error: a query failed
+/// reading its data, not in its SQL.
+pub fn storage_failed(error: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(error), |&e| e.source())
+        .any(|e| e.is::<deltalake::ObjectStoreError>() || e.is::<std::io::Error>())
 }
 
 enum Kind {

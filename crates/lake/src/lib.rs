@@ -28,7 +28,7 @@ mod table;
 mod widen;
 
 pub use conform::{Misfit, conform};
-pub use error::LakeError;
+pub use error::{LakeError, storage_failed, storage_refused};
 pub use location::{LakeLocation, register_handlers};
 pub use query::{register_lake, register_table};
 pub use table::{CommitStats, LakeTable, TableSpec};

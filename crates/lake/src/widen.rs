@@ -17,6 +17,7 @@ use arrow::array::{new_null_array, types::Float64Type};
 use arrow::compute::kernels::cmp::distinct;
 use arrow::compute::{CastOptions, cast_with_options};
 use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
+use arrow::error::ArrowError;
 use arrow::json::writer::{EncoderOptions, make_encoder};
 
 use datafusion::error::DataFusionError;
@@ -91,7 +92,7 @@ pub fn widened_type(table: &DataType, batch: &DataType) -> DataType {
 }
 
 /// `array` with the type `target` (a widening of its own), no value changed.
-pub fn widen_array(array: &ArrayRef, target: &DataType) -> Result<ArrayRef, String> {
+pub fn widen_array(array: &ArrayRef, target: &DataType) -> Result<ArrayRef, ArrowError> {
     let source = array.data_type();
     if source == target {
         return Ok(array.clone());
@@ -103,14 +104,16 @@ pub fn widen_array(array: &ArrayRef, target: &DataType) -> Result<ArrayRef, Stri
         (DataType::Struct(_), DataType::Struct(fields)) => widen_struct(array, fields),
         (DataType::List(_), DataType::List(item)) => widen_list(array, item),
         _ if fits_losslessly(array, target) => {
-            cast_with_options(array, target, &CastOptions::default()).map_err(|e| e.to_string())
+            cast_with_options(array, target, &CastOptions::default())
         }
-        _ => Err(format!("{source} does not widen to {target}")),
+        _ => Err(ArrowError::CastError(format!(
+            "{source} does not widen to {target}"
+        ))),
     }
 }
 
 /// Each column of `batch` given the type `table` has for it, by [`widen_array`].
-pub fn widen_batch(batch: &RecordBatch, table: &Schema) -> Result<RecordBatch, String> {
+pub fn widen_batch(batch: &RecordBatch, table: &Schema) -> Result<RecordBatch, ArrowError> {
     let schema = batch.schema();
     let mut fields = Vec::with_capacity(batch.num_columns());
     let mut columns = Vec::with_capacity(batch.num_columns());
@@ -128,19 +131,18 @@ pub fn widen_batch(batch: &RecordBatch, table: &Schema) -> Result<RecordBatch, S
         }
     }
     let schema = Schema::new_with_metadata(fields, schema.metadata().clone());
-    RecordBatch::try_new(Arc::new(schema), columns).map_err(|e| e.to_string())
+    RecordBatch::try_new(Arc::new(schema), columns)
 }
 
 /// Text of each value: strings as they are, other scalars as arrow prints them (the same
 /// digits as JSON for numbers and booleans), structs and lists as JSON.
-fn json_text(array: &ArrayRef) -> Result<ArrayRef, String> {
+fn json_text(array: &ArrayRef) -> Result<ArrayRef, ArrowError> {
     if !array.data_type().is_nested() {
-        return cast_with_options(array, &DataType::Utf8, &CastOptions::default())
-            .map_err(|e| e.to_string());
+        return cast_with_options(array, &DataType::Utf8, &CastOptions::default());
     }
     let field: FieldRef = Arc::new(Field::new("value", array.data_type().clone(), true));
     let options = EncoderOptions::default();
-    let mut encoder = make_encoder(&field, array.as_ref(), &options).map_err(|e| e.to_string())?;
+    let mut encoder = make_encoder(&field, array.as_ref(), &options)?;
     let mut out = StringBuilder::with_capacity(array.len(), array.len() * 16);
     let mut buffer = Vec::new();
     for i in 0..array.len() {
@@ -156,14 +158,14 @@ fn json_text(array: &ArrayRef) -> Result<ArrayRef, String> {
 }
 
 /// Numbers as doubles, refused when one would change (an integer beyond 2^53).
-fn exact_double(array: &ArrayRef) -> Result<ArrayRef, String> {
+fn exact_double(array: &ArrayRef) -> Result<ArrayRef, ArrowError> {
     let safe = CastOptions {
         safe: false,
         ..CastOptions::default()
     };
-    let cast = cast_with_options(array, &DataType::Float64, &safe).map_err(|e| e.to_string())?;
-    let back = cast_with_options(&cast, array.data_type(), &safe).map_err(|e| e.to_string())?;
-    let changed = distinct(array, &back).map_err(|e| e.to_string())?;
+    let cast = cast_with_options(array, &DataType::Float64, &safe)?;
+    let back = cast_with_options(&cast, array.data_type(), &safe)?;
+    let changed = distinct(array, &back)?;
     let beyond = cast
         .as_any()
         .downcast_ref::<arrow::array::PrimitiveArray<Float64Type>>()
@@ -171,14 +173,18 @@ fn exact_double(array: &ArrayRef) -> Result<ArrayRef, String> {
             array.data_type().is_integer() && a.iter().flatten().any(|v| v.abs() > EXACT_IN_DOUBLE)
         });
     if changed.true_count() > 0 || beyond {
-        return Err("an integer beyond 2^53 would change as a double".into());
+        return Err(ArrowError::CastError(
+            "an integer beyond 2^53 would change as a double".into(),
+        ));
     }
     Ok(cast)
 }
 
-fn widen_struct(array: &ArrayRef, fields: &Fields) -> Result<ArrayRef, String> {
+fn widen_struct(array: &ArrayRef, fields: &Fields) -> Result<ArrayRef, ArrowError> {
     let Some(source) = array.as_any().downcast_ref::<StructArray>() else {
-        return Err("not a struct array".into());
+        return Err(ArrowError::InvalidArgumentError(
+            "not a struct array".into(),
+        ));
     };
     let columns = fields
         .iter()
@@ -191,14 +197,12 @@ fn widen_struct(array: &ArrayRef, fields: &Fields) -> Result<ArrayRef, String> {
         .iter()
         .map(|f| Arc::new(f.as_ref().clone().with_nullable(true)))
         .collect();
-    StructArray::try_new(fields, columns, source.nulls().cloned())
-        .map(|a| Arc::new(a) as ArrayRef)
-        .map_err(|e| e.to_string())
+    StructArray::try_new(fields, columns, source.nulls().cloned()).map(|a| Arc::new(a) as ArrayRef)
 }
 
-fn widen_list(array: &ArrayRef, item: &FieldRef) -> Result<ArrayRef, String> {
+fn widen_list(array: &ArrayRef, item: &FieldRef) -> Result<ArrayRef, ArrowError> {
     let Some(source) = array.as_any().downcast_ref::<ListArray>() else {
-        return Err("not a list array".into());
+        return Err(ArrowError::InvalidArgumentError("not a list array".into()));
     };
     let values = widen_array(source.values(), item.data_type())?;
     let item = Arc::new(item.as_ref().clone().with_nullable(true));
@@ -209,7 +213,6 @@ fn widen_list(array: &ArrayRef, item: &FieldRef) -> Result<ArrayRef, String> {
         source.nulls().cloned(),
     )
     .map(|a| Arc::new(a) as ArrayRef)
-    .map_err(|e| e.to_string())
 }
 
 /// A DataFusion function applying [`widen_array`] to one column, so the rewrite of a
@@ -257,7 +260,7 @@ impl ScalarUDFImpl for WidenUdf {
         let array = arg.to_array(args.number_rows)?;
         widen_array(&array, &self.target)
             .map(ColumnarValue::Array)
-            .map_err(DataFusionError::Execution)
+            .map_err(DataFusionError::from)
     }
 }
 

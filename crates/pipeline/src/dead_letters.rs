@@ -72,8 +72,11 @@ impl DeadLetterSink {
             if fresh.is_empty() {
                 return Ok(0);
             }
-            let batch = dead_letter_batch(&fresh)
-                .map_err(|e| PipelineError::Internal(format!("dead letters: {e}")))?;
+            let batch = dead_letter_batch(&fresh).map_err(|source| PipelineError::Batch {
+                what: "building the dead letters",
+                table: self.name.clone(),
+                source,
+            })?;
             let Some(table) = self.table.as_mut() else {
                 let spec = TableSpec {
                     name: self.name.clone(),
@@ -100,11 +103,10 @@ impl DeadLetterSink {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(PipelineError::Internal(format!(
-            "gave up writing to the dead-letter table '{}' after {ATTEMPTS} commits lost to \
-             concurrent writers",
-            self.name
-        )))
+        Err(PipelineError::Contended {
+            table: self.name.clone(),
+            attempts: ATTEMPTS,
+        })
     }
 
     /// The (partition, offset) of those letters the table already holds, read from the
@@ -128,8 +130,9 @@ impl DeadLetterSink {
             self.topic.replace('\'', "''"),
             partitions.join(", ")
         );
-        let query_err = |e: datafusion::error::DataFusionError| {
-            PipelineError::Internal(format!("reading dead-letter table '{}': {e}", self.name))
+        let query_err = |source| PipelineError::Read {
+            table: self.name.clone(),
+            source: Box::new(source),
         };
         let batches = ctx
             .sql(&sql)

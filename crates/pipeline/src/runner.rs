@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pipelab_ingest::kafka::{KafkaSource, OffsetStore, SourceControl, SourceOptions, StopReason};
-use pipelab_ingest::{JsonDecoder, MicroBatch};
+use pipelab_ingest::{JsonDecoder, MicroBatch, StoreError};
 use pipelab_lake::{LakeError, LakeLocation, LakeTable};
 use pipelab_transform::{Step, Transform};
 use tokio::sync::mpsc;
@@ -24,7 +24,7 @@ use tokio::sync::mpsc;
 use crate::dead_letters::DeadLetterSink;
 use crate::error::PipelineError;
 use crate::memory::{MemoryPeak, PeakSampler};
-use crate::spec::PipelineSpec;
+use crate::spec::{PipelineSpec, SpecError};
 use crate::writer::BatchWriter;
 
 /// Counters a progress display or a summary reads.
@@ -128,8 +128,8 @@ pub async fn run(spec: &PipelineSpec, opts: RunOptions) -> Result<RunReport, Pip
     drop(rx);
     let stop = tokio::task::spawn_blocking(move || reader.join())
         .await
-        .map_err(|e| PipelineError::Internal(format!("consumer thread: {e}")))?
-        .map_err(|_| PipelineError::Internal("the consumer thread panicked".into()));
+        .map_err(|e| thread_failed("Kafka consumer", e))?
+        .map_err(|panic| thread_failed("Kafka consumer", panic_message(panic)));
     if let Some(e) = failure {
         return Err(e);
     }
@@ -238,24 +238,26 @@ impl LakeOffsets {
     }
 
     /// The table's `txn` versions for these partitions; `None` when there is no table.
-    fn read(&self, table: &str, partitions: &[i32]) -> Result<Option<BTreeMap<i32, i64>>, String> {
+    fn read(
+        &self,
+        table: &str,
+        partitions: &[i32],
+    ) -> Result<Option<BTreeMap<i32, i64>>, PipelineError> {
         let app_ids: BTreeMap<i32, String> = partitions
             .iter()
             .map(|&p| (p, app_id(&self.pipeline, &self.topic, p)))
             .collect();
-        self.runtime
-            .block_on(async {
-                match open_existing(&self.lake, table).await? {
-                    Some(mut t) => txn_offsets(&mut t, &app_ids).await.map(Some),
-                    None => Ok(None),
-                }
-            })
-            .map_err(|e| e.to_string())
+        self.runtime.block_on(async {
+            match open_existing(&self.lake, table).await? {
+                Some(mut t) => txn_offsets(&mut t, &app_ids).await.map(Some),
+                None => Ok(None),
+            }
+        })
     }
 }
 
 impl OffsetStore for LakeOffsets {
-    fn resume(&self, partitions: &[i32]) -> Result<HashMap<i32, i64>, String> {
+    fn resume(&self, partitions: &[i32]) -> Result<HashMap<i32, i64>, StoreError> {
         let found = self.read(&self.table, partitions)?.unwrap_or_default();
         self.resumed
             .lock()
@@ -266,7 +268,7 @@ impl OffsetStore for LakeOffsets {
 
     /// Once the table exists, every batch commits its offsets there (with no rows if all
     /// its records were dead letters). Before, only the dead-letter table has any.
-    fn handled(&self, partitions: &[i32]) -> Result<HashMap<i32, i64>, String> {
+    fn handled(&self, partitions: &[i32]) -> Result<HashMap<i32, i64>, StoreError> {
         let found = match self.read(&self.table, partitions)? {
             Some(found) => found,
             None => self
@@ -294,8 +296,11 @@ async fn connect(
             Duration::from_secs_f64(spec.sink.flush_interval_secs),
         ),
     );
-    // Checked when the spec was read.
-    let budget = spec.memory().map_err(PipelineError::Internal)?;
+    // Checked when a spec is read from TOML; a spec built in code is checked here.
+    let budget = spec.memory().map_err(|message| SpecError {
+        path: format!("pipeline '{}'", spec.name),
+        message,
+    })?;
     source.prefetch_bytes = Some(budget.prefetch_bytes);
     source.max_record_bytes = budget.batch_bytes;
     source.until_idle = opts.until_idle;
@@ -306,8 +311,29 @@ async fn connect(
     // Connecting blocks (librdkafka); keep it off the async workers.
     let source = tokio::task::spawn_blocking(move || KafkaSource::connect(source, offsets))
         .await
-        .map_err(|e| PipelineError::Internal(format!("connect: {e}")))??;
+        .map_err(|e| thread_failed("Kafka connect", e))??;
     Ok(source)
+}
+
+fn thread_failed(
+    what: &'static str,
+    source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> PipelineError {
+    PipelineError::Thread {
+        what,
+        source: source.into(),
+    }
+}
+
+/// The text a panic was raised with (`panic!` gives a `&str` or a `String`).
+fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
+    match panic.downcast::<String>() {
+        Ok(text) => format!("panicked: {text}"),
+        Err(panic) => match panic.downcast_ref::<&str>() {
+            Some(text) => format!("panicked: {text}"),
+            None => "panicked".to_string(),
+        },
+    }
 }
 
 pub(crate) async fn open_existing(

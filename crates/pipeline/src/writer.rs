@@ -115,11 +115,10 @@ impl<'a> BatchWriter<'a> {
                 Err(e) => return Err(e),
             }
         }
-        Err(PipelineError::Internal(format!(
-            "gave up committing to table '{}' after {COMMIT_ATTEMPTS} commits lost to \
-             concurrent writers",
-            self.spec.sink.table
-        )))
+        Err(PipelineError::Contended {
+            table: self.spec.sink.table.clone(),
+            attempts: COMMIT_ATTEMPTS,
+        })
     }
 
     /// The table's `txn` version of each partition in the batch, from its newest snapshot
@@ -211,26 +210,24 @@ impl<'a> BatchWriter<'a> {
             .write(self.lake, output.dead_letters, &txns)
             .await?;
         let rows: u64 = output.batches.iter().map(|b| b.num_rows() as u64).sum();
-        let mut created = true;
-        if table.is_none() {
-            let Some(schema) = output.batches.first().map(RecordBatch::schema) else {
-                // Nothing storable yet and no table to hold offsets: the batch will be
-                // read again on restart; its dead letters are already kept once.
-                self.handled_without_table
-                    .extend(batch.next_offsets.iter().map(|(&p, &o)| (p, o)));
-                self.source.commit_group(&batch.next_offsets);
-                return Ok(Attempt::Done);
-            };
-            let spec = TableSpec {
-                name: self.spec.sink.table.clone(),
-                partition_by: self.spec.sink.partition_by.clone(),
-            };
-            *table = Some(LakeTable::open_or_create(self.lake, &spec, schema).await?);
-        } else {
-            created = false;
-        }
-        let Some(t) = table.as_mut() else {
-            return Err(PipelineError::Internal("lake table vanished".into()));
+        let (t, created) = match table {
+            Some(t) => (t, false),
+            None => {
+                let Some(schema) = output.batches.first().map(RecordBatch::schema) else {
+                    // Nothing storable yet and no table to hold offsets: the batch will be
+                    // read again on restart; its dead letters are already kept once.
+                    self.handled_without_table
+                        .extend(batch.next_offsets.iter().map(|(&p, &o)| (p, o)));
+                    self.source.commit_group(&batch.next_offsets);
+                    return Ok(Attempt::Done);
+                };
+                let spec = TableSpec {
+                    name: self.spec.sink.table.clone(),
+                    partition_by: self.spec.sink.partition_by.clone(),
+                };
+                let opened = LakeTable::open_or_create(self.lake, &spec, schema).await?;
+                (table.insert(opened), true)
+            }
         };
         let mut batches = output.batches;
         if created {
@@ -284,11 +281,10 @@ impl<'a> BatchWriter<'a> {
             .iter()
             .map(|b| widen_batch(b, &schema))
             .collect::<Result<_, _>>()
-            .map_err(|e| {
-                PipelineError::Internal(format!(
-                    "table '{}' was widened but a batch still does not fit it: {e}",
-                    self.spec.sink.table
-                ))
+            .map_err(|source| PipelineError::Batch {
+                what: "fitting a batch to the widened columns",
+                table: self.spec.sink.table.clone(),
+                source,
             })
     }
 
@@ -347,7 +343,7 @@ impl<'a> BatchWriter<'a> {
         let output = match self.transform.apply(input).await {
             Ok(output) => output,
             Err(e) if e.is_data_error() => {
-                return Ok(Err((e.step().to_string(), e.message().to_string())));
+                return Ok(Err((e.step().to_string(), e.message())));
             }
             Err(e) => return Err(e.into()),
         };

@@ -19,41 +19,46 @@ pub struct Step {
     pub sql: String,
 }
 
+/// Why a step failed. The source is DataFusion's (or its SQL parser's) error.
+pub type StepSource = Box<dyn std::error::Error + Send + Sync>;
+
 #[derive(Debug, Error)]
 pub enum TransformError {
     /// The SQL cannot run on this input at all (syntax, an unknown column or function):
     /// no record is to blame, so the pipeline stops with this message.
-    #[error("step '{step}': {message}\n  in SQL: {sql}")]
+    #[error("step '{step}': {source}\n  in SQL: {sql}")]
     Sql {
         step: String,
         sql: String,
-        message: String,
+        #[source]
+        source: StepSource,
     },
     /// The SQL was planned but failed while running over the data (a cast of some
     /// value, a division by zero): some records are to blame, and isolating them is
     /// worth trying.
-    #[error("step '{step}' failed on the data: {message}\n  in SQL: {sql}")]
+    #[error("step '{step}' failed on the data: {source}\n  in SQL: {sql}")]
     Execution {
         step: String,
         sql: String,
-        message: String,
+        #[source]
+        source: StepSource,
     },
 }
 
 impl TransformError {
-    fn sql(step: &Step, message: impl ToString) -> Self {
+    fn sql(step: &Step, source: impl Into<StepSource>) -> Self {
         TransformError::Sql {
             step: step.name.clone(),
             sql: step.sql.trim().to_string(),
-            message: message.to_string(),
+            source: source.into(),
         }
     }
 
-    fn execution(step: &Step, message: impl ToString) -> Self {
+    fn execution(step: &Step, source: impl Into<StepSource>) -> Self {
         TransformError::Execution {
             step: step.name.clone(),
             sql: step.sql.trim().to_string(),
-            message: message.to_string(),
+            source: source.into(),
         }
     }
 
@@ -70,10 +75,10 @@ impl TransformError {
     }
 
     /// The error without the step and SQL (for a dead letter, which names the step).
-    pub fn message(&self) -> &str {
+    pub fn message(&self) -> String {
         match self {
-            TransformError::Sql { message, .. } | TransformError::Execution { message, .. } => {
-                message
+            TransformError::Sql { source, .. } | TransformError::Execution { source, .. } => {
+                source.to_string()
             }
         }
     }
