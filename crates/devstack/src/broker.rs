@@ -90,7 +90,7 @@ async fn start_broker(
     let failed = |source| DevstackError::Broker {
         addr,
         db: db.to_owned(),
-        source,
+        source: Box::new(source),
     };
 
     let url = Url::parse(&format!("tcp://{addr}"))

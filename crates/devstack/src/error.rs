@@ -53,7 +53,7 @@ pub enum DevstackError {
         addr: SocketAddr,
         db: PathBuf,
         #[source]
-        source: ServerFailure,
+        source: Box<ServerFailure>,
     },
 
     #[error("embedded Kafka broker on {addr} did not accept connections within {waited:?}")]
@@ -64,7 +64,7 @@ pub enum DevstackError {
         addr: SocketAddr,
         root: PathBuf,
         #[source]
-        source: ServerFailure,
+        source: Box<ServerFailure>,
     },
 
     #[error("Kafka {operation} against {bootstrap} failed: {source}")]

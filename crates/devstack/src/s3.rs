@@ -38,7 +38,7 @@ pub(crate) async fn start_s3(
     let s3_error = |source| DevstackError::S3 {
         addr,
         root: root.to_owned(),
-        source,
+        source: Box::new(source),
     };
 
     let fs = s3s_fs::FileSystem::new(root)

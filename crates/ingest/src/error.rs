@@ -52,7 +52,7 @@ pub enum IngestError {
         failed: u64,
         total: u64,
         #[source]
-        first: rdkafka::error::KafkaError,
+        first: Box<rdkafka::error::KafkaError>,
         keys: String,
     },
     #[error("cannot start the {what} thread: {source}")]

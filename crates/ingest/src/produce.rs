@@ -163,7 +163,7 @@ where
             brokers: brokers.to_string(),
             failed: stats.failed,
             total: stats.failed + stats.acked,
-            first,
+            first: Box::new(first),
             keys: keys.join(", "),
         });
     }
