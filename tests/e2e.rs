@@ -7,3 +7,4 @@ mod compose;
 mod devstack_peers;
 mod end_to_end;
 mod ingest_guarantees;
+mod lake_catalog;

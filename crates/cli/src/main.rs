@@ -6,6 +6,7 @@ mod bench;
 mod demo;
 mod dlq;
 mod error;
+mod lake;
 mod output;
 mod shell;
 
@@ -66,6 +67,8 @@ enum Command {
     Run(RunArgs),
     /// Run SQL over the lake's tables; with no SQL, an interactive shell.
     Query(QueryArgs),
+    /// The lake's catalog: tables, a table's columns, partitions, history and schema history.
+    Lake(lake::LakeArgs),
     /// Produce a generated clickstream to a Kafka topic (or print it as JSON lines).
     Gen(GenArgs),
     /// Produce the lines of a file (or stdin) to a Kafka topic, one record per line.
@@ -120,6 +123,11 @@ struct QueryArgs {
     lake: String,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// Read every table as it was at a version (a number, from `pipelab lake history`) or
+    /// a time (2026-11-25T10:00:00Z, 2026-11-25 10:00:00 in UTC, or 2026-11-25): the newest
+    /// commit made at or before it. Tables that did not exist yet are left out.
+    #[arg(long, value_name = "VERSION|TIME")]
+    as_of: Option<pipelab_lake::AsOf>,
 }
 
 #[derive(Args)]
@@ -202,6 +210,7 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
         Command::Devstack(args) => devstack(args).await,
         Command::Run(args) => run(args).await,
         Command::Query(args) => query(args).await,
+        Command::Lake(args) => lake::run(args).await,
         Command::Gen(args) => generate(args).await,
         Command::Produce(args) => produce(args).await,
         Command::Dlq(args) => dlq::run(args).await,
@@ -363,7 +372,16 @@ async fn run(args: RunArgs) -> Result<(), CliError> {
 
 async fn query(args: QueryArgs) -> Result<(), CliError> {
     let lake = LakeLocation::parse(&args.lake, HashMap::new())?;
-    let engine = QueryEngine::open(&lake).await?;
+    let engine = match args.as_of {
+        None => QueryEngine::open(&lake).await?,
+        Some(at) => {
+            let (engine, absent) = QueryEngine::open_as_of(&lake, at).await?;
+            if !absent.is_empty() {
+                eprintln!("as of {at}, not yet created: {}", absent.join(", "));
+            }
+            engine
+        }
+    };
     match args.sql {
         Some(sql) => {
             let batches = engine.sql(&sql).await?;

@@ -5,7 +5,7 @@
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::DFParser;
-use pipelab_lake::{LakeError, LakeLocation};
+use pipelab_lake::{AsOf, LakeError, LakeLocation};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -46,15 +46,35 @@ pub struct QueryEngine {
 impl QueryEngine {
     /// Register every Delta table found at the lake location.
     pub async fn open(lake: &LakeLocation) -> Result<Self, FederateError> {
-        pipelab_lake::register_handlers();
-        let config = SessionConfig::new().with_information_schema(true);
-        let ctx = SessionContext::new_with_config(config);
+        let ctx = Self::session();
         let tables = pipelab_lake::register_lake(&ctx, lake).await?;
         Ok(Self {
             ctx,
             tables,
             lake: lake.display(),
         })
+    }
+
+    /// Register every Delta table as it was at `at` (time travel). Also returns the
+    /// tables that did not exist yet then, which are left out.
+    pub async fn open_as_of(
+        lake: &LakeLocation,
+        at: AsOf,
+    ) -> Result<(Self, Vec<String>), FederateError> {
+        let ctx = Self::session();
+        let (tables, absent) = pipelab_lake::register_lake_as_of(&ctx, lake, at).await?;
+        let engine = Self {
+            ctx,
+            tables,
+            lake: format!("{} as of {at}", lake.display()),
+        };
+        Ok((engine, absent))
+    }
+
+    fn session() -> SessionContext {
+        pipelab_lake::register_handlers();
+        let config = SessionConfig::new().with_information_schema(true);
+        SessionContext::new_with_config(config)
     }
 
     pub fn tables(&self) -> &[String] {

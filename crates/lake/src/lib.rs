@@ -19,6 +19,7 @@
 //! conditional PUT (AWS S3, MinIO, R2, s3s); setting `aws_conditional_put=disabled` makes
 //! every commit fail.
 
+pub mod catalog;
 mod conform;
 mod error;
 mod failpoint;
@@ -27,10 +28,11 @@ mod query;
 mod table;
 mod widen;
 
+pub use catalog::AsOf;
 pub use conform::{Misfit, conform};
 pub use error::{LakeError, storage_failed, storage_refused};
 pub use location::{LakeLocation, register_handlers};
-pub use query::{register_lake, register_table};
+pub use query::{register_lake, register_lake_as_of, register_table};
 pub use table::{CommitStats, LakeTable, TableSpec};
 pub use widen::{widen_batch, widened_schema};
 

@@ -3,6 +3,7 @@
 use datafusion::common::TableReference;
 use datafusion::prelude::SessionContext;
 
+use crate::catalog::AsOf;
 use crate::error::LakeError;
 use crate::location::LakeLocation;
 use crate::table::LakeTable;
@@ -25,6 +26,26 @@ pub async fn register_lake(
         register_table(ctx, &table).await?;
     }
     Ok(names)
+}
+
+/// Like [`register_lake`], with every table as it was at `at`. Returns the registered
+/// names and, apart, those of tables that did not exist yet then (not registered).
+pub async fn register_lake_as_of(
+    ctx: &SessionContext,
+    loc: &LakeLocation,
+    at: AsOf,
+) -> Result<(Vec<String>, Vec<String>), LakeError> {
+    let (mut registered, mut absent) = (Vec::new(), Vec::new());
+    for name in loc.list_tables().await? {
+        match LakeTable::open_as_of(loc, &name, at).await? {
+            Some(table) => {
+                register_table(ctx, &table).await?;
+                registered.push(name);
+            }
+            None => absent.push(name),
+        }
+    }
+    Ok((registered, absent))
 }
 
 /// Register one opened table into `ctx` under its name, replacing a previous registration.

@@ -21,6 +21,7 @@ use deltalake::{DeltaTable, DeltaTableBuilder};
 use futures::{StreamExt, TryStreamExt};
 use url::Url;
 
+use crate::catalog::AsOf;
 use crate::error::LakeError;
 use crate::location::{LakeLocation, validate_table_name};
 use crate::widen::WidenUdf;
@@ -161,6 +162,42 @@ impl LakeTable {
             .await
             .map_err(|e| LakeError::delta("loading Delta table", &url, e))?;
         Self::from_loaded(table.to_string(), url, delta)
+    }
+
+    /// Open the table as it was at `at` (time travel); `None` when it did not exist yet.
+    /// A time selects the newest commit the writer made at or before it, by the commit
+    /// times `history` lists (not by the log files' modification times).
+    pub async fn open_as_of(
+        loc: &LakeLocation,
+        table: &str,
+        at: AsOf,
+    ) -> Result<Option<Self>, LakeError> {
+        let mut current = Self::open(loc, table).await?;
+        let version = match at {
+            AsOf::Version(v) => v,
+            AsOf::Time(t) => {
+                let millis = t.timestamp_millis();
+                let commits = current.history(None).await?;
+                match commits
+                    .iter()
+                    .find(|c| c.millis.is_some_and(|m| m <= millis))
+                {
+                    Some(commit) => commit.version,
+                    None => return Ok(None),
+                }
+            }
+        };
+        if i64::try_from(version).map_or(true, |v| v > current.version()) {
+            return Ok(None);
+        }
+        if to_i64(version) != current.version() {
+            current
+                .table
+                .load_version(version)
+                .await
+                .map_err(|e| LakeError::delta("loading an older version of", &current.url, e))?;
+        }
+        Self::from_loaded(current.name, current.url, current.table).map(Some)
     }
 
     fn from_loaded(name: String, url: Url, table: DeltaTable) -> Result<Self, LakeError> {

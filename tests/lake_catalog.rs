@@ -1,0 +1,191 @@
+//! `pipelab lake` (the catalog from the Delta logs) and `pipelab query --as-of` (time
+//! travel), on a table several pipeline runs wrote.
+
+use serde_json::Value;
+
+use crate::common::*;
+use crate::end_to_end::assert_user_error;
+
+/// The rows `pipelab ARGS --format json` prints, one JSON object per line.
+fn json_rows(args: &[&str]) -> Vec<Value> {
+    let out = run_ok(pipelab(None).args(args).args(["--format", "json"]));
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+fn count_as_of(lake: &str, at: &str) -> i64 {
+    let out = run_ok(pipelab(None).args([
+        "query",
+        "--lake",
+        lake,
+        "--format",
+        "csv",
+        "--as-of",
+        at,
+        "SELECT count(*) FROM visits",
+    ]));
+    out.lines().nth(1).unwrap().parse().unwrap()
+}
+
+fn records(from: u32, to: u32, extra: &str) -> Vec<(String, Vec<u8>)> {
+    (from..to)
+        .map(|i| {
+            let day = 21 + i % 3;
+            let json = format!(r#"{{"id":{i},"ts":"2026-11-{day}T10:00:00Z"{extra}}}"#);
+            (i.to_string(), json.into_bytes())
+        })
+        .collect()
+}
+
+/// Three runs write 300, 0 and 100 records (the last with a new column): the catalog
+/// lists the table, its partitions, every commit with its offsets and rows, and the
+/// schema's change; each version, and each commit's time, reads back that version's rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_catalog_lists_history_and_time_travel_reads_each_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start_stack(&dir.path().join("stack")).await;
+    stack.create_topic("visits", 1).await.unwrap();
+    let lake = dir.path().join("lake").display().to_string();
+    let spec = write_spec(
+        dir.path(),
+        "visits",
+        &stack.kafka_bootstrap(),
+        "visits",
+        &lake,
+        100,
+    );
+    produce_raw(&stack, "visits", records(0, 300, "")).await;
+    run_until_idle(&stack, &spec);
+    produce_raw(&stack, "visits", records(300, 400, r#","price":1.5"#)).await;
+    run_until_idle(&stack, &spec);
+
+    let tables = json_rows(&["lake", "tables", "--lake", &lake]);
+    assert_eq!(tables.len(), 1, "{tables:?}");
+    assert_eq!(tables[0]["table"], "visits");
+    assert_eq!(tables[0]["rows"], 400);
+    assert_eq!(tables[0]["partition_by"], "dt");
+
+    let partitions = json_rows(&["lake", "partitions", "visits", "--lake", &lake]);
+    let names: Vec<&str> = partitions
+        .iter()
+        .map(|p| p["partition"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["dt=2026-11-21", "dt=2026-11-22", "dt=2026-11-23"]);
+    let rows: Vec<u64> = partitions
+        .iter()
+        .map(|p| p["rows"].as_u64().unwrap())
+        .collect();
+    assert_eq!(rows, [134, 133, 133]);
+
+    // Newest first; every commit of the runs records the partition's next offset.
+    let history = json_rows(&["lake", "history", "visits", "--lake", &lake]);
+    let versions: Vec<u64> = history
+        .iter()
+        .map(|c| c["version"].as_u64().unwrap())
+        .collect();
+    let latest = versions[0];
+    assert_eq!(versions, (0..=latest).rev().collect::<Vec<_>>());
+    let added: u64 = history
+        .iter()
+        .map(|c| c["rows_added"].as_u64().unwrap())
+        .sum();
+    assert_eq!(added, 400);
+    assert_eq!(
+        history[0]["txn"], "pipelab/visits/visits/0=400",
+        "{:?}",
+        history[0]
+    );
+    let appends: Vec<&Value> = history
+        .iter()
+        .filter(|c| c["rows_added"].as_u64() > Some(0))
+        .collect();
+    assert!(appends.len() >= 4, "100-row batches: {history:?}");
+    assert!(appends.iter().all(|c| {
+        c["txn"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("pipelab/visits/visits/0="))
+    }));
+    let limited = json_rows(&["lake", "history", "visits", "--lake", &lake, "--limit", "2"]);
+    assert_eq!(limited, history[..2]);
+
+    let schemas = json_rows(&["lake", "schema-history", "visits", "--lake", &lake]);
+    assert_eq!(schemas.len(), 2, "{schemas:?}");
+    let created = schemas[0]["change"].as_str().unwrap();
+    assert!(
+        created.starts_with("created: id long, ts string, dt string")
+            && created.ends_with("partitioned by dt"),
+        "{created}"
+    );
+    assert_eq!(schemas[1]["change"], "added price double");
+
+    let columns = json_rows(&["lake", "describe", "visits", "--lake", &lake]);
+    let price = columns.iter().find(|c| c["column"] == "price").unwrap();
+    assert_eq!(price["type"], "double");
+    let dt = columns.iter().find(|c| c["column"] == "dt").unwrap();
+    assert_eq!(dt["partition"], true);
+    let version = columns.iter().find(|p| p["property"] == "version").unwrap();
+    assert_eq!(version["value"], latest.to_string());
+
+    // Each version, and each commit's own time, reads that version's rows.
+    let mut cumulative = 0;
+    for commit in history.iter().rev() {
+        cumulative += commit["rows_added"].as_u64().unwrap() as i64;
+        let version = commit["version"].to_string();
+        assert_eq!(
+            count_as_of(&lake, &version),
+            cumulative,
+            "version {version}"
+        );
+        let time = commit["time"].as_str().unwrap();
+        // Commits of one run can share a millisecond: the newest of them is read.
+        let same_time: i64 = history
+            .iter()
+            .filter(|c| {
+                c["time"] == commit["time"] && c["version"].as_u64() > commit["version"].as_u64()
+            })
+            .map(|c| c["rows_added"].as_u64().unwrap() as i64)
+            .sum();
+        assert_eq!(
+            count_as_of(&lake, time),
+            cumulative + same_time,
+            "time {time}"
+        );
+    }
+
+    // Before the table existed it is left out, and said so.
+    let out = output(pipelab(None).args([
+        "query",
+        "--lake",
+        &lake,
+        "--as-of",
+        "2000-01-01",
+        "SELECT count(*) FROM visits",
+    ]));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not yet created: visits"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_user_error(out, &["visits", "not found"]);
+    let beyond = (latest + 1).to_string();
+    assert_user_error(
+        output(pipelab(None).args([
+            "query",
+            "--lake",
+            &lake,
+            "--as-of",
+            &beyond,
+            "SELECT count(*) FROM visits",
+        ])),
+        &["not yet created: visits"],
+    );
+    assert_user_error(
+        output(pipelab(None).args(["query", "--lake", &lake, "--as-of", "soon", "SELECT 1"])),
+        &["soon", "neither a version"],
+    );
+    assert_user_error(
+        output(pipelab(None).args(["lake", "describe", "nope", "--lake", &lake])),
+        &["nope", "no Delta table"],
+    );
+}
