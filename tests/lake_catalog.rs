@@ -189,3 +189,182 @@ async fn the_catalog_lists_history_and_time_travel_reads_each_version() {
         &["nope", "no Delta table"],
     );
 }
+
+/// Rows and files DuckDB's `read_parquet` finds under the table's directory (every file
+/// there, committed or not).
+fn parquet_on_disk(table_dir: &std::path::Path) -> (u64, u64) {
+    let report = json_of(
+        std::process::Command::new(python())
+            .arg(script("count_parquet.py"))
+            .arg(table_dir),
+    );
+    (
+        report["files"].as_u64().unwrap(),
+        report["rows"].as_u64().unwrap(),
+    )
+}
+
+fn lake_count(lake: &str, table: &str) -> (i64, i64) {
+    let rows = query_csv(
+        None,
+        lake,
+        &format!("SELECT count(*), count(DISTINCT id) FROM {table}"),
+    );
+    (rows[0][0].parse().unwrap(), rows[0][1].parse().unwrap())
+}
+
+/// Compaction rewrites many small files as one per partition in one commit while a
+/// reader loop sees only whole snapshots; a second compaction runs beside a pipeline
+/// appending to the same table, and no record or `txn` is lost. Vacuum then deletes the
+/// files compaction removed and those of a write killed before its commit: DuckDB's
+/// `read_parquet` over the directory afterwards counts exactly the table's rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_and_vacuum_lose_nothing_and_leave_no_stray_file() {
+    if !require(
+        "python duckdb",
+        python_has(&["duckdb"]),
+        "pip install -r tests/python/requirements.txt",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start_stack(&dir.path().join("stack")).await;
+    stack.create_topic("small", 1).await.unwrap();
+    let lake_dir = dir.path().join("lake");
+    let lake = lake_dir.display().to_string();
+    let table_dir = lake_dir.join("small");
+    let spec = write_spec(
+        dir.path(),
+        "small",
+        &stack.kafka_bootstrap(),
+        "small",
+        &lake,
+        50,
+    );
+    produce_raw(&stack, "small", records(0, 600, "")).await;
+    run_until_idle(&stack, &spec);
+    let files = |lake: &str| -> u64 {
+        json_rows(&["lake", "partitions", "small", "--lake", lake])
+            .iter()
+            .map(|p| p["files"].as_u64().unwrap())
+            .sum()
+    };
+    let small_files = files(&lake);
+    assert!(small_files >= 30, "{small_files} files");
+
+    // A write killed between its Parquet files and its commit leaves orphans.
+    produce_raw(&stack, "small", records(600, 700, "")).await;
+    let out = output(
+        pipelab(Some(&stack))
+            .env("PIPELAB_FAILPOINT", "lake-before-commit")
+            .args(["run", "--quiet", "--until-idle"])
+            .arg(&spec),
+    );
+    assert!(!out.status.success(), "the fail point did not fire");
+    assert_eq!(lake_count(&lake, "small"), (600, 600));
+    let (disk_files, disk_rows) = parquet_on_disk(&table_dir);
+    assert!(
+        disk_files > small_files && disk_rows > 600,
+        "no orphan: {disk_files} files"
+    );
+
+    // Compaction with a reader loop: every read is one snapshot's count.
+    let reading = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let reader = {
+        let (reading, lake) = (reading.clone(), lake.clone());
+        std::thread::spawn(move || {
+            let mut counts = Vec::new();
+            while reading.load(std::sync::atomic::Ordering::Relaxed) || counts.is_empty() {
+                counts.push(lake_count(&lake, "small"));
+            }
+            counts
+        })
+    };
+    let compacted = run_ok(pipelab(None).args(["lake", "compact", "small", "--lake", &lake]));
+    reading.store(false, std::sync::atomic::Ordering::Relaxed);
+    let counts = reader.join().unwrap();
+    assert!(counts.iter().all(|&c| c == (600, 600)), "{counts:?}");
+    eprintln!(
+        "{} reads during compaction; {small_files} small files, {disk_files} on disk",
+        counts.len()
+    );
+    assert!(compacted.contains("rewritten as 3"), "{compacted}");
+    assert_eq!(files(&lake), 3);
+    let history = json_rows(&["lake", "history", "small", "--lake", &lake, "--limit", "1"]);
+    assert_eq!(history[0]["operation"], "OPTIMIZE");
+    assert_eq!(history[0]["files_removed"].as_u64(), Some(small_files));
+
+    // A compaction beside a pipeline appending to the same table (the orphans' records
+    // and 200 more): every record once, the offsets at the end of the topic.
+    produce_raw(&stack, "small", records(700, 900, "")).await;
+    let pipeline = pipelab(Some(&stack))
+        .args(["run", "--quiet", "--until-idle"])
+        .arg(&spec)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while lake_count(&lake, "small").0 == 600 {
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the pipeline stored nothing"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    run_ok(pipelab(None).args([
+        "lake",
+        "compact",
+        "small",
+        "--lake",
+        &lake,
+        "--where",
+        "dt >= '2026-11-22'",
+    ]));
+    let out = pipeline.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(lake_count(&lake, "small"), (900, 900));
+    let history = json_rows(&["lake", "history", "small", "--lake", &lake]);
+    let last_txn = history
+        .iter()
+        .find(|c| c["txn"] != "")
+        .map(|c| c["txn"].clone());
+    assert_eq!(last_txn, Some("pipelab/small/small/0=900".into()));
+
+    // Vacuum: below the table's 7-day minimum only with --force; a dry run deletes nothing.
+    assert_user_error(
+        output(pipelab(None).args(["lake", "vacuum", "small", "--lake", &lake, "--retain", "0"])),
+        &["--force", "168 h"],
+    );
+    let on_disk = parquet_on_disk(&table_dir);
+    let dry = run_ok(pipelab(None).args([
+        "lake",
+        "vacuum",
+        "small",
+        "--lake",
+        &lake,
+        "--retain",
+        "0",
+        "--force",
+        "--dry-run",
+    ]));
+    assert!(dry.contains("would delete"), "{dry}");
+    assert_eq!(parquet_on_disk(&table_dir), on_disk);
+    let done = run_ok(pipelab(None).args([
+        "lake", "vacuum", "small", "--lake", &lake, "--retain", "0", "--force",
+    ]));
+    assert!(done.contains("deleted"), "{done}");
+    eprintln!(
+        "{compacted}{}\n{}",
+        dry.lines().last().unwrap_or(""),
+        done.lines().last().unwrap_or("")
+    );
+    let (files_left, rows_left) = parquet_on_disk(&table_dir);
+    assert_eq!(rows_left, 900, "{done}");
+    assert_eq!(files_left, files(&lake), "{done}");
+    assert_eq!(lake_count(&lake, "small"), (900, 900));
+}

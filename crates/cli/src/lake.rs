@@ -4,7 +4,10 @@ use std::collections::HashMap;
 
 use arrow::record_batch::RecordBatch;
 use clap::{Args, Subcommand};
+use std::num::NonZeroU64;
+
 use pipelab_lake::catalog::{self, Row};
+use pipelab_lake::maintain::{CompactOptions, PartitionFilter, VacuumOptions};
 use pipelab_lake::{LakeLocation, LakeTable};
 
 use crate::error::CliError;
@@ -30,6 +33,44 @@ enum LakeCommand {
     History(HistoryArgs),
     /// The versions at which a table's columns or partitioning changed, and how.
     SchemaHistory(TableArgs),
+    /// Rewrite a table's small files into fewer, larger ones in one commit (deltalake's
+    /// optimize); readers see the old files or the new ones, never a mix.
+    Compact(CompactArgs),
+    /// Delete the files no snapshot within the retention references: those compaction or
+    /// overwrites removed, and those of writes that never committed.
+    Vacuum(VacuumArgs),
+}
+
+#[derive(Args)]
+struct CompactArgs {
+    #[command(flatten)]
+    of: TableArgs,
+    /// Only partitions matching COLUMN OP VALUE, e.g. "dt >= '2026-11-20'" (repeatable;
+    /// all must match).
+    #[arg(long = "where", value_name = "FILTER")]
+    filters: Vec<PartitionFilter>,
+    /// Z-order each partition's rows by these columns (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "COLUMNS")]
+    zorder: Vec<String>,
+    /// Bytes a rewritten file aims at (default 100 MiB).
+    #[arg(long, value_name = "BYTES")]
+    target_file_size: Option<NonZeroU64>,
+}
+
+#[derive(Args)]
+struct VacuumArgs {
+    #[command(flatten)]
+    of: TableArgs,
+    /// Keep what snapshots of the last HOURS still reference (default: the table's
+    /// delta.deletedFileRetentionDuration, 7 days).
+    #[arg(long, value_name = "HOURS")]
+    retain: Option<u64>,
+    /// Allow a retention below the table's minimum (readers of older versions may fail).
+    #[arg(long)]
+    force: bool,
+    /// Only list the files that would be deleted.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 /// Where the lake is and how to print.
@@ -85,7 +126,57 @@ pub async fn run(args: LakeArgs) -> Result<(), CliError> {
             let table = args.open().await?;
             print(&[batch(&table.schema_history().await?)?], args.place.format)
         }
+        LakeCommand::Compact(args) => compact(args).await,
+        LakeCommand::Vacuum(args) => vacuum(args).await,
     }
+}
+
+async fn compact(args: CompactArgs) -> Result<(), CliError> {
+    let mut table = args.of.open().await?;
+    let opts = CompactOptions {
+        filters: args.filters,
+        zorder: args.zorder,
+        target_file_bytes: args.target_file_size,
+    };
+    let report = table.compact(&opts).await?;
+    if report.files_removed == 0 {
+        println!(
+            "{}: nothing to compact (version {})",
+            args.of.table, report.version
+        );
+    } else {
+        println!(
+            "{}: {} files ({}) rewritten as {} ({}) in {} partitions, version {}",
+            args.of.table,
+            report.files_removed,
+            output::bytes(report.bytes_removed),
+            report.files_added,
+            output::bytes(report.bytes_added),
+            report.partitions,
+            report.version
+        );
+    }
+    Ok(())
+}
+
+async fn vacuum(args: VacuumArgs) -> Result<(), CliError> {
+    let mut table = args.of.open().await?;
+    let opts = VacuumOptions {
+        retain_hours: args.retain,
+        force: args.force,
+        dry_run: args.dry_run,
+    };
+    let report = table.vacuum(&opts).await?;
+    for file in &report.files {
+        println!("{file}");
+    }
+    let verb = if report.dry_run {
+        "would delete"
+    } else {
+        "deleted"
+    };
+    println!("{}: {verb} {} files", args.of.table, report.files.len());
+    Ok(())
 }
 
 impl Place {

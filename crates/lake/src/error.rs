@@ -67,6 +67,29 @@ pub enum LakeError {
         source: deltalake::ObjectStoreError,
     },
 
+    /// A partition filter names a column the table is not partitioned by.
+    #[error(
+        "{column:?} is not a partition column of {url} (partitioned by [{partition_by}]); \
+         filters select whole partitions"
+    )]
+    NotAPartitionColumn {
+        url: String,
+        column: String,
+        partition_by: String,
+    },
+
+    /// A vacuum retention below the table's minimum, without the override.
+    #[error(
+        "retaining {provided_hours} h is below {url}'s minimum of {min_hours} h \
+         (delta.deletedFileRetentionDuration): readers of older snapshots could fail; \
+         pass --force to vacuum anyway"
+    )]
+    RetentionTooShort {
+        url: String,
+        provided_hours: u64,
+        min_hours: u64,
+    },
+
     /// Registering a table into a DataFusion session failed.
     #[error("registering lake table {table} ({url}) in DataFusion: {source}")]
     DataFusion {
@@ -123,7 +146,9 @@ impl LakeError {
             | LakeError::InvalidTableName { .. }
             | LakeError::TableNotFound { .. }
             | LakeError::PartitionMismatch { .. }
-            | LakeError::Schema { .. } => true,
+            | LakeError::Schema { .. }
+            | LakeError::NotAPartitionColumn { .. }
+            | LakeError::RetentionTooShort { .. } => true,
             LakeError::CommitConflict { .. } => false,
             LakeError::Delta { .. } | LakeError::Storage { .. } | LakeError::DataFusion { .. } => {
                 storage_refused(self)

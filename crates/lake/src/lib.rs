@@ -24,6 +24,7 @@ mod conform;
 mod error;
 mod failpoint;
 mod location;
+pub mod maintain;
 mod query;
 mod table;
 mod widen;

@@ -200,6 +200,13 @@ impl LakeTable {
         Self::from_loaded(current.name, current.url, current.table).map(Some)
     }
 
+    /// Take the table an operation (compaction, vacuum) handed back as the current one.
+    pub(crate) fn replace_table(&mut self, table: DeltaTable) -> Result<(), LakeError> {
+        self.schema = arrow_schema_of(&table, &self.url)?;
+        self.table = table;
+        Ok(())
+    }
+
     fn from_loaded(name: String, url: Url, table: DeltaTable) -> Result<Self, LakeError> {
         let schema = arrow_schema_of(&table, &url)?;
         Ok(Self {

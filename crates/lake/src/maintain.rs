@@ -1,0 +1,194 @@
+//! Keeping a table healthy: compaction (deltalake's optimize: many small files rewritten
+//! as few, in one commit) and vacuum (deleting files no retained snapshot references,
+//! including those of writes that never committed).
+
+use std::num::NonZeroU64;
+
+use deltalake::operations::optimize::OptimizeType;
+use deltalake::operations::vacuum::VacuumMode;
+use deltalake::table::config::TablePropertiesExt;
+use deltalake::{FilterValue, filter_literal};
+use serde::Serialize;
+
+use crate::error::LakeError;
+use crate::table::LakeTable;
+
+/// Which files to compact and how.
+#[derive(Debug, Clone, Default)]
+pub struct CompactOptions {
+    /// Only partitions matching all of these: `column op value`, where op is one of
+    /// `=`, `!=`, `<`, `<=`, `>`, `>=` and the column a partition column.
+    pub filters: Vec<PartitionFilter>,
+    /// Z-order the files of each partition by these columns instead of only binning them.
+    pub zorder: Vec<String>,
+    /// Bytes a rewritten file aims at (deltalake's default: 100 MiB).
+    pub target_file_bytes: Option<NonZeroU64>,
+}
+
+/// One `column op value` comparison on partition values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionFilter {
+    pub column: String,
+    pub op: String,
+    pub value: String,
+}
+
+impl std::str::FromStr for PartitionFilter {
+    type Err = String;
+
+    /// `dt = '2026-11-25'`, `dt>=2026-11-20` (quotes optional).
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        // Longest operators first, so `<=` is not read as `<`.
+        for op in ["!=", "<=", ">=", "=", "<", ">"] {
+            if let Some((column, value)) = text.split_once(op) {
+                let column = column.trim();
+                let value = value.trim().trim_matches('\'');
+                if column.is_empty() || value.is_empty() {
+                    break;
+                }
+                return Ok(PartitionFilter {
+                    column: column.to_string(),
+                    op: op.to_string(),
+                    value: value.to_string(),
+                });
+            }
+        }
+        Err(format!(
+            "{text:?} is not a partition filter: expected COLUMN OP VALUE with OP one of \
+             =, !=, <, <=, >, >= (e.g. dt >= '2026-11-20')"
+        ))
+    }
+}
+
+/// What a compaction did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CompactReport {
+    /// The version of the compaction's commit, or the unchanged version when there was
+    /// nothing to compact.
+    pub version: u64,
+    pub files_removed: u64,
+    pub files_added: u64,
+    pub bytes_removed: u64,
+    pub bytes_added: u64,
+    pub partitions: u64,
+}
+
+/// Which files vacuum may delete.
+#[derive(Debug, Clone, Default)]
+pub struct VacuumOptions {
+    /// Keep files that snapshots of the last this many hours still reference (default:
+    /// the table's `delta.deletedFileRetentionDuration`, 7 days).
+    pub retain_hours: Option<u64>,
+    /// Allow a retention below the table's minimum (readers of older snapshots may
+    /// then fail), as Delta's retention check requires.
+    pub force: bool,
+    /// Only list what would be deleted.
+    pub dry_run: bool,
+}
+
+/// What a vacuum deleted (or, in a dry run, would delete).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VacuumReport {
+    pub dry_run: bool,
+    /// Paths relative to the table.
+    pub files: Vec<String>,
+}
+
+impl LakeTable {
+    /// Delta's retention check, made here so that its refusal is a typed error (deltalake
+    /// 1.1 keeps its vacuum error type private).
+    fn check_retention(&self, opts: &VacuumOptions) -> Result<(), LakeError> {
+        let minimum = self
+            .delta()
+            .snapshot()
+            .map_err(|e| LakeError::delta("reading Delta table", self.url(), e))?
+            .table_config()
+            .deleted_file_retention_duration();
+        match opts.retain_hours {
+            Some(hours) if !opts.force && u128::from(hours) * 3600 < minimum.as_secs().into() => {
+                Err(LakeError::RetentionTooShort {
+                    url: self.url().to_string(),
+                    provided_hours: hours,
+                    min_hours: minimum.as_secs() / 3600,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Rewrite the small files of each (selected) partition into fewer, larger ones in one
+    /// commit. Readers see the old snapshot or the new one, never a mix; a concurrent
+    /// append is not lost (its files are not in the rewrite).
+    pub async fn compact(&mut self, opts: &CompactOptions) -> Result<CompactReport, LakeError> {
+        let partitions = self.partition_columns()?;
+        for filter in &opts.filters {
+            if !partitions.contains(&filter.column) {
+                return Err(LakeError::NotAPartitionColumn {
+                    url: self.url().to_string(),
+                    column: filter.column.clone(),
+                    partition_by: partitions.join(", "),
+                });
+            }
+        }
+        let literals = opts
+            .filters
+            .iter()
+            .map(|f| filter_literal(&f.column, &f.op, FilterValue::Scalar(&f.value)))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| LakeError::delta("filtering partitions of", self.url(), e))?;
+        let mut builder = self
+            .delta()
+            .clone()
+            .optimize()
+            .with_filters(&literals)
+            .with_type(if opts.zorder.is_empty() {
+                OptimizeType::Compact
+            } else {
+                OptimizeType::ZOrder(opts.zorder.clone())
+            });
+        if let Some(target) = opts.target_file_bytes {
+            builder = builder.with_target_size(target);
+        }
+        let (table, metrics) = builder
+            .await
+            .map_err(|e| LakeError::delta("compacting", self.url(), e))?;
+        self.replace_table(table)?;
+        Ok(CompactReport {
+            version: self.version().max(0) as u64,
+            files_removed: metrics.num_files_removed,
+            files_added: metrics.num_files_added,
+            bytes_removed: metrics.files_removed.total_size.max(0) as u64,
+            bytes_added: metrics.files_added.total_size.max(0) as u64,
+            partitions: metrics.partitions_optimized,
+        })
+    }
+
+    /// Delete the files no snapshot within the retention references: files removed by
+    /// compaction or overwrites, and files of writes that never committed (a crash
+    /// between writing Parquet and committing), which deltalake's `Full` mode finds by
+    /// listing the table's directory.
+    pub async fn vacuum(&mut self, opts: &VacuumOptions) -> Result<VacuumReport, LakeError> {
+        self.check_retention(opts)?;
+        let mut builder = self
+            .delta()
+            .clone()
+            .vacuum()
+            .with_mode(VacuumMode::Full)
+            .with_dry_run(opts.dry_run)
+            .with_enforce_retention_duration(!opts.force);
+        if let Some(hours) = opts.retain_hours {
+            let hours = i64::try_from(hours).unwrap_or(i64::MAX / 3_600_000);
+            builder = builder.with_retention_period(chrono::Duration::hours(hours));
+        }
+        let (table, metrics) = builder
+            .await
+            .map_err(|e| LakeError::delta("vacuuming", self.url(), e))?;
+        self.replace_table(table)?;
+        let mut files = metrics.files_deleted;
+        files.sort();
+        Ok(VacuumReport {
+            dry_run: metrics.dry_run,
+            files,
+        })
+    }
+}
