@@ -367,4 +367,24 @@ async fn compaction_and_vacuum_lose_nothing_and_leave_no_stray_file() {
     assert_eq!(rows_left, 900, "{done}");
     assert_eq!(files_left, files(&lake), "{done}");
     assert_eq!(lake_count(&lake, "small"), (900, 900));
+
+    // Z-ordering rewrites each partition sorted along the columns; filters must name
+    // partition columns.
+    let zordered = run_ok(pipelab(None).args([
+        "lake", "compact", "small", "--lake", &lake, "--zorder", "id",
+    ]));
+    assert!(zordered.contains("rewritten as"), "{zordered}");
+    let history = json_rows(&["lake", "history", "small", "--lake", &lake, "--limit", "1"]);
+    assert_eq!(history[0]["operation"], "OPTIMIZE");
+    assert_eq!(lake_count(&lake, "small"), (900, 900));
+    assert_user_error(
+        output(pipelab(None).args([
+            "lake", "compact", "small", "--lake", &lake, "--where", "id = 3",
+        ])),
+        &["\"id\" is not a partition column", "[dt]"],
+    );
+    assert_user_error(
+        output(pipelab(None).args(["lake", "compact", "small", "--lake", &lake, "--where", "dt"])),
+        &["not a partition filter"],
+    );
 }
