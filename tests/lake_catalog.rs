@@ -387,4 +387,74 @@ async fn compaction_and_vacuum_lose_nothing_and_leave_no_stray_file() {
         output(pipelab(None).args(["lake", "compact", "small", "--lake", &lake, "--where", "dt"])),
         &["not a partition filter"],
     );
+
+    verify_finds_each_kind_of_damage(&lake, &table_dir);
+}
+
+/// `lake verify` passes a sound table, then names a deleted file, a truncated one, one
+/// whose footer has a flipped byte and a stray copy, and exits 3.
+fn verify_finds_each_kind_of_damage(lake: &str, table_dir: &std::path::Path) {
+    // The files z-ordering replaced go first: then the directory holds only live files.
+    run_ok(pipelab(None).args([
+        "lake", "vacuum", "small", "--lake", lake, "--retain", "0", "--force",
+    ]));
+    let sound = run_ok(pipelab(None).args(["lake", "verify", "small", "--lake", lake, "--deep"]));
+    assert!(sound.contains("no problem found"), "{sound}");
+    let mut files = parquet_files(table_dir);
+    files.sort();
+    let [deleted, flipped, truncated] = &files[..] else {
+        panic!("expected one file per partition: {files:?}");
+    };
+    let stray = truncated.with_file_name("copy-of-a-file.parquet");
+    std::fs::copy(truncated, &stray).unwrap();
+    std::fs::remove_file(deleted).unwrap();
+    let mut bytes = std::fs::read(flipped).unwrap();
+    let footer_length = bytes.len() - 8; // the 4-byte footer length before "PAR1"
+    bytes[footer_length] ^= 0x55;
+    std::fs::write(flipped, bytes).unwrap();
+    let length = std::fs::metadata(truncated).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(truncated)
+        .unwrap()
+        .set_len(length - 100)
+        .unwrap();
+
+    let out =
+        output(pipelab(None).args(["lake", "verify", "small", "--lake", lake, "--format", "csv"]));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    let name = |p: &std::path::Path| p.file_name().unwrap().to_string_lossy().into_owned();
+    for (problem, file) in [
+        ("missing", name(deleted)),
+        ("footer", name(flipped)),
+        ("size", name(truncated)),
+        ("stray", name(&stray)),
+    ] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with(&format!("{problem},")) && l.contains(&file)),
+            "no {problem} finding for {file}:\n{stdout}"
+        );
+    }
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("4 problem(s) found"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The Parquet files under `dir`, at any depth.
+fn parquet_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(parquet_files(&path));
+        } else if path.extension().is_some_and(|e| e == "parquet") {
+            found.push(path);
+        }
+    }
+    found
 }

@@ -15,6 +15,8 @@ pub enum Blame {
     User,
     /// A service, the network, the disk or pipelab itself: exit code 1.
     Environment,
+    /// The command ran and found the data damaged (`pipelab lake verify`): exit code 3.
+    Data,
 }
 
 impl Blame {
@@ -30,6 +32,7 @@ impl Blame {
         match self {
             Blame::User => ExitCode::from(2),
             Blame::Environment => ExitCode::from(1),
+            Blame::Data => ExitCode::from(3),
         }
     }
 }
@@ -55,6 +58,14 @@ impl CliError {
         CliError {
             error: error.into(),
             blame: Blame::Environment,
+        }
+    }
+
+    /// The command found damaged data (and has printed what).
+    pub fn damaged(message: impl Into<BoxError>) -> Self {
+        CliError {
+            error: message.into(),
+            blame: Blame::Data,
         }
     }
 

@@ -39,7 +39,8 @@ Environment:
                    [sink.storage_options] take precedence
 
 Exit codes: 0 success; 2 the input needs fixing (arguments, spec, SQL, credentials, data
-the spec refuses); 1 the environment failed (a service down or unreachable, a disk, a bug).";
+the spec refuses); 1 the environment failed (a service down or unreachable, a disk, a bug);
+3 `lake verify` found damaged or stray files.";
 
 #[derive(Parser)]
 #[command(

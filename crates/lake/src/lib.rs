@@ -27,6 +27,7 @@ mod location;
 pub mod maintain;
 mod query;
 mod table;
+pub mod verify;
 mod widen;
 
 pub use catalog::AsOf;
