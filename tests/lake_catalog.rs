@@ -458,3 +458,145 @@ fn parquet_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     found
 }
+
+/// The layout DuckDB sees in the Parquet files under `dir` (see parquet_layout.py).
+fn parquet_layout(dir: &std::path::Path, sort_column: &str) -> Value {
+    json_of(
+        std::process::Command::new(python())
+            .arg(script("parquet_layout.py"))
+            .arg(dir)
+            .arg(sort_column),
+    )
+}
+
+/// `[sink.layout]` decides the files' codec, row groups, statistics, bloom filters and
+/// sort order, as DuckDB reads them back; the default is zstd with statistics. A codec
+/// pipelab does not know, or a layout naming a column the data lacks, exits 2.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sink_layout_shapes_the_parquet_files() {
+    if !require(
+        "python duckdb",
+        python_has(&["duckdb"]),
+        "pip install -r tests/python/requirements.txt",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start_stack(&dir.path().join("stack")).await;
+    let lake_dir = dir.path().join("lake");
+    let lake = lake_dir.display().to_string();
+    // Ids arrive out of order; 20 users.
+    let shuffled: Vec<(String, Vec<u8>)> = (0..600u32)
+        .map(|i| {
+            let id = (i * 7) % 600;
+            let json = format!(
+                r#"{{"id":{id},"user":"u{}","ts":"2026-11-2{}T10:00:00Z"}}"#,
+                id % 20,
+                1 + id % 3
+            );
+            (id.to_string(), json.into_bytes())
+        })
+        .collect();
+    let table = |name: &str, layout: &str| {
+        let spec = write_spec(
+            dir.path(),
+            name,
+            &stack.kafka_bootstrap(),
+            name,
+            &lake,
+            10_000,
+        );
+        let text = std::fs::read_to_string(&spec).unwrap() + layout;
+        std::fs::write(&spec, text).unwrap();
+        spec
+    };
+
+    stack.create_topic("plain", 1).await.unwrap();
+    produce_raw(&stack, "plain", shuffled.clone()).await;
+    run_until_idle(&stack, &table("plain", ""));
+    let plain = parquet_layout(&lake_dir.join("plain"), "id");
+    assert_eq!(plain["compression"], serde_json::json!(["ZSTD"]), "{plain}");
+    assert_eq!(
+        plain["columns_with_stats"],
+        serde_json::json!(["id", "ts", "user"])
+    );
+    assert_eq!(plain["columns_with_bloom_filter"], serde_json::json!([]));
+
+    stack.create_topic("shaped", 1).await.unwrap();
+    produce_raw(&stack, "shaped", shuffled).await;
+    let shaped_spec = table(
+        "shaped",
+        "[sink.layout]\ncompression = \"gzip(9)\"\nrow_group_rows = 50\n\
+         statistics = \"none\"\nbloom_filter = [\"user\"]\nsort_by = [\"id\"]\n",
+    );
+    run_until_idle(&stack, &shaped_spec);
+    let shaped = parquet_layout(&lake_dir.join("shaped"), "id");
+    assert_eq!(shaped["files"], 3, "{shaped}");
+    assert_eq!(
+        shaped["compression"],
+        serde_json::json!(["GZIP"]),
+        "{shaped}"
+    );
+    assert_eq!(shaped["max_row_group_rows"], 50, "{shaped}");
+    assert_eq!(shaped["row_groups"], 12, "{shaped}"); // 200 rows per file
+    assert_eq!(
+        shaped["columns_with_stats"],
+        serde_json::json!([]),
+        "{shaped}"
+    );
+    assert_eq!(
+        shaped["columns_with_bloom_filter"],
+        serde_json::json!(["user"]),
+        "{shaped}"
+    );
+    assert_eq!(shaped["sorted_files"], 3, "{shaped}");
+    let rows = query_csv(
+        None,
+        &lake,
+        "SELECT count(*), count(DISTINCT id) FROM shaped",
+    );
+    assert_eq!(rows, [["600", "600"]]);
+
+    // A small target file size starts new files within one partition.
+    stack.create_topic("split", 1).await.unwrap();
+    let one_day: Vec<(String, Vec<u8>)> = (0..5_000u32)
+        .map(|i| {
+            let json = format!(r#"{{"id":{i},"ts":"2026-11-21T10:00:00Z"}}"#);
+            (i.to_string(), json.into_bytes())
+        })
+        .collect();
+    produce_raw(&stack, "split", one_day).await;
+    run_until_idle(
+        &stack,
+        &table("split", "[sink.layout]\ntarget_file_bytes = 4096\n"),
+    );
+    let split = parquet_layout(&lake_dir.join("split"), "id");
+    assert!(split["files"].as_u64() > Some(1), "{split}");
+    let rows = query_csv(
+        None,
+        &lake,
+        "SELECT count(*), count(DISTINCT id) FROM split",
+    );
+    assert_eq!(rows, [["5000", "5000"]]);
+
+    let unknown_codec = table("codec", "[sink.layout]\ncompression = \"brotli9\"\n");
+    assert_user_error(
+        output(
+            pipelab(Some(&stack))
+                .args(["run", "--until-idle"])
+                .arg(&unknown_codec),
+        ),
+        &["codec.toml", "unknown compression", "brotli9"],
+    );
+    stack.create_topic("nocol", 1).await.unwrap();
+    produce_raw(&stack, "nocol", records(0, 10, "")).await;
+    let no_column = table("nocol", "[sink.layout]\nsort_by = [\"nope\"]\n");
+    assert_user_error(
+        output(
+            pipelab(Some(&stack))
+                .args(["run", "--until-idle"])
+                .arg(&no_column),
+        ),
+        &["sort_by / bloom_filter", "nope"],
+    );
+}

@@ -386,7 +386,8 @@ async fn pipelab_side(
          [source]\ntopic = \"bench\"\n\
          [[steps]]\nname = \"day\"\nsql = \"{STEP_SQL}\"\n\
          [sink]\nlocation = {:?}\ntable = \"events\"\npartition_by = [\"dt\"]\n\
-         flush_rows = {batch}\n",
+         flush_rows = {batch}\n\
+         [sink.layout]\ncompression = \"snappy\"\n",
         lake.display().to_string()
     );
     let spec = PipelineSpec::parse(&spec, Path::new("bench.toml"))?;

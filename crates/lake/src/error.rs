@@ -67,6 +67,10 @@ pub enum LakeError {
         source: deltalake::ObjectStoreError,
     },
 
+    /// The file layout asked for cannot be applied to the data.
+    #[error("file layout of {url}: {reason}")]
+    Layout { url: String, reason: String },
+
     /// A partition filter names a column the table is not partitioned by.
     #[error(
         "{column:?} is not a partition column of {url} (partitioned by [{partition_by}]); \
@@ -148,6 +152,7 @@ impl LakeError {
             | LakeError::PartitionMismatch { .. }
             | LakeError::Schema { .. }
             | LakeError::NotAPartitionColumn { .. }
+            | LakeError::Layout { .. }
             | LakeError::RetentionTooShort { .. } => true,
             LakeError::CommitConflict { .. } => false,
             LakeError::Delta { .. } | LakeError::Storage { .. } | LakeError::DataFusion { .. } => {

@@ -13,7 +13,6 @@ use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TableRefer
 use deltalake::kernel::{Action, StructType, Transaction, normalize_for_delta};
 use deltalake::logstore::get_actions;
 use deltalake::operations::write::SchemaMode;
-use deltalake::parquet::basic::Compression;
 use deltalake::parquet::file::properties::WriterProperties;
 use deltalake::parquet::schema::types::ColumnPath;
 use deltalake::protocol::{DeltaOperation, SaveMode};
@@ -23,6 +22,7 @@ use url::Url;
 
 use crate::catalog::AsOf;
 use crate::error::LakeError;
+use crate::layout::FileLayout;
 use crate::location::{LakeLocation, validate_table_name};
 use crate::widen::WidenUdf;
 
@@ -54,6 +54,7 @@ pub struct LakeTable {
     name: String,
     url: Url,
     schema: SchemaRef,
+    layout: FileLayout,
 }
 
 impl std::fmt::Debug for LakeTable {
@@ -200,6 +201,11 @@ impl LakeTable {
         Self::from_loaded(current.name, current.url, current.table).map(Some)
     }
 
+    /// The file layout of this handle's later appends.
+    pub fn set_layout(&mut self, layout: FileLayout) {
+        self.layout = layout;
+    }
+
     /// Take the table an operation (compaction, vacuum) handed back as the current one.
     pub(crate) fn replace_table(&mut self, table: DeltaTable) -> Result<(), LakeError> {
         self.schema = arrow_schema_of(&table, &self.url)?;
@@ -214,6 +220,7 @@ impl LakeTable {
             name,
             url,
             schema,
+            layout: FileLayout::default(),
         })
     }
 
@@ -323,8 +330,9 @@ impl LakeTable {
                 url: self.url.to_string(),
                 reason,
             })?;
+            let batches = self.laid_out(batches)?;
             let partitions = partition_count(&batches, &self.partition_columns()?);
-            let parquet = writer_properties(&batches, rows, partitions);
+            let parquet = writer_properties(&batches, rows, partitions, &self.layout);
             let written = self
                 .table
                 .clone()
@@ -332,6 +340,11 @@ impl LakeTable {
                 .with_save_mode(SaveMode::Append)
                 .with_schema_mode(SchemaMode::Merge)
                 .with_writer_properties(parquet)
+                .with_target_file_size(
+                    self.layout
+                        .target_file_bytes
+                        .and_then(|b| std::num::NonZeroU64::new(b as u64)),
+                )
                 .with_commit_properties(properties)
                 .await
                 .map_err(|e| LakeError::delta("appending to Delta table", &self.url, e))?;
@@ -504,6 +517,31 @@ impl LakeTable {
         Ok(to_i64(version))
     }
 
+    /// The batches sorted as the layout asks, after checking it names only their columns.
+    fn laid_out(&self, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, LakeError> {
+        let Some(first) = batches.first() else {
+            return Ok(batches);
+        };
+        let missing = self.layout.missing_columns(first);
+        if !missing.is_empty() {
+            return Err(LakeError::Layout {
+                url: self.url.to_string(),
+                reason: format!(
+                    "sort_by / bloom_filter name columns the data does not have: {}",
+                    missing.join(", ")
+                ),
+            });
+        }
+        batches
+            .into_iter()
+            .map(|b| self.layout.sort(b))
+            .collect::<Result<_, _>>()
+            .map_err(|e| LakeError::Layout {
+                url: self.url.to_string(),
+                reason: format!("cannot sort the rows: {e}"),
+            })
+    }
+
     /// Files and bytes of the `add` actions of one commit, read back from the log entry
     /// (deltalake's write metrics do not report bytes).
     async fn added_files(&self, version: i64) -> Result<(usize, u64), LakeError> {
@@ -616,12 +654,17 @@ const DICTIONARY_MIN_ROWS_PER_FILE: u64 = 4096;
 /// enough rows for it to pay, and not for text columns whose values are mostly distinct
 /// (ids, timestamps as text), where it costs a hash of every value and makes the file
 /// larger than plain encoding.
-fn writer_properties(batches: &[RecordBatch], rows: u64, partitions: usize) -> WriterProperties {
+fn writer_properties(
+    batches: &[RecordBatch],
+    rows: u64,
+    partitions: usize,
+    layout: &FileLayout,
+) -> WriterProperties {
     let rows_per_file = rows / partitions.max(1) as u64;
-    let mut builder = WriterProperties::builder()
-        .set_dictionary_enabled(rows_per_file >= DICTIONARY_MIN_ROWS_PER_FILE)
-        // Snappy, as delta-rs and Spark write by default (parquet's own default is none).
-        .set_compression(Compression::SNAPPY);
+    let mut builder = layout.apply(
+        WriterProperties::builder()
+            .set_dictionary_enabled(rows_per_file >= DICTIONARY_MIN_ROWS_PER_FILE),
+    );
     if let Some(batch) = batches.iter().max_by_key(|b| b.num_rows()) {
         for name in mostly_distinct_text_columns(batch) {
             builder = builder.set_column_dictionary_enabled(ColumnPath::from(name), false);
@@ -806,12 +849,13 @@ mod tests {
         );
         assert_eq!(partition_count(&[batch], &[]), 1);
         let column = ColumnPath::from("n");
-        assert!(writer_properties(&[], 100_000, 7).dictionary_enabled(&column));
-        assert!(!writer_properties(&[], 200_000, 1_000).dictionary_enabled(&column));
-        assert_eq!(
-            writer_properties(&[], 1, 1).compression(&column),
-            Compression::SNAPPY
-        );
+        let layout = FileLayout::default();
+        assert!(writer_properties(&[], 100_000, 7, &layout).dictionary_enabled(&column));
+        assert!(!writer_properties(&[], 200_000, 1_000, &layout).dictionary_enabled(&column));
+        assert!(matches!(
+            writer_properties(&[], 1, 1, &layout).compression(&column),
+            deltalake::parquet::basic::Compression::ZSTD(_)
+        ));
         Ok(())
     }
 
@@ -839,7 +883,7 @@ mod tests {
             ),
         ])?;
         assert_eq!(mostly_distinct_text_columns(&batch), ["id"]);
-        let props = writer_properties(&[batch], 100_000, 1);
+        let props = writer_properties(&[batch], 100_000, 1, &FileLayout::default());
         assert!(!props.dictionary_enabled(&ColumnPath::from("id")));
         assert!(props.dictionary_enabled(&ColumnPath::from("country")));
         assert!(props.dictionary_enabled(&ColumnPath::from("n")));

@@ -168,6 +168,10 @@ pub struct LakeSinkSpec {
     /// object_store names them; anything not set here comes from the `AWS_*` variables.
     #[serde(default)]
     pub storage_options: BTreeMap<String, String>,
+    /// The Parquet files' layout (`[sink.layout]`): compression, row_group_rows,
+    /// statistics, bloom_filter, sort_by, target_file_bytes.
+    #[serde(default)]
+    pub layout: pipelab_lake::FileLayout,
 }
 
 /// `on_type_mismatch`: see [`pipelab_ingest::TypePolicy`].

@@ -247,6 +247,7 @@ impl<'a> BatchWriter<'a> {
             batches = self.widen(t, batches).await?;
         }
         let started = Instant::now();
+        t.set_layout(self.spec.sink.layout.clone());
         let stats = t.append(batches, &txns).await?;
         self.progress.commit_time += started.elapsed();
         if std::env::var(FAILPOINT_ENV).is_ok_and(|v| v == AFTER_COMMIT) {
