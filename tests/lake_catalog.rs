@@ -190,6 +190,15 @@ async fn the_catalog_lists_history_and_time_travel_reads_each_version() {
     );
 }
 
+/// Python's duckdb, which the layout and vacuum checks read the files with.
+fn duckdb_present() -> bool {
+    require(
+        "python duckdb",
+        python_has(&["duckdb"]),
+        "pip install -r tests/python/requirements.txt",
+    )
+}
+
 /// Rows and files DuckDB's `read_parquet` finds under the table's directory (every file
 /// there, committed or not).
 fn parquet_on_disk(table_dir: &std::path::Path) -> (u64, u64) {
@@ -220,11 +229,7 @@ fn lake_count(lake: &str, table: &str) -> (i64, i64) {
 /// `read_parquet` over the directory afterwards counts exactly the table's rows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compaction_and_vacuum_lose_nothing_and_leave_no_stray_file() {
-    if !require(
-        "python duckdb",
-        python_has(&["duckdb"]),
-        "pip install -r tests/python/requirements.txt",
-    ) {
+    if !duckdb_present() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -470,15 +475,11 @@ fn parquet_layout(dir: &std::path::Path, sort_column: &str) -> Value {
 }
 
 /// `[sink.layout]` decides the files' codec, row groups, statistics, bloom filters and
-/// sort order, as DuckDB reads them back; the default is zstd with statistics. A codec
+/// sort order, as DuckDB reads them back; the default is Snappy with statistics. A codec
 /// pipelab does not know, or a layout naming a column the data lacks, exits 2.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sink_layout_shapes_the_parquet_files() {
-    if !require(
-        "python duckdb",
-        python_has(&["duckdb"]),
-        "pip install -r tests/python/requirements.txt",
-    ) {
+    if !duckdb_present() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -515,7 +516,11 @@ async fn the_sink_layout_shapes_the_parquet_files() {
     produce_raw(&stack, "plain", shuffled.clone()).await;
     run_until_idle(&stack, &table("plain", ""));
     let plain = parquet_layout(&lake_dir.join("plain"), "id");
-    assert_eq!(plain["compression"], serde_json::json!(["ZSTD"]), "{plain}");
+    assert_eq!(
+        plain["compression"],
+        serde_json::json!(["SNAPPY"]),
+        "{plain}"
+    );
     assert_eq!(
         plain["columns_with_stats"],
         serde_json::json!(["id", "ts", "user"])
@@ -557,7 +562,7 @@ async fn the_sink_layout_shapes_the_parquet_files() {
     );
     assert_eq!(rows, [["600", "600"]]);
 
-    // A small target file size starts new files within one partition.
+    // zstd, and a small target file size starts new files within one partition.
     stack.create_topic("split", 1).await.unwrap();
     let one_day: Vec<(String, Vec<u8>)> = (0..5_000u32)
         .map(|i| {
@@ -568,10 +573,14 @@ async fn the_sink_layout_shapes_the_parquet_files() {
     produce_raw(&stack, "split", one_day).await;
     run_until_idle(
         &stack,
-        &table("split", "[sink.layout]\ntarget_file_bytes = 4096\n"),
+        &table(
+            "split",
+            "[sink.layout]\ncompression = \"zstd(3)\"\ntarget_file_bytes = 4096\n",
+        ),
     );
     let split = parquet_layout(&lake_dir.join("split"), "id");
     assert!(split["files"].as_u64() > Some(1), "{split}");
+    assert_eq!(split["compression"], serde_json::json!(["ZSTD"]), "{split}");
     let rows = query_csv(
         None,
         &lake,
