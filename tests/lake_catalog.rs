@@ -188,6 +188,46 @@ async fn the_catalog_lists_history_and_time_travel_reads_each_version() {
         output(pipelab(None).args(["lake", "describe", "nope", "--lake", &lake])),
         &["nope", "no Delta table"],
     );
+    views_are_kept_in_the_lake(&lake);
+}
+
+/// A view created in one `pipelab query` is there in the next (kept in the lake), stays
+/// out of the table listing, answers over the current data and is gone after DROP VIEW;
+/// a view that does not plan is refused and not kept.
+fn views_are_kept_in_the_lake(lake: &str) {
+    let query = |sql: &str| query_csv(None, lake, sql);
+    query("CREATE VIEW daily AS SELECT dt, count(*) AS n FROM visits GROUP BY dt");
+    assert_eq!(
+        query("SELECT dt, n FROM daily ORDER BY dt"),
+        [
+            ["2026-11-21", "134"],
+            ["2026-11-22", "133"],
+            ["2026-11-23", "133"]
+        ]
+    );
+    query("CREATE VIEW busiest AS SELECT dt FROM daily ORDER BY n DESC, dt LIMIT 1");
+    assert_eq!(query("SELECT * FROM busiest"), [["2026-11-21"]]);
+    let tables = json_rows(&["lake", "tables", "--lake", lake]);
+    assert_eq!(tables.len(), 1, "{tables:?}");
+    assert_user_error(
+        output(pipelab(None).args([
+            "query",
+            "--lake",
+            lake,
+            "CREATE VIEW bad AS SELECT nope FROM visits",
+        ])),
+        &["nope"],
+    );
+    assert_user_error(
+        output(pipelab(None).args(["query", "--lake", lake, "SELECT * FROM bad"])),
+        &["bad", "not found"],
+    );
+    query("DROP VIEW busiest");
+    assert_user_error(
+        output(pipelab(None).args(["query", "--lake", lake, "SELECT * FROM busiest"])),
+        &["busiest", "not found"],
+    );
+    assert_eq!(query("SELECT sum(n) FROM daily"), [["400"]]);
 }
 
 /// Python's duckdb, which the layout and vacuum checks read the files with.

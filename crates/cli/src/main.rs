@@ -383,6 +383,9 @@ async fn query(args: QueryArgs) -> Result<(), CliError> {
             engine
         }
     };
+    for (view, why) in engine.broken_views() {
+        eprintln!("view {view} left out: {why}");
+    }
     match args.sql {
         Some(sql) => {
             let batches = engine.sql(&sql).await?;

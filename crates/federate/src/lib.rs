@@ -3,8 +3,10 @@
 //! here later.)
 
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::logical_expr::{DdlStatement, LogicalPlan};
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::DFParser;
+use pipelab_lake::views::ViewDef;
 use pipelab_lake::{AsOf, LakeError, LakeLocation};
 use thiserror::Error;
 
@@ -41,6 +43,9 @@ pub struct QueryEngine {
     ctx: SessionContext,
     tables: Vec<String>,
     lake: String,
+    location: LakeLocation,
+    /// Views kept in the lake that no longer plan (a table or column gone), with why.
+    broken_views: Vec<(String, String)>,
 }
 
 impl QueryEngine {
@@ -48,11 +53,7 @@ impl QueryEngine {
     pub async fn open(lake: &LakeLocation) -> Result<Self, FederateError> {
         let ctx = Self::session();
         let tables = pipelab_lake::register_lake(&ctx, lake).await?;
-        Ok(Self {
-            ctx,
-            tables,
-            lake: lake.display(),
-        })
+        Self::with_views(ctx, tables, lake.display(), lake).await
     }
 
     /// Register every Delta table as it was at `at` (time travel). Also returns the
@@ -63,12 +64,38 @@ impl QueryEngine {
     ) -> Result<(Self, Vec<String>), FederateError> {
         let ctx = Self::session();
         let (tables, absent) = pipelab_lake::register_lake_as_of(&ctx, lake, at).await?;
-        let engine = Self {
+        let display = format!("{} as of {at}", lake.display());
+        let engine = Self::with_views(ctx, tables, display, lake).await?;
+        Ok((engine, absent))
+    }
+
+    /// Create the lake's kept views in the session, in the order they were made (a view
+    /// may use an earlier one). One that no longer plans is left out, not fatal.
+    async fn with_views(
+        ctx: SessionContext,
+        tables: Vec<String>,
+        lake: String,
+        location: &LakeLocation,
+    ) -> Result<Self, FederateError> {
+        let mut broken_views = Vec::new();
+        for view in location.views().await? {
+            if let Err(e) = ctx.sql(&view.definition).await {
+                tracing::warn!(view = %view.name, "view left out: {e}");
+                broken_views.push((view.name, e.to_string()));
+            }
+        }
+        Ok(Self {
             ctx,
             tables,
-            lake: format!("{} as of {at}", lake.display()),
-        };
-        Ok((engine, absent))
+            lake,
+            location: location.clone(),
+            broken_views,
+        })
+    }
+
+    /// Views kept in the lake that could not be created in this session, with why.
+    pub fn broken_views(&self) -> &[(String, String)] {
+        &self.broken_views
     }
 
     fn session() -> SessionContext {
@@ -96,14 +123,30 @@ impl QueryEngine {
         Ok(statements.iter().map(ToString::to_string).collect())
     }
 
-    /// Plan and run one SQL statement, collecting its result.
+    /// Plan and run one SQL statement, collecting its result. `CREATE VIEW` and `DROP
+    /// VIEW` (not `TEMPORARY`) are also kept in the lake, for every later session.
     pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>, FederateError> {
-        let df = self
+        let plan = self
             .ctx
-            .sql(sql)
+            .state()
+            .create_logical_plan(sql)
             .await
             .map_err(|e| self.sql_error(sql, e))?;
-        df.collect().await.map_err(|e| self.sql_error(sql, e))
+        let kept = kept_view_change(&plan);
+        let df = self
+            .ctx
+            .execute_logical_plan(plan)
+            .await
+            .map_err(|e| self.sql_error(sql, e))?;
+        let batches = df.collect().await.map_err(|e| self.sql_error(sql, e))?;
+        match kept {
+            Some(ViewChange::Create(view)) => self.location.save_view(view).await?,
+            Some(ViewChange::Drop(name)) => {
+                self.location.drop_view(&name).await?;
+            }
+            None => {}
+        }
+        Ok(batches)
     }
 
     fn sql_error(
@@ -128,5 +171,27 @@ impl QueryEngine {
             source,
             hint,
         }
+    }
+}
+
+/// A view statement whose effect is kept in the lake.
+enum ViewChange {
+    Create(ViewDef),
+    Drop(String),
+}
+
+fn kept_view_change(plan: &LogicalPlan) -> Option<ViewChange> {
+    match plan {
+        LogicalPlan::Ddl(DdlStatement::CreateView(create)) if !create.temporary => {
+            let definition = create.definition.clone()?;
+            Some(ViewChange::Create(ViewDef {
+                name: create.name.table().to_string(),
+                definition,
+            }))
+        }
+        LogicalPlan::Ddl(DdlStatement::DropView(drop)) => {
+            Some(ViewChange::Drop(drop.name.table().to_string()))
+        }
+        _ => None,
     }
 }

@@ -29,6 +29,7 @@ pub mod maintain;
 mod query;
 mod table;
 pub mod verify;
+pub mod views;
 mod widen;
 
 pub use catalog::AsOf;
