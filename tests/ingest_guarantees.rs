@@ -699,6 +699,7 @@ async fn write_resume_point(
     let spec = pipelab_lake::TableSpec {
         name: table.to_string(),
         partition_by: vec!["dt".into()],
+        ..pipelab_lake::TableSpec::default()
     };
     let mut t = pipelab_lake::LakeTable::open_or_create(&location, &spec, schema)
         .await

@@ -649,3 +649,99 @@ async fn the_sink_layout_shapes_the_parquet_files() {
         &["sort_by / bloom_filter", "nope"],
     );
 }
+
+/// Table properties from the spec reach the table; Delta checkpoints at the interval they
+/// set; `lake set` changes them in a commit and `lake checkpoint` with a short log
+/// retention removes the old log entries: history then starts at the checkpoint, an
+/// older version is named as no longer kept, and the current data is whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn table_properties_checkpoints_and_log_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start_stack(&dir.path().join("stack")).await;
+    stack.create_topic("props", 1).await.unwrap();
+    let lake_dir = dir.path().join("lake");
+    let lake = lake_dir.display().to_string();
+    let spec = write_spec(
+        dir.path(),
+        "props",
+        &stack.kafka_bootstrap(),
+        "props",
+        &lake,
+        10,
+    );
+    let text = std::fs::read_to_string(&spec).unwrap()
+        + "[sink.table_properties]\n\"delta.checkpointInterval\" = \"5\"\n\"pipelab.owner\" = \"data-team\"\n";
+    std::fs::write(&spec, text).unwrap();
+    produce_raw(&stack, "props", records(0, 120, "")).await;
+    run_until_idle(&stack, &spec);
+
+    let described = json_rows(&["lake", "describe", "props", "--lake", &lake]);
+    let property = |rows: &[Value], key: &str| {
+        rows.iter()
+            .find(|p| p["property"] == key)
+            .map(|p| p["value"].clone())
+    };
+    assert_eq!(
+        property(&described, "delta.checkpointInterval"),
+        Some("5".into())
+    );
+    assert_eq!(
+        property(&described, "pipelab.owner"),
+        Some("data-team".into())
+    );
+    let log = lake_dir.join("props").join("_delta_log");
+    // deltalake checkpoints the version after every 5th commit (4, 9, ...).
+    let checkpoints = std::fs::read_dir(&log)
+        .unwrap()
+        .filter(|e| {
+            let name = e.as_ref().unwrap().file_name();
+            name.to_string_lossy().ends_with(".checkpoint.parquet")
+        })
+        .count();
+    assert!(checkpoints >= 2, "{checkpoints} checkpoints in {log:?}");
+    let latest =
+        json_rows(&["lake", "history", "props", "--lake", &lake, "--limit", "1"])[0]["version"]
+            .as_u64()
+            .unwrap();
+    assert!(latest >= 12, "{latest}");
+
+    let set = run_ok(pipelab(None).args([
+        "lake",
+        "set",
+        "props",
+        "--lake",
+        &lake,
+        "delta.logRetentionDuration=interval 0 seconds",
+    ]));
+    assert!(set.contains(&format!("version {}", latest + 1)), "{set}");
+    let checkpoint = run_ok(pipelab(None).args(["lake", "checkpoint", "props", "--lake", &lake]));
+    assert!(
+        checkpoint.contains(&format!("checkpoint of version {}", latest + 1)),
+        "{checkpoint}"
+    );
+    let history = json_rows(&["lake", "history", "props", "--lake", &lake]);
+    assert_eq!(history.len(), 1, "{checkpoint}\n{history:?}");
+    assert_user_error(
+        output(pipelab(None).args([
+            "query",
+            "--lake",
+            &lake,
+            "--as-of",
+            "3",
+            "SELECT count(*) FROM props",
+        ])),
+        &["version 3", "no longer in its log"],
+    );
+    assert_eq!(
+        query_csv(
+            None,
+            &lake,
+            "SELECT count(*), count(DISTINCT id) FROM props"
+        ),
+        [["120", "120"]]
+    );
+    assert_user_error(
+        output(pipelab(None).args(["lake", "set", "props", "--lake", &lake, "delta.nope=1"])),
+        &["\"delta.nope\" is not a Delta table property"],
+    );
+}

@@ -43,6 +43,30 @@ enum LakeCommand {
     /// size, with a readable footer and the logged row count, and no data file that no
     /// commit added. Exit code 3 when something is wrong.
     Verify(VerifyArgs),
+    /// Set table properties in one commit: KEY=VALUE, e.g.
+    /// delta.logRetentionDuration="interval 7 days", delta.checkpointInterval=10.
+    Set(SetArgs),
+    /// Write a checkpoint of the current version, and delete the log entries it makes
+    /// unnecessary that are older than delta.logRetentionDuration (30 days unless set).
+    Checkpoint(TableArgs),
+}
+
+#[derive(Args)]
+struct SetArgs {
+    #[command(flatten)]
+    of: TableArgs,
+    /// KEY=VALUE (repeatable).
+    #[arg(required = true, value_name = "KEY=VALUE", value_parser = parse_property)]
+    properties: Vec<(String, String)>,
+}
+
+fn parse_property(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.trim().is_empty() => {
+            Ok((key.trim().to_string(), value.trim().to_string()))
+        }
+        _ => Err(format!("{text:?}: expected KEY=VALUE")),
+    }
 }
 
 #[derive(Args)]
@@ -142,6 +166,23 @@ pub async fn run(args: LakeArgs) -> Result<(), CliError> {
         LakeCommand::Compact(args) => compact(args).await,
         LakeCommand::Vacuum(args) => vacuum(args).await,
         LakeCommand::Verify(args) => verify(args).await,
+        LakeCommand::Set(args) => {
+            let mut table = args.of.open().await?;
+            let version = table
+                .set_properties(args.properties.into_iter().collect())
+                .await?;
+            println!("{}: properties set in version {version}", args.of.table);
+            Ok(())
+        }
+        LakeCommand::Checkpoint(args) => {
+            let mut table = args.open().await?;
+            let report = table.checkpoint().await?;
+            println!(
+                "{}: checkpoint of version {}; {} expired log entries deleted",
+                args.table, report.version, report.log_entries_deleted
+            );
+            Ok(())
+        }
     }
 }
 

@@ -67,6 +67,21 @@ pub enum LakeError {
         source: deltalake::ObjectStoreError,
     },
 
+    /// Time travel to a version whose log entry is gone (log retention and a checkpoint).
+    #[error(
+        "version {version} of {url} is no longer in its log (removed after \
+         delta.logRetentionDuration); `pipelab lake history` lists the versions kept"
+    )]
+    VersionNotKept { url: String, version: u64 },
+
+    /// A `delta.` table property Delta does not define.
+    #[error(
+        "{key:?} is not a Delta table property (of {url}); Delta's are listed at \
+         https://docs.delta.io/latest/table-properties.html, and keys of your own must not \
+         start with 'delta.'"
+    )]
+    UnknownProperty { url: String, key: String },
+
     /// The file layout asked for cannot be applied to the data.
     #[error("file layout of {url}: {reason}")]
     Layout { url: String, reason: String },
@@ -153,6 +168,8 @@ impl LakeError {
             | LakeError::Schema { .. }
             | LakeError::NotAPartitionColumn { .. }
             | LakeError::Layout { .. }
+            | LakeError::UnknownProperty { .. }
+            | LakeError::VersionNotKept { .. }
             | LakeError::RetentionTooShort { .. } => true,
             LakeError::CommitConflict { .. } => false,
             LakeError::Delta { .. } | LakeError::Storage { .. } | LakeError::DataFusion { .. } => {

@@ -2,7 +2,11 @@
 //! as few, in one commit) and vacuum (deleting files no retained snapshot references,
 //! including those of writes that never committed).
 
+use std::collections::BTreeMap;
 use std::num::NonZeroU64;
+
+use deltalake::TableProperty;
+use deltalake::checkpoints::{cleanup_metadata, create_checkpoint};
 
 use deltalake::operations::optimize::OptimizeType;
 use deltalake::operations::vacuum::VacuumMode;
@@ -60,6 +64,31 @@ impl std::str::FromStr for PartitionFilter {
     }
 }
 
+/// What a checkpoint did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckpointReport {
+    pub version: u64,
+    /// Log entries older than the table's log retention that the checkpoint made
+    /// unnecessary, deleted (versions before them can no longer be read).
+    pub log_entries_deleted: usize,
+}
+
+/// Refuse `delta.` keys Delta does not define (a typo would silently do nothing).
+pub(crate) fn check_properties(
+    url: &url::Url,
+    properties: &BTreeMap<String, String>,
+) -> Result<(), LakeError> {
+    for key in properties.keys() {
+        if key.starts_with("delta.") && key.parse::<TableProperty>().is_err() {
+            return Err(LakeError::UnknownProperty {
+                url: url.to_string(),
+                key: key.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// What a compaction did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CompactReport {
@@ -95,6 +124,41 @@ pub struct VacuumReport {
 }
 
 impl LakeTable {
+    /// Set table properties in one metadata commit; returns the new version.
+    pub async fn set_properties(
+        &mut self,
+        properties: BTreeMap<String, String>,
+    ) -> Result<u64, LakeError> {
+        check_properties(self.url(), &properties)?;
+        let table = self
+            .delta()
+            .clone()
+            .set_tbl_properties()
+            .with_properties(properties.into_iter().collect())
+            // Keys of one's own are allowed; `delta.` ones were checked above.
+            .with_raise_if_not_exists(false)
+            .await
+            .map_err(|e| LakeError::delta("setting properties of", self.url(), e))?;
+        self.replace_table(table)?;
+        Ok(self.version().max(0) as u64)
+    }
+
+    /// Write a checkpoint of the current version (readers then start from it instead of
+    /// replaying every commit), and delete the log entries it makes unnecessary that are
+    /// older than `delta.logRetentionDuration` (30 days unless set).
+    pub async fn checkpoint(&mut self) -> Result<CheckpointReport, LakeError> {
+        create_checkpoint(self.delta(), None)
+            .await
+            .map_err(|e| LakeError::delta("writing a checkpoint of", self.url(), e))?;
+        let deleted = cleanup_metadata(self.delta(), None)
+            .await
+            .map_err(|e| LakeError::delta("cleaning the log of", self.url(), e))?;
+        Ok(CheckpointReport {
+            version: self.version().max(0) as u64,
+            log_entries_deleted: deleted,
+        })
+    }
+
     /// Delta's retention check, made here so that its refusal is a typed error (deltalake
     /// 1.1 keeps its vacuum error type private).
     fn check_retention(&self, opts: &VacuumOptions) -> Result<(), LakeError> {

@@ -30,11 +30,15 @@ use crate::widen::WidenUdf;
 const WIDEN_ATTEMPTS: usize = 50;
 
 /// What a lake table should look like when it has to be created.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TableSpec {
     pub name: String,
     /// Hive-style partition columns, outermost first (`dt` gives `dt=2026-11-23/`).
     pub partition_by: Vec<String>,
+    /// Table properties set at creation (`delta.checkpointInterval`,
+    /// `delta.logRetentionDuration`, `delta.deletedFileRetentionDuration`, or keys of
+    /// one's own outside `delta.`).
+    pub properties: std::collections::BTreeMap<String, String>,
 }
 
 /// Result of one [`LakeTable::append`] commit.
@@ -120,12 +124,20 @@ impl LakeTable {
         let delta_schema = StructType::try_from_arrow(normalized.as_ref())
             .map_err(|e| schema_err(e.to_string()))?;
 
+        crate::maintain::check_properties(&url, &spec.properties)?;
         let table = new_table(loc, &url)?;
         let created = table
             .create()
             .with_table_name(spec.name.clone())
             .with_columns(delta_schema.fields().cloned())
             .with_partition_columns(spec.partition_by.clone())
+            .with_configuration(
+                spec.properties
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Some(v.clone()))),
+            )
+            // Keys of one's own are allowed; `delta.` ones were checked above.
+            .with_raise_if_key_not_exists(false)
             // Ignore = "if someone created it meanwhile, load theirs".
             .with_save_mode(SaveMode::Ignore)
             .await;
@@ -191,12 +203,18 @@ impl LakeTable {
         if i64::try_from(version).map_or(true, |v| v > current.version()) {
             return Ok(None);
         }
-        if to_i64(version) != current.version() {
-            current
-                .table
-                .load_version(version)
-                .await
-                .map_err(|e| LakeError::delta("loading an older version of", &current.url, e))?;
+        if to_i64(version) != current.version()
+            && let Err(e) = current.table.load_version(version).await
+        {
+            // Cleaned up after the log retention: say so rather than how loading failed.
+            let kept = current.table.log_store().read_commit_entry(version).await;
+            return Err(match kept {
+                Ok(None) => LakeError::VersionNotKept {
+                    url: current.url.to_string(),
+                    version,
+                },
+                _ => LakeError::delta("loading an older version of", &current.url, e),
+            });
         }
         Self::from_loaded(current.name, current.url, current.table).map(Some)
     }

@@ -81,6 +81,7 @@ impl DeadLetterSink {
                 let spec = TableSpec {
                     name: self.name.clone(),
                     partition_by: Vec::new(),
+                    ..TableSpec::default()
                 };
                 // Then look again: another member may have created it with letters.
                 self.table = Some(LakeTable::open_or_create(lake, &spec, batch.schema()).await?);

@@ -168,6 +168,10 @@ pub struct LakeSinkSpec {
     /// object_store names them; anything not set here comes from the `AWS_*` variables.
     #[serde(default)]
     pub storage_options: BTreeMap<String, String>,
+    /// Properties the table is created with (`[sink.table_properties]`), such as
+    /// `"delta.checkpointInterval" = "10"`; set later ones with `pipelab lake set`.
+    #[serde(default)]
+    pub table_properties: BTreeMap<String, String>,
     /// The Parquet files' layout (`[sink.layout]`): compression, row_group_rows,
     /// statistics, bloom_filter, sort_by, target_file_bytes.
     #[serde(default)]

@@ -36,6 +36,7 @@ fn spec() -> TableSpec {
     TableSpec {
         name: "events".into(),
         partition_by: vec!["dt".into()],
+        ..TableSpec::default()
     }
 }
 
@@ -256,6 +257,7 @@ async fn errors_name_the_table() -> TestResult {
     let other = TableSpec {
         name: "events".into(),
         partition_by: vec![],
+        ..TableSpec::default()
     };
     let err = LakeTable::open_or_create(&loc, &other, schema()).await;
     assert!(

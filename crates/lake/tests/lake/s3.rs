@@ -80,6 +80,7 @@ async fn s3_lake_commits_atomically_and_is_queryable() -> TestResult {
     let spec = TableSpec {
         name: "clicks".into(),
         partition_by: vec!["dt".into()],
+        ..TableSpec::default()
     };
     let mut table = LakeTable::open_or_create(&loc, &spec, schema()).await?;
     let c1 = table
