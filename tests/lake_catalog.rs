@@ -28,6 +28,25 @@ fn count_as_of(lake: &str, at: &str) -> i64 {
     out.lines().nth(1).unwrap().parse().unwrap()
 }
 
+/// The embedded stack with topic `name` (one partition), a local lake under `dir` and a
+/// spec reading the topic into table `name` in batches of `flush_rows`.
+async fn one_table(
+    dir: &std::path::Path,
+    name: &str,
+    flush_rows: usize,
+) -> (
+    pipelab_devstack::DevStack,
+    std::path::PathBuf,
+    std::path::PathBuf,
+) {
+    let stack = start_stack(&dir.join("stack")).await;
+    stack.create_topic(name, 1).await.unwrap();
+    let lake_dir = dir.join("lake");
+    let lake = lake_dir.display().to_string();
+    let spec = write_spec(dir, name, &stack.kafka_bootstrap(), name, &lake, flush_rows);
+    (stack, lake_dir, spec)
+}
+
 fn records(from: u32, to: u32, extra: &str) -> Vec<(String, Vec<u8>)> {
     (from..to)
         .map(|i| {
@@ -44,17 +63,8 @@ fn records(from: u32, to: u32, extra: &str) -> Vec<(String, Vec<u8>)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_catalog_lists_history_and_time_travel_reads_each_version() {
     let dir = tempfile::tempdir().unwrap();
-    let stack = start_stack(&dir.path().join("stack")).await;
-    stack.create_topic("visits", 1).await.unwrap();
-    let lake = dir.path().join("lake").display().to_string();
-    let spec = write_spec(
-        dir.path(),
-        "visits",
-        &stack.kafka_bootstrap(),
-        "visits",
-        &lake,
-        100,
-    );
+    let (stack, lake_dir, spec) = one_table(dir.path(), "visits", 100).await;
+    let lake = lake_dir.display().to_string();
     produce_raw(&stack, "visits", records(0, 300, "")).await;
     run_until_idle(&stack, &spec);
     produce_raw(&stack, "visits", records(300, 400, r#","price":1.5"#)).await;
@@ -273,19 +283,9 @@ async fn compaction_and_vacuum_lose_nothing_and_leave_no_stray_file() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let stack = start_stack(&dir.path().join("stack")).await;
-    stack.create_topic("small", 1).await.unwrap();
-    let lake_dir = dir.path().join("lake");
+    let (stack, lake_dir, spec) = one_table(dir.path(), "small", 50).await;
     let lake = lake_dir.display().to_string();
     let table_dir = lake_dir.join("small");
-    let spec = write_spec(
-        dir.path(),
-        "small",
-        &stack.kafka_bootstrap(),
-        "small",
-        &lake,
-        50,
-    );
     produce_raw(&stack, "small", records(0, 600, "")).await;
     run_until_idle(&stack, &spec);
     let files = |lake: &str| -> u64 {
@@ -657,18 +657,8 @@ async fn the_sink_layout_shapes_the_parquet_files() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn table_properties_checkpoints_and_log_retention() {
     let dir = tempfile::tempdir().unwrap();
-    let stack = start_stack(&dir.path().join("stack")).await;
-    stack.create_topic("props", 1).await.unwrap();
-    let lake_dir = dir.path().join("lake");
+    let (stack, lake_dir, spec) = one_table(dir.path(), "props", 10).await;
     let lake = lake_dir.display().to_string();
-    let spec = write_spec(
-        dir.path(),
-        "props",
-        &stack.kafka_bootstrap(),
-        "props",
-        &lake,
-        10,
-    );
     let text = std::fs::read_to_string(&spec).unwrap()
         + "[sink.table_properties]\n\"delta.checkpointInterval\" = \"5\"\n\"pipelab.owner\" = \"data-team\"\n";
     std::fs::write(&spec, text).unwrap();
