@@ -735,3 +735,37 @@ async fn table_properties_checkpoints_and_log_retention() {
         &["\"delta.nope\" is not a Delta table property"],
     );
 }
+
+/// With `[sink.compaction]`, a pipeline writing many small batches compacts a partition
+/// once it holds more small files than allowed: the partitions stay within the bound,
+/// and every record is stored once with the offsets at the end of the topic.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn automatic_compaction_bounds_small_files_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stack, lake_dir, spec) = one_table(dir.path(), "auto", 20).await;
+    let lake = lake_dir.display().to_string();
+    let text = std::fs::read_to_string(&spec).unwrap() + "[sink.compaction]\nmax_small_files = 4\n";
+    std::fs::write(&spec, text).unwrap();
+    produce_raw(&stack, "auto", records(0, 400, "")).await;
+    let out = run_until_idle(&stack, &spec);
+    assert!(out.contains("partition compaction(s)"), "{out}");
+    let partitions = json_rows(&["lake", "partitions", "auto", "--lake", &lake]);
+    assert_eq!(partitions.len(), 3, "{partitions:?}");
+    for p in &partitions {
+        assert!(p["files"].as_u64() <= Some(5), "{partitions:?}");
+    }
+    let history = json_rows(&["lake", "history", "auto", "--lake", &lake]);
+    assert!(
+        history.iter().any(|c| c["operation"] == "OPTIMIZE"),
+        "{history:?}"
+    );
+    let last_txn = history
+        .iter()
+        .find(|c| c["txn"] != "")
+        .map(|c| c["txn"].clone());
+    assert_eq!(last_txn, Some("pipelab/auto/auto/0=400".into()));
+    assert_eq!(
+        query_csv(None, &lake, "SELECT count(*), count(DISTINCT id) FROM auto"),
+        [["400", "400"]]
+    );
+}

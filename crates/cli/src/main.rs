@@ -358,6 +358,12 @@ async fn run(args: RunArgs) -> Result<(), CliError> {
             p.widenings
         );
     }
+    if p.compactions > 0 {
+        println!(
+            "  {} partition compaction(s) after writes ([sink.compaction])",
+            p.compactions
+        );
+    }
     if p.already_stored + p.reseeks + p.conflicts + report.out_of_range_resets > 0 {
         println!(
             "  shared with other members: {} records already stored, {} partitions re-read, \

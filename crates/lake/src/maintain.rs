@@ -64,6 +64,26 @@ impl std::str::FromStr for PartitionFilter {
     }
 }
 
+/// When a table compacts itself after a write: a partition holding more than
+/// `max_small_files` files smaller than `small_file_bytes` is compacted. In a pipeline
+/// spec it is the `[sink.compaction]` table.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoCompaction {
+    #[serde(default = "default_small_file_bytes")]
+    pub small_file_bytes: u64,
+    #[serde(default = "default_max_small_files")]
+    pub max_small_files: usize,
+}
+
+fn default_small_file_bytes() -> u64 {
+    32 << 20
+}
+
+fn default_max_small_files() -> usize {
+    16
+}
+
 /// What a checkpoint did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CheckpointReport {
@@ -124,6 +144,47 @@ pub struct VacuumReport {
 }
 
 impl LakeTable {
+    /// The partitions (as `column = value` filters) holding more small files than
+    /// `policy` allows. Partitions with a null value are left alone (a filter cannot
+    /// name them).
+    pub fn crowded_partitions(
+        &self,
+        policy: &AutoCompaction,
+    ) -> Result<Vec<Vec<PartitionFilter>>, LakeError> {
+        let columns = self.partition_columns()?;
+        let snapshot = self
+            .delta()
+            .snapshot()
+            .map_err(|e| LakeError::delta("reading Delta table", self.url(), e))?;
+        let mut small: BTreeMap<Vec<Option<String>>, usize> = BTreeMap::new();
+        for file in snapshot.log_data() {
+            if file.size().max(0) as u64 >= policy.small_file_bytes {
+                continue;
+            }
+            let values = file.partition_values_map();
+            let key = columns
+                .iter()
+                .map(|c| values.get(c).cloned().flatten())
+                .collect();
+            *small.entry(key).or_default() += 1;
+        }
+        Ok(small
+            .into_iter()
+            .filter(|(values, n)| *n > policy.max_small_files && values.iter().all(Option::is_some))
+            .map(|(values, _)| {
+                columns
+                    .iter()
+                    .zip(values)
+                    .map(|(column, value)| PartitionFilter {
+                        column: column.clone(),
+                        op: "=".into(),
+                        value: value.unwrap_or_default(),
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+
     /// Set table properties in one metadata commit; returns the new version.
     pub async fn set_properties(
         &mut self,

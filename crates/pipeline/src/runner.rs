@@ -45,6 +45,8 @@ pub struct Progress {
     pub conflicts: u64,
     /// Rewrites of the table that widened column types (`on_type_mismatch = "widen"`).
     pub widenings: u64,
+    /// Partitions compacted after writes (`[sink.compaction]`).
+    pub compactions: u64,
     /// Where the writer's time went: decoding JSON, running the steps (and fitting
     /// their output to the table), and writing files and committing.
     pub decode_time: Duration,

@@ -172,6 +172,9 @@ pub struct LakeSinkSpec {
     /// `"delta.checkpointInterval" = "10"`; set later ones with `pipelab lake set`.
     #[serde(default)]
     pub table_properties: BTreeMap<String, String>,
+    /// Compact a partition after a write when it holds too many small files
+    /// (`[sink.compaction]`: `small_file_bytes`, `max_small_files`); off when absent.
+    pub compaction: Option<pipelab_lake::maintain::AutoCompaction>,
     /// The Parquet files' layout (`[sink.layout]`): compression, row_group_rows,
     /// statistics, bloom_filter, sort_by, target_file_bytes.
     #[serde(default)]

@@ -8,6 +8,7 @@ use arrow::array::RecordBatch;
 use arrow::datatypes::Schema;
 use pipelab_ingest::kafka::SourceControl;
 use pipelab_ingest::{DeadLetter, JsonDecoder, MicroBatch, Position, RawRecord};
+use pipelab_lake::maintain::CompactOptions;
 use pipelab_lake::{LakeLocation, LakeTable, TableSpec, conform, widen_batch, widened_schema};
 use pipelab_transform::Transform;
 
@@ -260,7 +261,42 @@ impl<'a> BatchWriter<'a> {
         self.progress.files += stats.files_added as u64;
         self.progress.bytes += stats.bytes_added;
         self.source.commit_group(&batch.next_offsets);
+        self.compact_crowded(t).await;
         Ok(Attempt::Done)
+    }
+
+    /// `[sink.compaction]`: compact the partitions that hold too many small files. Best
+    /// effort: the batch is committed already, so a failed compaction (another writer's
+    /// conflicting commit, say) is logged and the next write tries again.
+    async fn compact_crowded(&mut self, table: &mut LakeTable) {
+        let Some(policy) = &self.spec.sink.compaction else {
+            return;
+        };
+        let crowded = match table.crowded_partitions(policy) {
+            Ok(crowded) => crowded,
+            Err(e) => {
+                tracing::warn!("automatic compaction skipped: {e}");
+                return;
+            }
+        };
+        for filters in crowded {
+            let opts = CompactOptions {
+                filters,
+                ..CompactOptions::default()
+            };
+            match table.compact(&opts).await {
+                Ok(report) => {
+                    self.progress.compactions += 1;
+                    tracing::info!(
+                        files = report.files_removed,
+                        version = report.version,
+                        "compacted a partition of {}",
+                        self.spec.sink.table
+                    );
+                }
+                Err(e) => tracing::warn!("automatic compaction failed, retried later: {e}"),
+            }
+        }
     }
 
     fn widening(&self) -> bool {
