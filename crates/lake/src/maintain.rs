@@ -1,13 +1,13 @@
 //! Keeping a table healthy: compaction (deltalake's optimize: many small files rewritten
-//! as few, in one commit) and vacuum (deleting files no retained snapshot references,
-//! including those of writes that never committed).
+//! as few, in one commit), by hand or after writes; vacuum (deleting files no retained
+//! snapshot references, including those of writes that never committed); table
+//! properties; checkpoints with the log's cleanup.
 
 use std::collections::BTreeMap;
 use std::num::NonZeroU64;
 
 use deltalake::TableProperty;
 use deltalake::checkpoints::{cleanup_metadata, create_checkpoint};
-
 use deltalake::operations::optimize::OptimizeType;
 use deltalake::operations::vacuum::VacuumMode;
 use deltalake::table::config::TablePropertiesExt;
