@@ -281,6 +281,41 @@ fn assert_failure(out: std::process::Output, code: i32, expect: &[&str]) {
     }
 }
 
+/// A reader that stops early (`pipelab query … | head -1`) ends pipelab quietly, by
+/// SIGPIPE as for other Unix tools, not with an error about printing.
+#[test]
+fn a_closed_pipe_ends_a_query_quietly() {
+    use std::io::BufRead;
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = pipelab(None)
+        .args(["query", "--lake"])
+        .arg(dir.path())
+        .args([
+            "--format",
+            "csv",
+            "SELECT * FROM generate_series(1, 2000000)",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first.trim(), "value");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGPIPE),
+        "{:?}: {stderr}",
+        out.status
+    );
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
 /// Every variable pipelab reads is listed in `pipelab --help`, and each option a
 /// variable sets shows it in its command's help; a bad log filter is an input error.
 #[test]
