@@ -281,12 +281,11 @@ fn assert_failure(out: std::process::Output, code: i32, expect: &[&str]) {
     }
 }
 
-/// A reader that stops early (`pipelab query … | head -1`) ends pipelab quietly, by
-/// SIGPIPE as for other Unix tools, not with an error about printing.
+/// A reader that stops early (`pipelab query … | head -1`) ends pipelab quietly and
+/// successfully, as for other Unix tools, not with an error about printing.
 #[test]
 fn a_closed_pipe_ends_a_query_quietly() {
     use std::io::BufRead;
-    use std::os::unix::process::ExitStatusExt;
     let dir = tempfile::tempdir().unwrap();
     let mut child = pipelab(None)
         .args(["query", "--lake"])
@@ -307,12 +306,7 @@ fn a_closed_pipe_ends_a_query_quietly() {
     assert_eq!(first.trim(), "value");
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.signal(),
-        Some(libc::SIGPIPE),
-        "{:?}: {stderr}",
-        out.status
-    );
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
     assert!(stderr.is_empty(), "{stderr}");
 }
 

@@ -162,7 +162,6 @@ struct ProduceArgs {
 
 fn main() -> ExitCode {
     limit_malloc_arenas();
-    end_quietly_on_closed_pipe();
     let cli = Cli::parse();
     let filter = match tracing_subscriber::EnvFilter::try_new(&cli.log) {
         Ok(filter) => filter,
@@ -191,17 +190,6 @@ fn main() -> ExitCode {
             eprintln!("error: {}", e.report());
             e.blame().exit_code()
         }
-    }
-}
-
-/// `pipelab query … | head`: once the reader has gone, the next write ends the process
-/// without a word, as for other Unix tools. Rust ignores SIGPIPE, which made the write
-/// fail and pipelab report the closed pipe as an error.
-fn end_quietly_on_closed_pipe() {
-    #[cfg(unix)]
-    // SAFETY: restores the default action of one signal before any thread starts.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

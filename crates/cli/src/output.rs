@@ -25,11 +25,51 @@ pub struct Unprintable {
     source: ArrowError,
 }
 
+/// Print `batches`. A reader that went away (`pipelab query … | head`) ends the printing
+/// quietly, as for other Unix tools: it is not an error of the query.
 pub fn print(
     batches: &[RecordBatch],
     format: Format,
     out: &mut impl Write,
 ) -> Result<(), CliError> {
+    let mut watched = PipeWatch {
+        inner: out,
+        closed: false,
+    };
+    match print_to(batches, format, &mut watched) {
+        Err(_) if watched.closed => Ok(()),
+        printed => printed,
+    }
+}
+
+/// A writer that remembers whether its reader closed the pipe: the CSV and JSON writers
+/// turn that error into text, so its kind is seen here.
+struct PipeWatch<W> {
+    inner: W,
+    closed: bool,
+}
+
+impl<W: Write> Write for PipeWatch<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.watch(|w| w.write(buf))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.watch(Write::flush)
+    }
+}
+
+impl<W: Write> PipeWatch<W> {
+    fn watch<T>(&mut self, op: impl FnOnce(&mut W) -> std::io::Result<T>) -> std::io::Result<T> {
+        let result = op(&mut self.inner);
+        if matches!(&result, Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe) {
+            self.closed = true;
+        }
+        result
+    }
+}
+
+fn print_to(batches: &[RecordBatch], format: Format, out: &mut impl Write) -> Result<(), CliError> {
     let err = |source: ArrowError| match source {
         ArrowError::IoError(_, e) => CliError::from(e),
         source => CliError::usage(Unprintable { format, source }),
