@@ -166,12 +166,7 @@ async fn restart_after_a_limit_and_after_kill_neither_loses_nor_repeats() {
 
     // Killed between writing Parquet files and committing them: the files must stay
     // invisible and the records must come again.
-    let out = output(
-        pipelab(Some(&stack))
-            .env("PIPELAB_FAILPOINT", "lake-before-commit")
-            .args(["run", "--quiet", "--until-idle"])
-            .arg(&spec),
-    );
+    let out = run_until_failpoint(&stack, &spec, "lake-before-commit");
     assert!(!out.status.success(), "the fail point did not fire");
     assert_eq!(total_and_distinct(&stack, &lake, "clicks"), (7000, 7000));
 

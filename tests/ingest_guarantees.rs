@@ -774,12 +774,7 @@ async fn sigkill_at_random_moments_loses_and_repeats_nothing() {
         "flush_rows = 3000",
     );
 
-    let out = output(
-        pipelab(Some(&stack))
-            .env("PIPELAB_FAILPOINT", "pipeline-after-commit")
-            .args(["run", "--quiet", "--until-idle"])
-            .arg(&spec),
-    );
+    let out = run_until_failpoint(&stack, &spec, "pipeline-after-commit");
     assert!(!out.status.success(), "the fail point did not fire");
     let (rows, distinct) = total_and_distinct(&stack, &lake, "clicks");
     assert!(

@@ -14,17 +14,17 @@ fn json_rows(args: &[&str]) -> Vec<Value> {
         .collect()
 }
 
+/// `pipelab query --lake LAKE --format csv --as-of AT SQL`.
+fn query_as_of(lake: &str, at: &str, sql: &str) -> std::process::Command {
+    let mut cmd = pipelab(None);
+    cmd.args([
+        "query", "--lake", lake, "--format", "csv", "--as-of", at, sql,
+    ]);
+    cmd
+}
+
 fn count_as_of(lake: &str, at: &str) -> i64 {
-    let out = run_ok(pipelab(None).args([
-        "query",
-        "--lake",
-        lake,
-        "--format",
-        "csv",
-        "--as-of",
-        at,
-        "SELECT count(*) FROM visits",
-    ]));
+    let out = run_ok(&mut query_as_of(lake, at, "SELECT count(*) FROM visits"));
     out.lines().nth(1).unwrap().parse().unwrap()
 }
 
@@ -164,14 +164,11 @@ async fn the_catalog_lists_history_and_time_travel_reads_each_version() {
     }
 
     // Before the table existed it is left out, and said so.
-    let out = output(pipelab(None).args([
-        "query",
-        "--lake",
+    let out = output(&mut query_as_of(
         &lake,
-        "--as-of",
         "2000-01-01",
         "SELECT count(*) FROM visits",
-    ]));
+    ));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("not yet created: visits"),
         "{}",
@@ -180,18 +177,15 @@ async fn the_catalog_lists_history_and_time_travel_reads_each_version() {
     assert_user_error(out, &["visits", "not found"]);
     let beyond = (latest + 1).to_string();
     assert_user_error(
-        output(pipelab(None).args([
-            "query",
-            "--lake",
+        output(&mut query_as_of(
             &lake,
-            "--as-of",
             &beyond,
             "SELECT count(*) FROM visits",
-        ])),
+        )),
         &["not yet created: visits"],
     );
     assert_user_error(
-        output(pipelab(None).args(["query", "--lake", &lake, "--as-of", "soon", "SELECT 1"])),
+        output(&mut query_as_of(&lake, "soon", "SELECT 1")),
         &["soon", "neither a version"],
     );
     assert_user_error(
@@ -299,12 +293,7 @@ async fn compaction_and_vacuum_lose_nothing_and_leave_no_stray_file() {
 
     // A write killed between its Parquet files and its commit leaves orphans.
     produce_raw(&stack, "small", records(600, 700, "")).await;
-    let out = output(
-        pipelab(Some(&stack))
-            .env("PIPELAB_FAILPOINT", "lake-before-commit")
-            .args(["run", "--quiet", "--until-idle"])
-            .arg(&spec),
-    );
+    let out = run_until_failpoint(&stack, &spec, "lake-before-commit");
     assert!(!out.status.success(), "the fail point did not fire");
     assert_eq!(lake_count(&lake, "small"), (600, 600));
     let (disk_files, disk_rows) = parquet_on_disk(&table_dir);
@@ -712,14 +701,7 @@ async fn table_properties_checkpoints_and_log_retention() {
     let history = json_rows(&["lake", "history", "props", "--lake", &lake]);
     assert_eq!(history.len(), 1, "{checkpoint}\n{history:?}");
     assert_user_error(
-        output(pipelab(None).args([
-            "query",
-            "--lake",
-            &lake,
-            "--as-of",
-            "3",
-            "SELECT count(*) FROM props",
-        ])),
+        output(&mut query_as_of(&lake, "3", "SELECT count(*) FROM props")),
         &["version 3", "no longer in its log"],
     );
     assert_eq!(

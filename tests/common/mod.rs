@@ -74,6 +74,17 @@ pub fn run_until_idle(stack: &DevStack, spec: &Path) -> String {
     )
 }
 
+/// `pipelab run --quiet --until-idle SPEC` with the fail point `point` armed (the process
+/// dies there); its output.
+pub fn run_until_failpoint(stack: &DevStack, spec: &Path, point: &str) -> Output {
+    output(
+        pipelab(Some(stack))
+            .env("PIPELAB_FAILPOINT", point)
+            .args(["run", "--quiet", "--until-idle"])
+            .arg(spec),
+    )
+}
+
 pub fn output(cmd: &mut Command) -> Output {
     cmd.output().expect("run pipelab")
 }

@@ -148,9 +148,7 @@ pub async fn tables(loc: &LakeLocation) -> Result<Vec<TableSummary>, LakeError> 
     let mut out = Vec::new();
     for name in loc.list_tables().await? {
         let table = LakeTable::open(loc, &name).await?;
-        let (files, rows, bytes) = table.partitions()?.iter().fold((0, 0, 0), |(f, r, b), p| {
-            (f + p.files, r + p.rows, b + p.bytes)
-        });
+        let (files, rows, bytes) = table.totals()?;
         out.push(TableSummary {
             version: table.version().max(0) as u64,
             partition_by: table.partition_columns()?.join(", "),
@@ -185,9 +183,7 @@ impl LakeTable {
         let snapshot = self.snapshot()?;
         let metadata = snapshot.metadata();
         let protocol = snapshot.protocol();
-        let (files, rows, bytes) = self.partitions()?.iter().fold((0, 0, 0), |(f, r, b), p| {
-            (f + p.files, r + p.rows, b + p.bytes)
-        });
+        let (files, rows, bytes) = self.totals()?;
         let created = self.commit(0).await?.and_then(|c| c.time);
         let props = vec![
             ("location", self.url().to_string()),
@@ -220,6 +216,13 @@ impl LakeTable {
             value: v.clone(),
         }));
         Ok(out)
+    }
+
+    /// Files, rows and bytes of the current version.
+    pub fn totals(&self) -> Result<(u64, u64, u64), LakeError> {
+        Ok(self.partitions()?.iter().fold((0, 0, 0), |(f, r, b), p| {
+            (f + p.files, r + p.rows, b + p.bytes)
+        }))
     }
 
     /// Files, rows and bytes per partition of the current version, in partition order.
