@@ -7,4 +7,6 @@ mod compose;
 mod devstack_peers;
 mod end_to_end;
 mod ingest_guarantees;
+mod lab;
 mod lake_catalog;
+mod partitioning;

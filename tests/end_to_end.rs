@@ -523,6 +523,20 @@ fn demo_runs_end_to_end_and_leaves_a_queryable_lake() {
     );
     assert_eq!(rows, vec![vec!["20000".to_string(), "20000".to_string()]]);
 
+    // The partition lab runs on the demo's table (its text times parsed) with its
+    // default layouts and queries.
+    let lab = dir.path().join("lab");
+    let printed = run_ok(
+        pipelab(None)
+            .args(["lab", "partitions", "--runs", "1", "--source"])
+            .arg(work.join("s3/lake/clicks"))
+            .arg("--out")
+            .arg(&lab),
+    );
+    assert!(printed.contains("day+country"), "{printed}");
+    assert!(lab.join("report.md").exists());
+    crate::lab::assert_chart(&lab);
+
     // A second run replaces its own directory; a directory it did not make is refused.
     run_ok(
         pipelab(None)

@@ -698,7 +698,7 @@ async fn write_resume_point(
     ]));
     let spec = pipelab_lake::TableSpec {
         name: table.to_string(),
-        partition_by: vec!["dt".into()],
+        partitioning: pipelab_lake::Partitioning::parse(&["dt"]).unwrap(),
         ..pipelab_lake::TableSpec::default()
     };
     let mut t = pipelab_lake::LakeTable::open_or_create(&location, &spec, schema)

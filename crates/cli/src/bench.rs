@@ -6,6 +6,8 @@
 //! `pipelab bench freshness`: how long after a burst of records reaches Kafka it is
 //! committed to the lake, against the goal of the flush interval + 1 s
 //! (`bench-results/freshness.json`).
+//!
+//! `pipelab bench partitions`: see [`crate::bench_partitions`].
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -45,6 +47,9 @@ enum BenchCommand {
     Ingest(IngestArgs),
     /// Freshness: from the last record of a burst acknowledged by Kafka to its commit.
     Freshness(FreshnessArgs),
+    /// The partition lab's queries on its tables, by pipelab and by DuckDB's delta
+    /// extension; time per query as a ratio.
+    Partitions(crate::bench_partitions::PartitionsBenchArgs),
 }
 
 #[derive(Args)]
@@ -126,6 +131,7 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
     match args.what {
         BenchCommand::Ingest(args) => ingest(args).await,
         BenchCommand::Freshness(args) => freshness(args).await,
+        BenchCommand::Partitions(args) => crate::bench_partitions::run(args).await,
     }
 }
 

@@ -145,9 +145,16 @@ blamed_by!(
     pipelab_lake::LakeError,
     pipelab_devstack::DevstackError,
     pipelab_ingest::IngestError,
+    pipelab_lab::LabError,
 );
 
 impl Blamed for pipelab_pipeline::SpecError {
+    fn blame(&self) -> Blame {
+        Blame::User
+    }
+}
+
+impl Blamed for pipelab_lab::LayoutError {
     fn blame(&self) -> Blame {
         Blame::User
     }

@@ -3,9 +3,11 @@
 //! This binary parses arguments and prints; the work happens in the library crates.
 
 mod bench;
+mod bench_partitions;
 mod demo;
 mod dlq;
 mod error;
+mod lab;
 mod lake;
 mod output;
 mod shell;
@@ -78,6 +80,8 @@ enum Command {
     Dlq(dlq::DlqArgs),
     /// Measure pipelab's own paths beside a peer on the same data (results in bench-results/).
     Bench(bench::BenchArgs),
+    /// Experiments: `lab partitions` compares partition layouts on the same data and queries.
+    Lab(lab::LabArgs),
 }
 
 #[derive(Args)]
@@ -129,6 +133,10 @@ struct QueryArgs {
     /// commit made at or before it. Tables that did not exist yet are left out.
     #[arg(long, value_name = "VERSION|TIME")]
     as_of: Option<pipelab_lake::AsOf>,
+    /// After the result, print to stderr what the query's scans read: files (after
+    /// partition pruning) and bytes, from DataFusion's scan metrics.
+    #[arg(long)]
+    stats: bool,
 }
 
 #[derive(Args)]
@@ -216,6 +224,7 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
         Command::Produce(args) => produce(args).await,
         Command::Dlq(args) => dlq::run(args).await,
         Command::Bench(args) => bench::run(args).await,
+        Command::Lab(args) => lab::run(args).await,
     }
 }
 
@@ -394,9 +403,13 @@ async fn query(args: QueryArgs) -> Result<(), CliError> {
     }
     match args.sql {
         Some(sql) => {
-            let batches = engine.sql(&sql).await?;
+            let (batches, stats) = engine.sql_with_stats(&sql).await?;
             let mut out = std::io::stdout().lock();
-            output::print(&batches, args.format, &mut out)
+            output::print(&batches, args.format, &mut out)?;
+            if args.stats {
+                eprintln!("{stats}");
+            }
+            Ok(())
         }
         None => shell::run(&engine, args.format).await,
     }

@@ -81,14 +81,14 @@ async fn run_script(engine: &QueryEngine, script: &str, format: Format) -> usize
 
 async fn run_one(engine: &QueryEngine, sql: &str, format: Format) -> bool {
     let started = std::time::Instant::now();
-    match engine.sql(sql).await {
-        Ok(batches) => {
+    match engine.sql_with_stats(sql).await {
+        Ok((batches, stats)) => {
             let mut out = std::io::stdout().lock();
             if let Err(e) = output::print(&batches, format, &mut out) {
                 eprintln!("error: {}", e.report());
                 return false;
             }
-            eprintln!("({:.3} s)", started.elapsed().as_secs_f64());
+            eprintln!("({:.3} s; {stats})", started.elapsed().as_secs_f64());
             true
         }
         // In the shell a bad statement is reported and the session goes on.

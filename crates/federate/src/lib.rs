@@ -2,8 +2,13 @@
 //! name. (Catalogs for PostgreSQL, MySQL and SQLite, and the Trino protocol, join
 //! here later.)
 
+use std::sync::Arc;
+
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::datasource::physical_plan::FileScanConfig;
+use datafusion::datasource::source::DataSourceExec;
 use datafusion::logical_expr::{DdlStatement, LogicalPlan};
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::DFParser;
 use pipelab_lake::views::ViewDef;
@@ -35,6 +40,87 @@ impl FederateError {
                 pipelab_lake::storage_refused(source) || !pipelab_lake::storage_failed(source)
             }
         }
+    }
+}
+
+/// Run a DataFrame to the end, with what its scans read.
+pub async fn collect_with_stats(
+    df: datafusion::dataframe::DataFrame,
+) -> datafusion::error::Result<(Vec<RecordBatch>, ScanStats)> {
+    let task = Arc::new(df.task_ctx());
+    let physical = df.create_physical_plan().await?;
+    let batches = datafusion::physical_plan::collect(physical.clone(), task).await?;
+    Ok((batches, ScanStats::of(&physical)))
+}
+
+/// What the scans of one executed query read: the Parquet files they opened (after
+/// partition and file pruning) and the bytes DataFusion's Parquet reader fetched.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScanStats {
+    /// Files the scans were planned over.
+    pub files: usize,
+    /// Directories (partitions) those files are in.
+    pub partitions: usize,
+    /// Those files' sizes, summed.
+    pub file_bytes: u64,
+    /// Bytes read from them (`bytes_scanned`: footers, pages of the columns needed).
+    pub bytes_scanned: u64,
+}
+
+impl ScanStats {
+    /// Summed over every file scan in an executed plan. A file DataFusion splits into
+    /// byte ranges over several partitions is counted once.
+    pub fn of(plan: &Arc<dyn ExecutionPlan>) -> Self {
+        let mut stats = Self::default();
+        let mut files = std::collections::HashMap::new();
+        stats.add(plan, &mut files);
+        stats.files = files.len();
+        stats.file_bytes = files.values().sum();
+        stats.partitions = files
+            .keys()
+            .map(|path| path.rsplit_once('/').map_or("", |(dir, _)| dir))
+            .collect::<std::collections::HashSet<_>>()
+            .len();
+        stats
+    }
+
+    /// Adds the bytes read; collects each file's URL and size into `files`.
+    fn add(
+        &mut self,
+        plan: &Arc<dyn ExecutionPlan>,
+        files: &mut std::collections::HashMap<String, u64>,
+    ) {
+        if let Some(exec) = plan.downcast_ref::<DataSourceExec>()
+            && let Some(config) = exec.data_source().downcast_ref::<FileScanConfig>()
+        {
+            for file in config.file_groups.iter().flat_map(|g| g.iter()) {
+                let url = format!(
+                    "{}{}",
+                    config.object_store_url.as_str(),
+                    file.object_meta.location
+                );
+                files.insert(url, file.object_meta.size);
+            }
+            if let Some(metrics) = plan.metrics()
+                && let Some(bytes) = metrics.sum_by_name("bytes_scanned")
+            {
+                self.bytes_scanned += bytes.as_usize() as u64;
+            }
+        }
+        for child in plan.children() {
+            self.add(child, files);
+        }
+    }
+}
+
+impl std::fmt::Display for ScanStats {
+    /// `scanned 3 file(s) of 1234567 bytes, read 310112 bytes`: exact counts, for scripts.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "scanned {} file(s) of {} bytes, read {} bytes",
+            self.files, self.file_bytes, self.bytes_scanned
+        )
     }
 }
 
@@ -126,6 +212,14 @@ impl QueryEngine {
     /// Plan and run one SQL statement, collecting its result. `CREATE VIEW` and `DROP
     /// VIEW` (not `TEMPORARY`) are also kept in the lake, for every later session.
     pub async fn sql(&self, sql: &str) -> Result<Vec<RecordBatch>, FederateError> {
+        Ok(self.sql_with_stats(sql).await?.0)
+    }
+
+    /// [`Self::sql`], with what its scans read (from DataFusion's scan metrics).
+    pub async fn sql_with_stats(
+        &self,
+        sql: &str,
+    ) -> Result<(Vec<RecordBatch>, ScanStats), FederateError> {
         let plan = self
             .ctx
             .state()
@@ -138,7 +232,9 @@ impl QueryEngine {
             .execute_logical_plan(plan)
             .await
             .map_err(|e| self.sql_error(sql, e))?;
-        let batches = df.collect().await.map_err(|e| self.sql_error(sql, e))?;
+        let (batches, stats) = collect_with_stats(df)
+            .await
+            .map_err(|e| self.sql_error(sql, e))?;
         match kept {
             Some(ViewChange::Create(view)) => self.location.save_view(view).await?,
             Some(ViewChange::Drop(name)) => {
@@ -146,7 +242,7 @@ impl QueryEngine {
             }
             None => {}
         }
-        Ok(batches)
+        Ok((batches, stats))
     }
 
     fn sql_error(

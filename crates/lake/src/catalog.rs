@@ -151,7 +151,7 @@ pub async fn tables(loc: &LakeLocation) -> Result<Vec<TableSummary>, LakeError> 
         let (files, rows, bytes) = table.totals()?;
         out.push(TableSummary {
             version: table.version().max(0) as u64,
-            partition_by: table.partition_columns()?.join(", "),
+            partition_by: table.partitioning()?.to_string(),
             table: name,
             files,
             rows,
@@ -189,7 +189,7 @@ impl LakeTable {
             ("location", self.url().to_string()),
             ("version", self.version().to_string()),
             ("created", created.unwrap_or_else(|| "unknown".into())),
-            ("partition_by", metadata.partition_columns().join(", ")),
+            ("partition_by", self.partitioning()?.to_string()),
             ("files", files.to_string()),
             ("rows", rows.to_string()),
             ("bytes", bytes.to_string()),

@@ -109,6 +109,23 @@ pub enum LakeError {
         min_hours: u64,
     },
 
+    /// A partition transform cannot be applied to the table's data (a missing source
+    /// column, a type the transform does not take).
+    #[error("partitioning of {url}: {source}")]
+    Partitioning {
+        url: String,
+        #[source]
+        source: crate::partitioning::TransformError,
+    },
+
+    /// The table's recorded partitioning (`pipelab.partitioning`) cannot be read back.
+    #[error("table {url} records a partitioning pipelab cannot read: {source}")]
+    PartitioningRecord {
+        url: String,
+        #[source]
+        source: crate::partitioning::PartitionSpecError,
+    },
+
     /// Registering a table into a DataFusion session failed.
     #[error("registering lake table {table} ({url}) in DataFusion: {source}")]
     DataFusion {
@@ -165,6 +182,8 @@ impl LakeError {
             | LakeError::InvalidTableName { .. }
             | LakeError::TableNotFound { .. }
             | LakeError::PartitionMismatch { .. }
+            | LakeError::Partitioning { .. }
+            | LakeError::PartitioningRecord { .. }
             | LakeError::Schema { .. }
             | LakeError::NotAPartitionColumn { .. }
             | LakeError::Layout { .. }

@@ -26,6 +26,8 @@ mod failpoint;
 mod layout;
 mod location;
 pub mod maintain;
+pub mod partitioning;
+mod pruning;
 mod query;
 mod table;
 pub mod verify;
@@ -37,7 +39,8 @@ pub use conform::{Misfit, conform};
 pub use error::{LakeError, storage_failed, storage_refused};
 pub use layout::{Codec, FileLayout, Statistics};
 pub use location::{LakeLocation, register_handlers};
-pub use query::{register_lake, register_lake_as_of, register_table};
+pub use partitioning::{PartitionSpecError, Partitioning};
+pub use query::{register_lake, register_lake_as_of, register_table, register_table_as};
 pub use table::{CommitStats, LakeTable, TableSpec};
 pub use widen::{widen_batch, widened_schema};
 

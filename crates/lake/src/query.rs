@@ -50,6 +50,15 @@ pub async fn register_lake_as_of(
 
 /// Register one opened table into `ctx` under its name, replacing a previous registration.
 pub async fn register_table(ctx: &SessionContext, table: &LakeTable) -> Result<(), LakeError> {
+    register_table_as(ctx, table, table.name()).await
+}
+
+/// Register one opened table into `ctx` under `name`, replacing a previous registration.
+pub async fn register_table_as(
+    ctx: &SessionContext,
+    table: &LakeTable,
+    name: &str,
+) -> Result<(), LakeError> {
     let df_err = |e| LakeError::datafusion(table.name(), table.url(), e);
     // Lets the session reach this table's store (S3 with the lake's options, or local) even
     // before the first scan. It never replaces a store already registered for that URL.
@@ -59,7 +68,7 @@ pub async fn register_table(ctx: &SessionContext, table: &LakeTable) -> Result<(
         .map_err(|e| LakeError::delta("registering object store of", table.url(), e))?;
     let provider = table.table_provider().await?;
     // bare(): the name is used as-is, not parsed as SQL (no case folding, no dots).
-    let reference = TableReference::bare(table.name());
+    let reference = TableReference::bare(name);
     ctx.deregister_table(reference.clone()).map_err(df_err)?;
     ctx.register_table(reference, provider).map_err(df_err)?;
     Ok(())

@@ -24,6 +24,7 @@ use crate::catalog::AsOf;
 use crate::error::LakeError;
 use crate::layout::FileLayout;
 use crate::location::{LakeLocation, validate_table_name};
+use crate::partitioning::{PARTITIONING_PROPERTY, Partitioning};
 use crate::widen::WidenUdf;
 
 /// Rewrites a widening tries before giving up on concurrent writers.
@@ -33,8 +34,9 @@ const WIDEN_ATTEMPTS: usize = 50;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TableSpec {
     pub name: String,
-    /// Hive-style partition columns, outermost first (`dt` gives `dt=2026-11-23/`).
-    pub partition_by: Vec<String>,
+    /// Partition columns, outermost first (`dt` gives `dt=2026-11-23/`), each a column of
+    /// the data or derived from one by a transform (`day(ts) AS dt`).
+    pub partitioning: Partitioning,
     /// Table properties set at creation (`delta.checkpointInterval`,
     /// `delta.logRetentionDuration`, `delta.deletedFileRetentionDuration`, or keys of
     /// one's own outside `delta.`).
@@ -72,9 +74,9 @@ impl std::fmt::Debug for LakeTable {
 }
 
 impl LakeTable {
-    /// Open the table, or create it with this Arrow schema and partition columns if it does
-    /// not exist. An existing table must have exactly `spec.partition_by` as its partition
-    /// columns; its schema may differ (appends evolve it).
+    /// Open the table, or create it with this Arrow schema and partitioning if it does
+    /// not exist. An existing table must have exactly `spec.partitioning` (the same
+    /// columns and transforms); its schema may differ (appends evolve it).
     pub async fn open_or_create(
         loc: &LakeLocation,
         spec: &TableSpec,
@@ -85,12 +87,12 @@ impl LakeTable {
             Err(LakeError::TableNotFound { .. }) => Self::create(loc, spec, schema).await?,
             Err(e) => return Err(e),
         };
-        let actual = table.partition_columns()?;
-        if actual != spec.partition_by {
+        let actual = table.partitioning()?;
+        if actual != spec.partitioning {
             return Err(LakeError::PartitionMismatch {
                 url: table.url.to_string(),
-                expected: spec.partition_by.join(", "),
-                actual: actual.join(", "),
+                expected: spec.partitioning.to_string(),
+                actual: actual.to_string(),
             });
         }
         Ok(table)
@@ -106,36 +108,36 @@ impl LakeTable {
             url: url.to_string(),
             reason,
         };
-        for col in &spec.partition_by {
-            let field = schema.field_with_name(col).map_err(|_| {
-                schema_err(format!("partition column {col:?} is not in the schema"))
-            })?;
-            if field.data_type().is_nested() {
-                return Err(schema_err(format!(
-                    "partition column {col:?} has nested type {}",
-                    field.data_type()
-                )));
-            }
-        }
+        // The derived partition columns are part of the table's schema.
+        let schema =
+            spec.partitioning
+                .table_schema(&schema)
+                .map_err(|source| LakeError::Partitioning {
+                    url: url.to_string(),
+                    source,
+                })?;
         // The write path stores Arrow types Delta has no exact equivalent for (views,
         // nanosecond timestamps, ...) in their Delta form; create the table the same way so
         // the first append does not look like schema drift.
-        let normalized = normalize_for_delta(&schema);
+        let normalized = normalize_for_delta(&Arc::new(schema));
         let delta_schema = StructType::try_from_arrow(normalized.as_ref())
             .map_err(|e| schema_err(e.to_string()))?;
 
         crate::maintain::check_properties(&url, &spec.properties)?;
+        let mut properties = spec.properties.clone();
+        if spec.partitioning.has_transforms() {
+            properties.insert(
+                PARTITIONING_PROPERTY.to_string(),
+                spec.partitioning.to_string(),
+            );
+        }
         let table = new_table(loc, &url)?;
         let created = table
             .create()
             .with_table_name(spec.name.clone())
             .with_columns(delta_schema.fields().cloned())
-            .with_partition_columns(spec.partition_by.clone())
-            .with_configuration(
-                spec.properties
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Some(v.clone()))),
-            )
+            .with_partition_columns(spec.partitioning.columns())
+            .with_configuration(properties.iter().map(|(k, v)| (k.clone(), Some(v.clone()))))
             // Keys of one's own are allowed; `delta.` ones were checked above.
             .with_raise_if_key_not_exists(false)
             // Ignore = "if someone created it meanwhile, load theirs".
@@ -261,6 +263,25 @@ impl LakeTable {
         Ok(snapshot.metadata().partition_columns().to_vec())
     }
 
+    /// The partition columns and how each is computed: the transforms recorded in the
+    /// `pipelab.partitioning` property, else the identity of each partition column.
+    pub fn partitioning(&self) -> Result<Partitioning, LakeError> {
+        let snapshot = self
+            .table
+            .snapshot()
+            .map_err(|e| LakeError::delta("reading Delta table", &self.url, e))?;
+        let metadata = snapshot.metadata();
+        match metadata.configuration().get(PARTITIONING_PROPERTY) {
+            Some(text) => text
+                .parse()
+                .map_err(|source| LakeError::PartitioningRecord {
+                    url: self.url.to_string(),
+                    source,
+                }),
+            None => Ok(Partitioning::identity(metadata.partition_columns())),
+        }
+    }
+
     /// Re-read the log up to the newest version (other writers' commits become visible).
     pub async fn refresh(&mut self) -> Result<(), LakeError> {
         self.table
@@ -320,12 +341,20 @@ impl LakeTable {
         batches: Vec<RecordBatch>,
         txns: &[(String, i64)],
     ) -> Result<CommitStats, LakeError> {
+        // Derived partition columns are computed here, from the data's own columns.
+        let partitioning = self.partitioning()?;
         // deltalake would cast a column to the table's type on its own, truncating
         // (10.5 into a bigint column is stored as 10): only lossless fits get through.
         let batches: Vec<RecordBatch> = batches
             .into_iter()
             .filter(|b| b.num_rows() > 0)
             .map(|b| {
+                let b = partitioning
+                    .derive(&b)
+                    .map_err(|source| LakeError::Partitioning {
+                        url: self.url.to_string(),
+                        source,
+                    })?;
                 crate::conform::conform(&b, &self.schema).map_err(|m| LakeError::Schema {
                     url: self.url.to_string(),
                     reason: format!("{} row(s) do not fit: {}", m.rows.len(), m.message()),
@@ -615,11 +644,20 @@ impl LakeTable {
     /// A DataFusion table provider over the current version. It prunes partitions and files
     /// from WHERE clauses, and registers the table's object store in the querying session
     /// on first scan.
+    /// With partition transforms, predicates on a source column also select on its
+    /// derived columns (see [`crate::pruning`]).
     pub async fn table_provider(&self) -> Result<Arc<dyn TableProvider>, LakeError> {
-        self.table
+        let provider = self
+            .table
             .table_provider()
             .await
-            .map_err(|e| LakeError::datafusion(&self.name, &self.url, e))
+            .map_err(|e| LakeError::datafusion(&self.name, &self.url, e))?;
+        let partitioning = self.partitioning()?;
+        Ok(if partitioning.has_transforms() {
+            Arc::new(crate::pruning::PruningTable::new(provider, partitioning))
+        } else {
+            provider
+        })
     }
 }
 

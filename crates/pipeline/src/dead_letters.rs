@@ -80,7 +80,6 @@ impl DeadLetterSink {
             let Some(table) = self.table.as_mut() else {
                 let spec = TableSpec {
                     name: self.name.clone(),
-                    partition_by: Vec::new(),
                     ..TableSpec::default()
                 };
                 // Then look again: another member may have created it with letters.

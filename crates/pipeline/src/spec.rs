@@ -148,8 +148,14 @@ pub struct LakeSinkSpec {
     /// `s3://bucket[/prefix]`, `file:///dir` or a directory path.
     pub location: String,
     pub table: String,
+    /// Partition columns, outermost first: a column (`country`) or a transform of one
+    /// (`day(ts) AS dt`, `hour(ts, 'Europe/Berlin')`, `bucket(16, user_id)`,
+    /// `truncate(2, page)`); see [`pipelab_lake::partitioning`].
     #[serde(default)]
     pub partition_by: Vec<String>,
+    /// `partition_by`, parsed (by [`PipelineSpec::parse`]).
+    #[serde(skip)]
+    pub partitioning: pipelab_lake::Partitioning,
     /// A micro-batch is written when it reaches any of these; `flush_bytes` defaults to
     /// the batch share of the memory budget (see [`MemoryBudget`]).
     #[serde(default = "default_flush_rows")]
@@ -227,8 +233,10 @@ impl PipelineSpec {
             path: path.display().to_string(),
             message,
         };
-        let spec: PipelineSpec =
+        let mut spec: PipelineSpec =
             toml::from_str(text).map_err(|e| err(e.to_string().trim_end().to_string()))?;
+        spec.sink.partitioning = pipelab_lake::Partitioning::parse(&spec.sink.partition_by)
+            .map_err(|e| err(format!("sink.{e}")))?;
         spec.check(text).map_err(err)?;
         Ok(spec)
     }

@@ -224,7 +224,7 @@ impl<'a> BatchWriter<'a> {
                 };
                 let spec = TableSpec {
                     name: self.spec.sink.table.clone(),
-                    partition_by: self.spec.sink.partition_by.clone(),
+                    partitioning: self.spec.sink.partitioning.clone(),
                     properties: self.spec.sink.table_properties.clone(),
                 };
                 let opened = LakeTable::open_or_create(self.lake, &spec, schema).await?;

@@ -8,7 +8,7 @@ use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::util::display::array_value_to_string;
 use datafusion::prelude::SessionContext;
-use pipelab_lake::{LakeError, LakeLocation, LakeTable, TableSpec, register_lake};
+use pipelab_lake::{LakeError, LakeLocation, LakeTable, Partitioning, TableSpec, register_lake};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -35,7 +35,7 @@ fn batch(ids: &[i64], dt: &str) -> Result<RecordBatch, arrow::error::ArrowError>
 fn spec() -> TableSpec {
     TableSpec {
         name: "events".into(),
-        partition_by: vec!["dt".into()],
+        partitioning: Partitioning::parse(&["dt"]).unwrap(),
         ..TableSpec::default()
     }
 }
@@ -256,7 +256,7 @@ async fn errors_name_the_table() -> TestResult {
     // Asking for another partitioning of an existing table is an error, not a silent change.
     let other = TableSpec {
         name: "events".into(),
-        partition_by: vec![],
+        partitioning: Partitioning::default(),
         ..TableSpec::default()
     };
     let err = LakeTable::open_or_create(&loc, &other, schema()).await;

@@ -13,7 +13,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use object_store::path::Path as ObjectPath;
 use object_store::{PutMode, PutOptions, PutPayload};
-use pipelab_lake::{LakeLocation, LakeTable, TableSpec, register_lake};
+use pipelab_lake::{LakeLocation, LakeTable, Partitioning, TableSpec, register_lake};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -79,7 +79,7 @@ async fn s3_lake_commits_atomically_and_is_queryable() -> TestResult {
 
     let spec = TableSpec {
         name: "clicks".into(),
-        partition_by: vec!["dt".into()],
+        partitioning: Partitioning::parse(&["dt"]).unwrap(),
         ..TableSpec::default()
     };
     let mut table = LakeTable::open_or_create(&loc, &spec, schema()).await?;

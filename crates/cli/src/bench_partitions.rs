@@ -1,0 +1,206 @@
+//! `pipelab bench partitions`: the partition lab's query set on the lab's tables, run by
+//! pipelab and by DuckDB 1.4.4 (its delta extension reading the same Delta tables) in
+//! the same run; time per query as a ratio. Also checks the pruning goal: a query that
+//! selects one of N date partitions reads at most 1/N of the table's bytes (plus
+//! footers). Results in `bench-results/partitions.json`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use clap::Args;
+use pipelab_lab::LabResults;
+use serde::{Deserialize, Serialize};
+
+use crate::error::CliError;
+use crate::lab::PartitionsArgs;
+
+/// DuckDB's side, shipped inside the binary so the benchmark runs anywhere.
+const DUCKDB_SIDE: &str = include_str!("../../../benches/python/lab_duckdb.py");
+
+/// The day layout and the query that selects one of its days.
+const DAY_LAYOUT: &str = "day";
+const ONE_DAY_QUERY: &str = "one day";
+
+#[derive(Args)]
+pub struct PartitionsBenchArgs {
+    #[command(flatten)]
+    lab: PartitionsArgs,
+    /// Python with duckdb and duckdb-ext-delta (`pip install -r tests/python/requirements.txt`).
+    #[arg(long, env = "PIPELAB_PYTHON", default_value = "python3")]
+    python: String,
+    /// Where the results file goes.
+    #[arg(long, default_value = "bench-results")]
+    results: PathBuf,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+struct DuckDbQuery {
+    median_ms: f64,
+    runs_ms: Vec<f64>,
+    rows: usize,
+}
+
+#[derive(Serialize)]
+struct Comparison {
+    layout: String,
+    query: String,
+    pipelab_ms: f64,
+    duckdb_ms: f64,
+    /// pipelab's time / DuckDB's: at most 1 meets the goal.
+    ratio: f64,
+    pipelab_bytes_read: u64,
+    pipelab_files_read: usize,
+}
+
+#[derive(Serialize)]
+struct Results<'a> {
+    benchmark: &'static str,
+    date: String,
+    rows: u64,
+    runs: usize,
+    comparisons: Vec<Comparison>,
+    /// Queries where pipelab took longer than DuckDB.
+    slower_than_duckdb: Vec<String>,
+    /// The day layout's one-day query: bytes read / table bytes, against 1/N.
+    one_day_bytes_share: Option<f64>,
+    one_day_goal_share: Option<f64>,
+    lab: &'a LabResults,
+}
+
+pub async fn run(args: PartitionsBenchArgs) -> Result<(), CliError> {
+    let work = tempfile::tempdir()?;
+    let mut lab_args = args.lab;
+    lab_args.out = work.path().join("lab");
+    let lab = crate::lab::partitions(&lab_args).await?;
+    let duckdb = duckdb_side(&args.python, &lab, &lab_args.out)?;
+
+    let mut comparisons = Vec::new();
+    for layout in &lab.layouts {
+        for q in &layout.queries {
+            let theirs = duckdb
+                .get(&layout.layout)
+                .and_then(|l| l.get(&q.query))
+                .ok_or_else(|| CliError::environment("DuckDB's results miss a query"))?;
+            if theirs.rows != q.result_rows {
+                return Err(CliError::environment(format!(
+                    "{} on {}: DuckDB returned {} rows, pipelab {}: the benchmark is void",
+                    q.query, layout.layout, theirs.rows, q.result_rows
+                )));
+            }
+            comparisons.push(Comparison {
+                layout: layout.layout.clone(),
+                query: q.query.clone(),
+                pipelab_ms: q.median_ms,
+                duckdb_ms: theirs.median_ms,
+                ratio: q.median_ms / theirs.median_ms.max(1e-9),
+                pipelab_bytes_read: q.bytes_read,
+                pipelab_files_read: q.files_scanned,
+            });
+        }
+    }
+    println!(
+        "\n{:<22} {:<22} {:>11} {:>11} {:>7}",
+        "layout", "query", "pipelab ms", "duckdb ms", "ratio"
+    );
+    for c in &comparisons {
+        println!(
+            "{:<22} {:<22} {:>11.1} {:>11.1} {:>7.2}",
+            c.layout, c.query, c.pipelab_ms, c.duckdb_ms, c.ratio
+        );
+    }
+    let slower: Vec<String> = comparisons
+        .iter()
+        .filter(|c| c.ratio > 1.0)
+        .map(|c| format!("{} on {} ({:.2}x)", c.query, c.layout, c.ratio))
+        .collect();
+    println!(
+        "ratio = pipelab's median time / DuckDB's (goal: at most 1 on every query); slower: {}",
+        if slower.is_empty() {
+            "none".to_string()
+        } else {
+            slower.join(", ")
+        }
+    );
+    let (share, goal) = one_day_share(&lab);
+    if let (Some(share), Some(goal)) = (share, goal) {
+        println!(
+            "one day of the day layout read {:.1}% of its bytes (goal: 1/N = {:.1}% plus footers)",
+            share * 100.0,
+            goal * 100.0
+        );
+    }
+    let results = Results {
+        benchmark: "partition lab queries: pipelab beside DuckDB's delta extension",
+        date: chrono::Utc::now().to_rfc3339(),
+        rows: lab.rows,
+        runs: lab.runs,
+        comparisons,
+        slower_than_duckdb: slower,
+        one_day_bytes_share: share,
+        one_day_goal_share: goal,
+        lab: &lab,
+    };
+    std::fs::create_dir_all(&args.results)?;
+    let file = args.results.join("partitions.json");
+    std::fs::write(&file, serde_json::to_string_pretty(&results)? + "\n")?;
+    println!("results written to {}", file.display());
+    Ok(())
+}
+
+/// The day layout's one-day query: (bytes read / table bytes, 1 / days).
+fn one_day_share(lab: &LabResults) -> (Option<f64>, Option<f64>) {
+    let Some(day) = lab.layouts.iter().find(|l| l.layout == DAY_LAYOUT) else {
+        return (None, None);
+    };
+    let Some(q) = day.queries.iter().find(|q| q.query == ONE_DAY_QUERY) else {
+        return (None, None);
+    };
+    (
+        Some(q.bytes_read as f64 / day.bytes.max(1) as f64),
+        Some(1.0 / day.partitions.max(1) as f64),
+    )
+}
+
+type DuckDbResults = BTreeMap<String, BTreeMap<String, DuckDbQuery>>;
+
+fn duckdb_side(
+    python: &str,
+    lab: &LabResults,
+    out: &std::path::Path,
+) -> Result<DuckDbResults, CliError> {
+    let script = out.join("lab_duckdb.py");
+    std::fs::write(&script, DUCKDB_SIDE)?;
+    let tables: BTreeMap<&str, String> = lab
+        .layouts
+        .iter()
+        .map(|l| {
+            let dir = pipelab_lab::run::table_dir(out, l);
+            (l.layout.as_str(), dir.display().to_string())
+        })
+        .collect();
+    let job = serde_json::json!({ "tables": tables, "queries": lab.queries, "runs": lab.runs });
+    let mut child = Command::new(python)
+        .arg(&script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| {
+            CliError::environment(format!(
+                "{python}: {e} (DuckDB's side needs Python with duckdb and duckdb-ext-delta)"
+            ))
+        })?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(job.to_string().as_bytes())?;
+    }
+    let output = child.wait_with_output()?;
+    if !output.status.success() {
+        return Err(CliError::environment(format!(
+            "DuckDB's side failed ({})",
+            output.status
+        )));
+    }
+    Ok(serde_json::from_slice(&output.stdout)?)
+}

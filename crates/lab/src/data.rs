@@ -1,0 +1,160 @@
+//! The data the lab lays out: a generated clickstream, a lake table or a file.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use chrono::NaiveDate;
+use datafusion::prelude::{JsonReadOptions, ParquetReadOptions, SessionContext, col};
+use pipelab_ingest::generate::{ClickEvent, Clickstream, ClickstreamConfig};
+use pipelab_lake::{LakeLocation, LakeTable};
+
+use crate::LabError;
+
+/// Rows per generated batch.
+const BATCH_ROWS: usize = 65_536;
+
+/// Where the lab's data comes from.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// `--events N`: a clickstream of N events over the 7 days before `until`.
+    Generate {
+        events: u64,
+        seed: u64,
+        until: NaiveDate,
+    },
+    /// `--source`: a Delta table (its directory or URL), or a Parquet, CSV or JSON-lines
+    /// file.
+    Path(String),
+}
+
+/// The source's rows, with the time column as a UTC timestamp (text is parsed).
+pub async fn load(source: &Source, time_column: &str) -> Result<Vec<RecordBatch>, LabError> {
+    match source {
+        Source::Generate {
+            events,
+            seed,
+            until,
+        } => {
+            let mut cfg = ClickstreamConfig::new(*events, *until);
+            cfg.seed = *seed;
+            let events: Vec<ClickEvent> = Clickstream::new(cfg).collect();
+            events.chunks(BATCH_ROWS).map(clickstream_batch).collect()
+        }
+        Source::Path(path) => read(path, time_column).await,
+    }
+}
+
+/// Events as typed columns: text, a UTC timestamp and a double.
+fn clickstream_batch(events: &[ClickEvent]) -> Result<RecordBatch, LabError> {
+    let text = |f: fn(&ClickEvent) -> Option<&str>| -> ArrayRef {
+        Arc::new(events.iter().map(f).collect::<StringArray>())
+    };
+    let ts: TimestampMicrosecondArray = events
+        .iter()
+        .map(|e| {
+            chrono::DateTime::parse_from_rfc3339(&e.ts)
+                .ok()
+                .map(|t| t.timestamp_micros())
+        })
+        .collect();
+    let columns: Vec<ArrayRef> = vec![
+        text(|e| Some(&e.event_id)),
+        text(|e| Some(&e.user_id)),
+        text(|e| Some(&e.session_id)),
+        text(|e| Some(e.event_type)),
+        text(|e| Some(&e.page)),
+        text(|e| e.referrer),
+        text(|e| Some(e.device)),
+        text(|e| Some(e.country)),
+        Arc::new(ts.with_timezone("UTC")),
+        Arc::new(events.iter().map(|e| e.price).collect::<Float64Array>()),
+    ];
+    let utf8 = |name: &str| Field::new(name, DataType::Utf8, true);
+    let schema = Schema::new(vec![
+        utf8("event_id"),
+        utf8("user_id"),
+        utf8("session_id"),
+        utf8("event_type"),
+        utf8("page"),
+        utf8("referrer"),
+        utf8("device"),
+        utf8("country"),
+        Field::new(
+            "ts",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            true,
+        ),
+        Field::new("price", DataType::Float64, true),
+    ]);
+    RecordBatch::try_new(Arc::new(schema), columns).map_err(|e| LabError::Source {
+        origin: "generated clickstream".into(),
+        reason: e.to_string(),
+    })
+}
+
+/// A Delta table or a file, read through DataFusion.
+async fn read(path: &str, time_column: &str) -> Result<Vec<RecordBatch>, LabError> {
+    let fail = |reason: String| LabError::Source {
+        origin: path.to_string(),
+        reason,
+    };
+    pipelab_lake::register_handlers();
+    let ctx = SessionContext::new();
+    let lower = path.to_ascii_lowercase();
+    let registered = if lower.ends_with(".parquet") {
+        ctx.register_parquet("source", path, ParquetReadOptions::default())
+            .await
+    } else if lower.ends_with(".csv") {
+        ctx.register_csv("source", path, Default::default()).await
+    } else if [".json", ".jsonl", ".ndjson"]
+        .iter()
+        .any(|e| lower.ends_with(e))
+    {
+        let ext = &path[path.rfind('.').unwrap_or(0)..];
+        ctx.register_json(
+            "source",
+            path,
+            JsonReadOptions::default().file_extension(ext),
+        )
+        .await
+    } else {
+        let table = open_table(path).await?;
+        pipelab_lake::register_table_as(&ctx, &table, "source").await?;
+        Ok(())
+    };
+    registered.map_err(|e| fail(e.to_string()))?;
+    let mut df = ctx.table("source").await.map_err(|e| fail(e.to_string()))?;
+    let time = df
+        .schema()
+        .field_with_unqualified_name(time_column)
+        .map_err(|_| {
+            fail(format!(
+                "no time column {time_column:?} (name it with --time-column)"
+            ))
+        })?
+        .data_type()
+        .clone();
+    if !matches!(time, DataType::Timestamp(_, _)) {
+        // Text times (the demo's ISO strings) and dates become UTC timestamps, which the
+        // time transforms and the queries' TIMESTAMP bounds compare with.
+        let utc = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+        df = df
+            .with_column(
+                time_column,
+                datafusion::prelude::cast(col(time_column), utc),
+            )
+            .map_err(|e| fail(e.to_string()))?;
+    }
+    df.collect()
+        .await
+        .map_err(|e| fail(format!("reading it failed: {e}")))
+}
+
+/// A Delta table at a directory or URL: its parent is the lake, its last part the name.
+async fn open_table(path: &str) -> Result<LakeTable, LabError> {
+    let trimmed = path.trim_end_matches('/');
+    let (lake, name) = trimmed.rsplit_once('/').unwrap_or((".", trimmed));
+    let loc = LakeLocation::parse(lake, Default::default())?;
+    Ok(LakeTable::open(&loc, name).await?)
+}

@@ -1,0 +1,153 @@
+//! `pipelab lab partitions`: the same data in several layouts, the same queries on each;
+//! the table, results.json, the chart (PNG and SVG) and the report it writes.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::common::*;
+use crate::end_to_end::assert_user_error;
+
+fn lab(out: &Path) -> std::process::Command {
+    let mut cmd = pipelab(None);
+    cmd.args(["lab", "partitions", "--runs", "1", "--out"])
+        .arg(out);
+    cmd
+}
+
+/// The layout named `name` in results.json, and its result for query `query`.
+fn measured<'a>(results: &'a Value, name: &str, query: &str) -> (&'a Value, &'a Value) {
+    let layout = results["layouts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["layout"] == name)
+        .unwrap_or_else(|| panic!("no layout {name}"));
+    let result = layout["queries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["query"] == query)
+        .unwrap_or_else(|| panic!("no query {query}"));
+    (layout, result)
+}
+
+/// The chart's files are a real PNG (signature, header of the drawn size, more than a
+/// blank image's bytes) and an SVG naming the queries and layouts.
+pub(crate) fn assert_chart(out: &Path) {
+    let png = std::fs::read(out.join("chart.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert_eq!(&png[12..16], b"IHDR");
+    let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(png[20..24].try_into().unwrap());
+    assert_eq!((width, height), (1280, 900));
+    assert!(
+        png.len() > 20_000,
+        "a nearly blank PNG: {} bytes",
+        png.len()
+    );
+    let svg = std::fs::read_to_string(out.join("chart.svg")).unwrap();
+    assert!(svg.starts_with("<svg"), "{}", &svg[..100.min(svg.len())]);
+    for text in ["one day", "Median time per query", "Data read per query"] {
+        assert!(svg.contains(text), "{text} not in the SVG");
+    }
+}
+
+#[test]
+fn the_lab_compares_layouts_and_pruning_reads_one_partition() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("lab");
+    let printed = run_ok(lab(&out).args([
+        "--events",
+        "30000",
+        "--layouts",
+        "none,day,hour,bucket8(user_id),day+country",
+    ]));
+    assert!(
+        printed.contains("one day") && printed.contains("report:"),
+        "{printed}"
+    );
+    let results: Value =
+        serde_json::from_slice(&std::fs::read(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["rows"], 30000);
+
+    // One day of the week (sessions started late on the last day end on the next, an
+    // eighth): the day layout reads one partition, and (footers aside) a seventh of the
+    // bytes or less; the unpartitioned table reads all of its one file.
+    let (day, one_day) = measured(&results, "day", "one day");
+    assert!(
+        [7, 8].contains(&day["partitions"].as_u64().unwrap()),
+        "{day}"
+    );
+    assert_eq!(one_day["partitions_scanned"], 1);
+    let day_bytes = one_day["bytes_read"].as_u64().unwrap();
+    let (none, none_day) = measured(&results, "none", "one day");
+    assert_eq!(none["partitions"], 1);
+    assert_eq!(none_day["files_scanned"], none["files"]);
+    assert!(
+        day_bytes * 5 < none_day["bytes_read"].as_u64().unwrap(),
+        "day read {day_bytes}, none {}",
+        none_day["bytes_read"]
+    );
+    // One hour of 7 × 24; one user's events are in one bucket of eight.
+    let (hour, one_hour) = measured(&results, "hour", "one hour");
+    assert_eq!(
+        one_hour["partitions_scanned"], 1,
+        "of {}",
+        hour["partitions"]
+    );
+    let (_, one_user) = measured(&results, "bucket8(user_id)", "one user");
+    assert_eq!(one_user["partitions_scanned"], 1);
+    // Over-partitioning costs files: hour has many more than day.
+    assert!(hour["files"].as_u64().unwrap() > 10 * day["files"].as_u64().unwrap());
+
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    for text in [
+        "# Partition lab",
+        "| day+country |",
+        "### one user",
+        "## What the numbers show",
+        "```sql",
+    ] {
+        assert!(report.contains(text), "{text} not in the report:\n{report}");
+    }
+    assert_chart(&out);
+
+    // The tables stay, as Delta tables pipelab can query.
+    let rows = query_csv(
+        None,
+        &out.join("lake").display().to_string(),
+        "SELECT count(*) FROM day_country",
+    );
+    assert_eq!(rows, [["30000"]]);
+}
+
+#[test]
+fn bad_lab_input_exits_2_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("lab");
+    let bad = |args: &[&str], expect: &[&str]| {
+        let o = output(lab(&out).args(["--events", "100"]).args(args));
+        assert_user_error(o, expect);
+    };
+    bad(
+        &["--layouts", "none,bucket0(user_id)"],
+        &["bucket0(user_id)", "at least 1"],
+    );
+    bad(&["--layouts", "day,day"], &["named twice"]);
+    let queries = dir.path().join("q.sql");
+    std::fs::write(
+        &queries,
+        "-- name: x\nSELECT count(*) FROM events WHERE d = '${when}';\n",
+    )
+    .unwrap();
+    bad(&["--queries", queries.to_str().unwrap()], &["${when}"]);
+    std::fs::write(&queries, "-- name: x\nSELECT nope FROM events;\n").unwrap();
+    bad(
+        &["--queries", queries.to_str().unwrap()],
+        &["query \"x\"", "nope"],
+    );
+    // A second run into the same --out is refused rather than mixed with the first.
+    std::fs::create_dir_all(out.join("lake")).unwrap();
+    bad(&[], &["already exists", "--out"]);
+}
