@@ -34,11 +34,12 @@ def main():
         con.execute(f"CREATE OR REPLACE VIEW events AS SELECT * FROM delta_scan('{table}')")
         out[layout] = {}
         for query in job["queries"]:
-            rows = len(con.execute(query["sql"]).fetchall())
+            # Arrow results, as pipelab's are (and no Python objects per value).
+            rows = con.execute(query["sql"]).fetch_arrow_table().num_rows
             times = []
             for _ in range(job["runs"]):
                 started = time.perf_counter()
-                con.execute(query["sql"]).fetchall()
+                con.execute(query["sql"]).fetch_arrow_table()
                 times.append((time.perf_counter() - started) * 1000.0)
             out[layout][query["name"]] = {
                 "median_ms": statistics.median(times),

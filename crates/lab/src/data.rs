@@ -135,6 +135,22 @@ async fn read(path: &str, time_column: &str) -> Result<Vec<RecordBatch>, LabErro
         })?
         .data_type()
         .clone();
+    // Partition columns come back dictionary-encoded from a Delta scan; the lab's tables
+    // store plain values.
+    let dictionaries: Vec<(String, DataType)> = df
+        .schema()
+        .fields()
+        .iter()
+        .filter_map(|f| match f.data_type() {
+            DataType::Dictionary(_, value) => Some((f.name().clone(), value.as_ref().clone())),
+            _ => None,
+        })
+        .collect();
+    for (name, value) in dictionaries {
+        df = df
+            .with_column(&name, datafusion::prelude::cast(col(&name), value))
+            .map_err(|e| fail(e.to_string()))?;
+    }
     if !matches!(time, DataType::Timestamp(_, _)) {
         // Text times (the demo's ISO strings) and dates become UTC timestamps, which the
         // time transforms and the queries' TIMESTAMP bounds compare with.
