@@ -113,20 +113,8 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
-pub fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
+/// Bytes as B, KiB, MiB, GiB or TiB with one decimal (the lab's reports use the same).
+pub use pipelab_lab::report::size as bytes;
 
 pub fn rate(n: u64, secs: f64) -> String {
     if secs <= 0.0 {

@@ -195,9 +195,9 @@ fn share(part: u64, whole: u64) -> f64 {
     100.0 * part as f64 / whole.max(1) as f64
 }
 
-/// Bytes as B, KiB, MiB or GiB with one decimal.
+/// Bytes as B, KiB, MiB, GiB or TiB with one decimal.
 pub fn size(bytes: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB"];
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;
     let mut unit = 0;
     while value >= 1024.0 && unit < units.len() - 1 {
