@@ -751,3 +751,84 @@ async fn automatic_compaction_bounds_small_files_and_loses_nothing() {
         [["400", "400"]]
     );
 }
+
+/// A lake table written by the partition lab (no Kafka needed): `DIR/lake/LAYOUT` holding
+/// `events` rows.
+fn lab_table(dir: &std::path::Path, layout: &str, events: u32) -> std::path::PathBuf {
+    run_ok(
+        pipelab(None)
+            .args(["lab", "partitions", "--runs", "1", "--layouts", layout])
+            .args(["--events", &events.to_string(), "--out"])
+            .arg(dir),
+    );
+    dir.join("lake")
+}
+
+/// External tables are named in the lake and queried like its own; dropping one forgets
+/// the name and keeps the data. Dropping a managed table deletes it, and only when asked.
+#[test]
+fn external_tables_are_forgotten_and_managed_ones_deleted_on_drop() {
+    let dir = tempfile::tempdir().unwrap();
+    let elsewhere = lab_table(&dir.path().join("a"), "none", 1000);
+    let lake_dir = lab_table(&dir.path().join("b"), "day", 500);
+    let lake = lake_dir.display().to_string();
+    let other = elsewhere.join("none");
+    run_ok(
+        pipelab(None)
+            .args(["lake", "register", "ext", "--lake", &lake])
+            .arg(&other),
+    );
+
+    let tables = json_rows(&["lake", "tables", "--lake", &lake]);
+    let kinds: Vec<(&str, &str)> = tables
+        .iter()
+        .map(|t| (t["table"].as_str().unwrap(), t["kind"].as_str().unwrap()))
+        .collect();
+    assert_eq!(kinds, [("day", "managed"), ("ext", "external")]);
+    let rows = query_csv(
+        None,
+        &lake,
+        "SELECT (SELECT count(*) FROM ext) AS e, (SELECT count(*) FROM day) AS d",
+    );
+    assert_eq!(rows, [["1000", "500"]]);
+
+    // A taken name, a second registration and a place without a table are refused.
+    let refused = |args: &[&str], expect: &[&str]| {
+        let out = output(
+            pipelab(None)
+                .args(["lake", "register"])
+                .args(args)
+                .args(["--lake", &lake]),
+        );
+        assert_user_error(out, expect);
+    };
+    let other_text = other.display().to_string();
+    refused(&["day", &other_text], &["day", "has that name"]);
+    refused(&["ext", &other_text], &["ext", "already names"]);
+    let empty = dir.path().join("empty");
+    refused(
+        &["nothing", &empty.display().to_string()],
+        &["no Delta table", "empty"],
+    );
+
+    // Dropping the external table keeps its data.
+    let out = run_ok(pipelab(None).args(["lake", "drop", "ext", "--lake", &lake]));
+    assert!(out.contains("forgotten"), "{out}");
+    assert!(other.join("_delta_log").exists());
+    let kept = query_csv(
+        None,
+        &elsewhere.display().to_string(),
+        "SELECT count(*) FROM none",
+    );
+    assert_eq!(kept, [["1000"]]);
+    let out = output(pipelab(None).args(["query", "--lake", &lake, "SELECT count(*) FROM ext"]));
+    assert_user_error(out, &["ext"]);
+
+    // A managed table goes only with --delete-data, and then entirely.
+    let out = output(pipelab(None).args(["lake", "drop", "day", "--lake", &lake]));
+    assert_user_error(out, &["managed table", "--delete-data"]);
+    assert!(lake_dir.join("day/_delta_log").exists());
+    run_ok(pipelab(None).args(["lake", "drop", "day", "--delete-data", "--lake", &lake]));
+    assert!(!lake_dir.join("day").exists());
+    assert!(json_rows(&["lake", "tables", "--lake", &lake]).is_empty());
+}

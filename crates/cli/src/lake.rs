@@ -7,6 +7,7 @@ use clap::{Args, Subcommand};
 use std::num::NonZeroU64;
 
 use pipelab_lake::catalog::{self, Row};
+use pipelab_lake::external::Dropped;
 use pipelab_lake::maintain::{CompactOptions, PartitionFilter, VacuumOptions};
 use pipelab_lake::{LakeLocation, LakeTable};
 
@@ -49,6 +50,29 @@ enum LakeCommand {
     /// Write a checkpoint of the current version, and delete the log entries it makes
     /// unnecessary that are older than delta.logRetentionDuration (30 days unless set).
     Checkpoint(TableArgs),
+    /// Name a Delta table that lives elsewhere (a directory, file:// or s3:// URL) as an
+    /// external table of this lake: listed, described and queried like the lake's own.
+    Register(RegisterArgs),
+    /// Drop a table: an external one is only forgotten (its data stays); a managed one
+    /// (a directory of the lake) is deleted, log first, with --delete-data.
+    Drop(DropArgs),
+}
+
+#[derive(Args)]
+struct RegisterArgs {
+    #[command(flatten)]
+    of: TableArgs,
+    /// Where the Delta table is.
+    location: String,
+}
+
+#[derive(Args)]
+struct DropArgs {
+    #[command(flatten)]
+    of: TableArgs,
+    /// Delete a managed table's data and log (required for a managed table).
+    #[arg(long)]
+    delete_data: bool,
 }
 
 #[derive(Args)]
@@ -181,6 +205,27 @@ pub async fn run(args: LakeArgs) -> Result<(), CliError> {
                 "{}: checkpoint of version {}; {} expired log entries deleted",
                 args.table, report.version, report.log_entries_deleted
             );
+            Ok(())
+        }
+        LakeCommand::Register(args) => {
+            let lake = args.of.place.location()?;
+            let table = lake
+                .register_external(&args.of.table, &args.location)
+                .await?;
+            println!("{}: external table at {}", table.name, table.location);
+            Ok(())
+        }
+        LakeCommand::Drop(args) => {
+            let lake = args.of.place.location()?;
+            match lake.drop_table(&args.of.table, args.delete_data).await? {
+                Dropped::External { location } => println!(
+                    "{}: forgotten (external; its data stays at {location})",
+                    args.of.table
+                ),
+                Dropped::Managed { objects } => {
+                    println!("{}: deleted ({objects} objects)", args.of.table)
+                }
+            }
             Ok(())
         }
     }

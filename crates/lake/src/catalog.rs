@@ -31,11 +31,14 @@ pub const NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TableSummary {
     pub table: String,
+    /// `managed` (a directory of the lake) or `external` (named in its catalog).
+    pub kind: String,
     pub version: u64,
     pub partition_by: String,
     pub files: u64,
     pub rows: u64,
     pub bytes: u64,
+    pub location: String,
 }
 
 /// One column of a table.
@@ -146,10 +149,18 @@ impl std::fmt::Display for AsOf {
 /// Every table of the lake with its latest version's size.
 pub async fn tables(loc: &LakeLocation) -> Result<Vec<TableSummary>, LakeError> {
     let mut out = Vec::new();
+    let managed = loc.managed_tables().await?;
     for name in loc.list_tables().await? {
         let table = LakeTable::open(loc, &name).await?;
         let (files, rows, bytes) = table.totals()?;
+        let kind = if managed.contains(&name) {
+            "managed"
+        } else {
+            "external"
+        };
         out.push(TableSummary {
+            kind: kind.to_string(),
+            location: table.url().to_string(),
             version: table.version().max(0) as u64,
             partition_by: table.partitioning()?.to_string(),
             table: name,
@@ -444,11 +455,13 @@ impl Row for TableSummary {
     fn fields() -> Vec<Field> {
         vec![
             column("table", DataType::Utf8),
+            column("kind", DataType::Utf8),
             column("version", DataType::UInt64),
             column("partition_by", DataType::Utf8),
             column("files", DataType::UInt64),
             column("rows", DataType::UInt64),
             column("bytes", DataType::UInt64),
+            column("location", DataType::Utf8),
         ]
     }
 }

@@ -109,6 +109,13 @@ pub enum LakeError {
         min_hours: u64,
     },
 
+    /// Dropping a managed table deletes its data, which must be asked for.
+    #[error(
+        "{url} is a managed table: dropping it deletes its data and log; pass --delete-data \
+         to do so (an external table is only forgotten)"
+    )]
+    ManagedDrop { url: String },
+
     /// A partition transform cannot be applied to the table's data (a missing source
     /// column, a type the transform does not take).
     #[error("partitioning of {url}: {source}")]
@@ -183,6 +190,7 @@ impl LakeError {
             | LakeError::TableNotFound { .. }
             | LakeError::PartitionMismatch { .. }
             | LakeError::Partitioning { .. }
+            | LakeError::ManagedDrop { .. }
             | LakeError::PartitioningRecord { .. }
             | LakeError::Schema { .. }
             | LakeError::NotAPartitionColumn { .. }

@@ -22,6 +22,7 @@
 pub mod catalog;
 mod conform;
 mod error;
+pub mod external;
 mod failpoint;
 mod layout;
 mod location;

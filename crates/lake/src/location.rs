@@ -170,6 +170,11 @@ impl LakeLocation {
         self.local_root.is_some()
     }
 
+    /// The directory of a local lake.
+    pub(crate) fn local_dir(&self) -> Option<&Path> {
+        self.local_root.as_deref()
+    }
+
     /// Storage options handed to deltalake for every table of this lake.
     pub fn storage_options(&self) -> &HashMap<String, String> {
         &self.options
@@ -185,9 +190,22 @@ impl LakeLocation {
         })
     }
 
+    /// The lake's tables, sorted: its managed tables (see [`Self::managed_tables`]) and the
+    /// external ones its catalog names.
+    pub async fn list_tables(&self) -> Result<Vec<String>, LakeError> {
+        let mut tables = self.managed_tables().await?;
+        for external in self.external_tables().await? {
+            if !tables.contains(&external.name) {
+                tables.push(external.name);
+            }
+        }
+        tables.sort();
+        Ok(tables)
+    }
+
     /// Names of the direct children of the root that hold a `_delta_log/` directory, sorted.
     /// A missing local root is an empty lake.
-    pub async fn list_tables(&self) -> Result<Vec<String>, LakeError> {
+    pub async fn managed_tables(&self) -> Result<Vec<String>, LakeError> {
         let store = self.object_store()?;
         let storage = |op: &'static str| {
             let location = self.display();

@@ -158,7 +158,22 @@ impl LakeTable {
     /// URL when there is no Delta log there.
     pub async fn open(loc: &LakeLocation, table: &str) -> Result<Self, LakeError> {
         validate_table_name(table)?;
-        let url = loc.table_url(table);
+        match Self::open_url(loc, table, loc.table_url(table)).await {
+            // Not a table of the lake's own: perhaps an external one it names.
+            Err(LakeError::TableNotFound { url }) => match loc.external_url(table).await? {
+                Some(external) => Self::open_url(loc, table, external).await,
+                None => Err(LakeError::TableNotFound { url }),
+            },
+            other => other,
+        }
+    }
+
+    /// Open the Delta table at `url` (with the lake's storage options) as `table`.
+    pub(crate) async fn open_url(
+        loc: &LakeLocation,
+        table: &str,
+        url: Url,
+    ) -> Result<Self, LakeError> {
         let mut delta = new_table(loc, &url)?;
         // Check first: loading a directory without a log gives kernel errors whose text
         // varies by store, while this is one listing with a clear answer.

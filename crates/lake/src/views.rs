@@ -4,6 +4,7 @@
 
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStoreExt, PutPayload};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::LakeError;
@@ -23,19 +24,7 @@ pub struct ViewDef {
 impl LakeLocation {
     /// The lake's views, in the order they were created.
     pub async fn views(&self) -> Result<Vec<ViewDef>, LakeError> {
-        let store = self.object_store()?;
-        let bytes = match store.get(&views_path()).await {
-            Ok(found) => found
-                .bytes()
-                .await
-                .map_err(|e| self.views_error("reading", e))?,
-            Err(object_store::Error::NotFound { .. }) => return Ok(Vec::new()),
-            Err(e) => return Err(self.views_error("reading", e)),
-        };
-        serde_json::from_slice(&bytes).map_err(|e| LakeError::InvalidLocation {
-            location: format!("{}/{VIEWS_FILE}", self.display()),
-            reason: format!("not a views file: {e}"),
-        })
+        self.read_catalog_file(VIEWS_FILE).await
     }
 
     /// Keep `view`, replacing a view of the same name.
@@ -45,7 +34,7 @@ impl LakeLocation {
             Some(existing) => *existing = view,
             None => views.push(view),
         }
-        self.write_views(&views).await
+        self.write_catalog_file(VIEWS_FILE, &views).await
     }
 
     /// Forget the view `name`; false when there was none.
@@ -56,33 +45,58 @@ impl LakeLocation {
         if views.len() == before {
             return Ok(false);
         }
-        self.write_views(&views).await?;
+        self.write_catalog_file(VIEWS_FILE, &views).await?;
         Ok(true)
     }
 
-    /// Two sessions changing views at the same moment: the later write wins (one file,
-    /// replaced whole).
-    async fn write_views(&self, views: &[ViewDef]) -> Result<(), LakeError> {
-        let json = serde_json::to_vec_pretty(views).map_err(|e| LakeError::InvalidLocation {
+    /// A JSON list kept under the lake root (`_pipelab/…`); empty when the file is absent.
+    pub(crate) async fn read_catalog_file<T: DeserializeOwned>(
+        &self,
+        file: &str,
+    ) -> Result<Vec<T>, LakeError> {
+        let store = self.object_store()?;
+        let bytes = match store.get(&ObjectPath::from(file)).await {
+            Ok(found) => found
+                .bytes()
+                .await
+                .map_err(|e| self.catalog_file_error(file, "reading", e))?,
+            Err(object_store::Error::NotFound { .. }) => return Ok(Vec::new()),
+            Err(e) => return Err(self.catalog_file_error(file, "reading", e)),
+        };
+        serde_json::from_slice(&bytes).map_err(|e| LakeError::InvalidLocation {
+            location: format!("{}/{file}", self.display()),
+            reason: format!("not a pipelab catalog file: {e}"),
+        })
+    }
+
+    /// Two sessions changing the same file at the same moment: the later write wins (one
+    /// file, replaced whole).
+    pub(crate) async fn write_catalog_file<T: Serialize>(
+        &self,
+        file: &str,
+        items: &[T],
+    ) -> Result<(), LakeError> {
+        let json = serde_json::to_vec_pretty(items).map_err(|e| LakeError::InvalidLocation {
             location: self.display(),
-            reason: format!("cannot encode views: {e}"),
+            reason: format!("cannot encode {file}: {e}"),
         })?;
         self.object_store()?
-            .put(&views_path(), PutPayload::from(json))
+            .put(&ObjectPath::from(file), PutPayload::from(json))
             .await
-            .map_err(|e| self.views_error("writing", e))?;
+            .map_err(|e| self.catalog_file_error(file, "writing", e))?;
         Ok(())
     }
 
-    fn views_error(&self, op: &'static str, source: object_store::Error) -> LakeError {
+    fn catalog_file_error(
+        &self,
+        file: &str,
+        op: &'static str,
+        source: object_store::Error,
+    ) -> LakeError {
         LakeError::Storage {
             op,
-            location: format!("{}/{VIEWS_FILE}", self.display()),
+            location: format!("{}/{file}", self.display()),
             source,
         }
     }
-}
-
-fn views_path() -> ObjectPath {
-    ObjectPath::from(VIEWS_FILE)
 }
