@@ -147,7 +147,14 @@ fn bad_lab_input_exits_2_naming_it() {
         &["--queries", queries.to_str().unwrap()],
         &["query \"x\"", "nope"],
     );
-    // A second run into the same --out is refused rather than mixed with the first.
-    std::fs::create_dir_all(out.join("lake")).unwrap();
-    bad(&[], &["already exists", "--out"]);
+    // A second run replaces the first's directory; one the lab did not make is refused.
+    run_ok(lab(&out).args(["--events", "100", "--layouts", "none"]));
+    run_ok(lab(&out).args(["--events", "100", "--layouts", "day"]));
+    assert!(out.join("lake/day").exists() && !out.join("lake/none").exists());
+    let foreign = dir.path().join("mine");
+    std::fs::create_dir_all(&foreign).unwrap();
+    std::fs::write(foreign.join("keep.txt"), "mine").unwrap();
+    let o = output(lab(&foreign).args(["--events", "100"]));
+    assert_user_error(o, &["was not made by `pipelab lab partitions`", "--out"]);
+    assert!(foreign.join("keep.txt").exists());
 }

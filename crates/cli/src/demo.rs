@@ -4,7 +4,7 @@
 //! Delta table `clicks` partitioned by event date on S3 → queries → summary.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -38,7 +38,6 @@ pub struct DemoArgs {
 }
 
 const TOPIC: &str = "clicks";
-const MARKER: &str = ".pipelab-demo";
 
 /// The demo's pipeline: every event to the lake, partitioned by event date. It names
 /// the stack's ports and S3 settings itself, so `pipelab run` needs nothing else once a
@@ -122,7 +121,7 @@ const QUERIES: [(&str, &str); 4] = [
 
 pub async fn run(args: DemoArgs) -> Result<(), CliError> {
     let dir = absolute(&args.dir)?;
-    fresh_dir(&dir)?;
+    crate::output::fresh_dir(&dir, "pipelab demo", "--dir")?;
     println!(
         "pipelab demo: {} events through Kafka → DataFusion → Delta Lake on S3 → SQL",
         thousands(args.events)
@@ -259,27 +258,6 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
             produced.per_day
         )));
     }
-    Ok(())
-}
-
-/// Start from an empty directory, but only ever delete one the demo made.
-fn fresh_dir(dir: &Path) -> Result<(), CliError> {
-    if dir.exists() {
-        let ours = dir.join(MARKER).exists();
-        let empty = std::fs::read_dir(dir)
-            .map(|mut d| d.next().is_none())
-            .unwrap_or(false);
-        if !ours && !empty {
-            return Err(CliError::usage(format!(
-                "{} exists and was not made by `pipelab demo`; choose another --dir",
-                dir.display()
-            )));
-        }
-        std::fs::remove_dir_all(dir).map_err(|e| CliError::path(dir, e))?;
-    }
-    std::fs::create_dir_all(dir).map_err(|e| CliError::path(dir, e))?;
-    let marker = dir.join(MARKER);
-    std::fs::write(&marker, "made by pipelab demo\n").map_err(|e| CliError::path(&marker, e))?;
     Ok(())
 }
 

@@ -51,7 +51,8 @@ pub struct PartitionsArgs {
     /// The column the time layouts (day, hour, …) and ${day} use.
     #[arg(long, default_value = "ts")]
     pub(crate) time_column: String,
-    /// Where the tables (lake/), results.json, report.md, chart.svg and chart.png go.
+    /// Where the tables (lake/), results.json, report.md, chart.svg and chart.png go
+    /// (replaced when an earlier lab run made it; another directory is refused).
     #[arg(long, default_value = "pipelab-lab")]
     pub(crate) out: PathBuf,
     /// The generated clickstream's seed.
@@ -101,6 +102,8 @@ pub async fn partitions(args: &PartitionsArgs) -> Result<pipelab_lab::LabResults
         },
     };
     let batches = pipelab_lab::data::load(&source, &args.time_column).await?;
+    // A second run replaces the first one's directory; one the lab did not make is kept.
+    crate::output::fresh_dir(&args.out, "pipelab lab partitions", "--out")?;
     let opts = LabOptions {
         layouts,
         queries,

@@ -122,3 +122,27 @@ pub fn rate(n: u64, secs: f64) -> String {
     }
     format!("{}/s", thousands((n as f64 / secs) as u64))
 }
+
+/// Start a command's working directory empty, but only ever delete one a pipelab
+/// command made (it holds a marker file naming the command).
+pub fn fresh_dir(dir: &std::path::Path, command: &str, option: &str) -> Result<(), CliError> {
+    let marker_name = format!(".{}", command.replace(' ', "-"));
+    if dir.exists() {
+        let ours = dir.join(&marker_name).exists();
+        let empty = std::fs::read_dir(dir)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
+        if !ours && !empty {
+            return Err(CliError::usage(format!(
+                "{} exists and was not made by `{command}`; choose another {option}",
+                dir.display()
+            )));
+        }
+        std::fs::remove_dir_all(dir).map_err(|e| CliError::path(dir, e))?;
+    }
+    std::fs::create_dir_all(dir).map_err(|e| CliError::path(dir, e))?;
+    let marker = dir.join(marker_name);
+    std::fs::write(&marker, format!("made by {command}\n"))
+        .map_err(|e| CliError::path(&marker, e))?;
+    Ok(())
+}
