@@ -10,3 +10,4 @@ mod ingest_guarantees;
 mod lab;
 mod lake_catalog;
 mod partitioning;
+mod quality;

@@ -35,6 +35,14 @@ pub enum PipelineError {
         #[source]
         source: Box<datafusion::error::DataFusionError>,
     },
+    /// A `[[sink.quality]]` rule that does not run on the data (a missing column, a bad
+    /// condition).
+    #[error("{what} of table '{table}': {message}")]
+    Quality {
+        table: String,
+        what: String,
+        message: String,
+    },
     /// A thread pipelab runs work on failed or panicked.
     #[error("the {what} thread failed: {source}")]
     Thread {
@@ -49,7 +57,9 @@ impl PipelineError {
     /// Kafka, the lake's storage or pipelab itself failed.
     pub fn is_user_fixable(&self) -> bool {
         match self {
-            PipelineError::Spec(_) | PipelineError::Transform(_) => true,
+            PipelineError::Spec(_)
+            | PipelineError::Transform(_)
+            | PipelineError::Quality { .. } => true,
             PipelineError::Ingest(e) => e.is_user_fixable(),
             PipelineError::Lake(e) => e.is_user_fixable(),
             PipelineError::Contended { .. }

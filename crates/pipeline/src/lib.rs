@@ -5,6 +5,7 @@
 mod dead_letters;
 pub mod error;
 mod memory;
+pub mod quality;
 pub mod runner;
 pub mod spec;
 mod writer;

@@ -185,6 +185,11 @@ pub struct LakeSinkSpec {
     /// statistics, bloom_filter, sort_by, target_file_bytes.
     #[serde(default)]
     pub layout: pipelab_lake::FileLayout,
+    /// Data-quality rules measured on every commit (`[[sink.quality]]`).
+    #[serde(default)]
+    pub quality: Vec<crate::quality::QualityRule>,
+    /// Where the quality metrics go; default `<table>_quality`.
+    pub quality_table: Option<String>,
 }
 
 /// `on_type_mismatch`: see [`pipelab_ingest::TypePolicy`].
@@ -265,6 +270,18 @@ impl PipelineSpec {
                 return Err(format!("`{key}` must not be empty"));
             }
         }
+        let quality = self.quality_table();
+        if quality == self.sink.table || quality == self.dead_letter_table() {
+            return Err(format!(
+                "`sink.quality_table` {quality:?} is another table of this pipeline; the \
+                 metrics need a table of their own"
+            ));
+        }
+        for rule in &self.sink.quality {
+            if let Some(problem) = rule.problem() {
+                return Err(format!("[[sink.quality]] rule {:?}: {problem}", rule.rule));
+            }
+        }
         if self.sink.flush_rows == 0 || self.sink.flush_bytes == Some(0) {
             return Err("`sink.flush_rows` and `sink.flush_bytes` must be at least 1".into());
         }
@@ -302,6 +319,13 @@ impl PipelineSpec {
             .group
             .clone()
             .unwrap_or_else(|| format!("pipelab-{}", self.name))
+    }
+
+    pub fn quality_table(&self) -> String {
+        self.sink
+            .quality_table
+            .clone()
+            .unwrap_or_else(|| format!("{}_quality", self.sink.table))
     }
 
     pub fn dead_letter_table(&self) -> String {

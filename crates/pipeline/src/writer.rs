@@ -14,6 +14,7 @@ use pipelab_transform::Transform;
 
 use crate::dead_letters::DeadLetterSink;
 use crate::error::PipelineError;
+use crate::quality::QualitySink;
 use crate::runner::{Progress, app_id, open_existing, txn_offsets};
 use crate::spec::{OnTypeMismatch, PipelineSpec};
 
@@ -31,6 +32,7 @@ pub(crate) struct BatchWriter<'a> {
     transform: &'a Transform,
     decoder: JsonDecoder,
     dead_letters: DeadLetterSink,
+    quality: QualitySink,
     source: SourceControl,
     progress: Progress,
     /// Before the table exists it holds no offsets: where this process's batches of
@@ -58,12 +60,19 @@ impl<'a> BatchWriter<'a> {
         dead_letters: DeadLetterSink,
         source: SourceControl,
     ) -> Self {
+        let quality = QualitySink::new(
+            spec.quality_table(),
+            &spec.name,
+            &spec.sink.table,
+            spec.sink.quality.clone(),
+        );
         Self {
             spec,
             lake,
             transform,
             decoder,
             dead_letters,
+            quality,
             source,
             progress: Progress::default(),
             handled_without_table: BTreeMap::new(),
@@ -248,6 +257,7 @@ impl<'a> BatchWriter<'a> {
         if self.widening() && !created {
             batches = self.widen(t, batches).await?;
         }
+        let measured = self.quality.measure(&batches).await?;
         let started = Instant::now();
         t.set_layout(self.spec.sink.layout.clone());
         let stats = t.append(batches, &txns).await?;
@@ -261,6 +271,9 @@ impl<'a> BatchWriter<'a> {
         self.progress.files += stats.files_added as u64;
         self.progress.bytes += stats.bytes_added;
         self.source.commit_group(&batch.next_offsets);
+        self.quality
+            .record(self.lake, stats.version, measured)
+            .await;
         self.compact_crowded(t).await;
         Ok(Attempt::Done)
     }
