@@ -10,6 +10,7 @@ service pipelab waits for; the spec the image ships is the one in docker/; hadol
 """
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -60,6 +61,17 @@ def check_dockerfile(root):
         fail("the Dockerfile does not ship docker/clickstream.toml as /etc/pipelab/clickstream.toml")
     if dockerfile.count("FROM ") < 2 or "AS builder" not in dockerfile:
         fail("the Dockerfile is not multi-stage")
+    # The dependency layer builds from the manifests alone: every crate of the workspace
+    # must be in it (its manifest copied, a library stub made), or the build fails there.
+    stubs = re.search(r"for crate in ([\w ]+); do", dockerfile)
+    stubbed = set(stubs.group(1).split()) if stubs else set()
+    for crate in sorted(os.listdir(os.path.join(root, "crates"))):
+        if not os.path.exists(os.path.join(root, "crates", crate, "Cargo.toml")):
+            continue
+        if f"COPY crates/{crate}/Cargo.toml crates/{crate}/" not in dockerfile:
+            fail(f"the Dockerfile's dependency layer does not copy crates/{crate}/Cargo.toml")
+        if crate != "cli" and crate not in stubbed:
+            fail(f"the Dockerfile's dependency layer makes no stub for crates/{crate}")
     hadolint = os.path.join(os.path.dirname(sys.executable), "hadolint")
     lint = subprocess.run([hadolint, "--no-color", "Dockerfile"], cwd=root, capture_output=True, text=True)
     if lint.returncode != 0:
