@@ -158,3 +158,39 @@ fn bad_lab_input_exits_2_naming_it() {
     assert_user_error(o, &["was not made by `pipelab lab partitions`", "--out"]);
     assert!(foreign.join("keep.txt").exists());
 }
+
+/// The lab reads a JSON-lines file (text times parsed) and a Parquet file as its data.
+#[test]
+fn the_lab_reads_json_lines_and_parquet_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = run_ok(pipelab(None).args(["gen", "--stdout", "--events", "3000"]));
+    let json = dir.path().join("clicks.jsonl");
+    std::fs::write(&json, lines).unwrap();
+    let from_json = dir.path().join("from-json");
+    run_ok(
+        lab(&from_json)
+            .args(["--layouts", "none,day", "--source"])
+            .arg(&json),
+    );
+    let results: Value =
+        serde_json::from_slice(&std::fs::read(from_json.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["rows"], 3000);
+    let (_, one_day) = measured(&results, "day", "one day");
+    assert_eq!(one_day["partitions_scanned"], 1);
+
+    // One of the lab's own Parquet files, read back as a file.
+    let parquet = std::fs::read_dir(from_json.join("lake/none"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .unwrap();
+    let from_parquet = dir.path().join("from-parquet");
+    run_ok(
+        lab(&from_parquet)
+            .args(["--layouts", "hour", "--source"])
+            .arg(&parquet),
+    );
+    let results: Value =
+        serde_json::from_slice(&std::fs::read(from_parquet.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["rows"], 3000);
+}

@@ -14,7 +14,11 @@ fn records() -> Vec<(String, Vec<u8>)> {
                 i if i % 10 == 1 => r#","price":-1.0"#.to_string(),
                 _ => r#","price":2.5"#.to_string(),
             };
-            let at = if i % 20 == 7 { now - chrono::Duration::days(1) } else { now };
+            let at = if i % 20 == 7 {
+                now - chrono::Duration::days(1)
+            } else {
+                now
+            };
             let ts = at.format("%Y-%m-%dT%H:%M:%SZ");
             let json = format!(r#"{{"id":{i},"user":"u{}","ts":"{ts}"{price}}}"#, i % 10);
             (i.to_string(), json.into_bytes())
@@ -67,7 +71,13 @@ async fn quality_rules_are_measured_on_every_commit() {
          FROM q_quality WHERE rule <> 'one row per id' GROUP BY rule ORDER BY rule",
     );
     let expect = |rule: &str, value: &str, passed: &str| {
-        vec![rule.to_string(), "200".into(), value.into(), passed.into(), "true".into()]
+        vec![
+            rule.to_string(),
+            "200".into(),
+            value.into(),
+            passed.into(),
+            "true".into(),
+        ]
     };
     assert_eq!(
         rows,
@@ -85,10 +95,20 @@ async fn quality_rules_are_measured_on_every_commit() {
          WHERE rule = 'one row per id' AND (value <> 1.0 OR NOT passed)",
     );
     assert_eq!(versions, [["0"]]);
-    let history = run_ok(pipelab(None).args(["lake", "history", "q", "--lake", &lake, "--format", "csv"]));
-    let measured = query_csv(None, &lake, "SELECT DISTINCT version FROM q_quality ORDER BY version");
+    let history =
+        run_ok(pipelab(None).args(["lake", "history", "q", "--lake", &lake, "--format", "csv"]));
+    let measured = query_csv(
+        None,
+        &lake,
+        "SELECT DISTINCT version FROM q_quality ORDER BY version",
+    );
     for v in measured {
-        assert!(history.lines().any(|l| l.starts_with(&format!("{},", v[0]))), "{v:?}");
+        assert!(
+            history
+                .lines()
+                .any(|l| l.starts_with(&format!("{},", v[0]))),
+            "{v:?}"
+        );
     }
 
     // A rule missing what its check needs is a spec error.
@@ -96,6 +116,10 @@ async fn quality_rules_are_measured_on_every_commit() {
     let text = std::fs::read_to_string(&spec).unwrap()
         + "[[sink.quality]]\nrule = \"late\"\ncheck = \"timeliness\"\ncolumn = \"ts\"\n";
     std::fs::write(&bad, text).unwrap();
-    let out = output(pipelab(Some(&stack)).args(["run", "--until-idle"]).arg(&bad));
+    let out = output(
+        pipelab(Some(&stack))
+            .args(["run", "--until-idle"])
+            .arg(&bad),
+    );
     assert_user_error(out, &["late", "max_delay_secs"]);
 }

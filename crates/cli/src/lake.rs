@@ -235,7 +235,7 @@ async fn verify(args: VerifyArgs) -> Result<(), CliError> {
     let table = args.of.open().await?;
     let report = table.verify(args.deep).await?;
     println!(
-        "{}: version {}, {} files ({}) checked{}",
+        "{}: version {}, {} files ({}) checked{}{}",
         args.of.table,
         report.version,
         report.files_checked,
@@ -244,6 +244,13 @@ async fn verify(args: VerifyArgs) -> Result<(), CliError> {
             ", every page decoded"
         } else {
             ""
+        },
+        match report.files_without_checksum {
+            0 => String::new(),
+            n => format!(
+                "; {n} without a checksum (written by compaction, widening or another writer), \
+                 their bytes not compared"
+            ),
         }
     );
     if report.findings.is_empty() {

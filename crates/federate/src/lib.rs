@@ -185,9 +185,7 @@ impl QueryEngine {
     }
 
     fn session() -> SessionContext {
-        pipelab_lake::register_handlers();
-        let config = SessionConfig::new().with_information_schema(true);
-        SessionContext::new_with_config(config)
+        pipelab_lake::lake_session(SessionConfig::new().with_information_schema(true))
     }
 
     pub fn tables(&self) -> &[String] {

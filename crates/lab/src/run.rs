@@ -132,8 +132,7 @@ pub async fn run(batches: Vec<RecordBatch>, opts: &LabOptions) -> Result<LabResu
 }
 
 fn session() -> SessionContext {
-    pipelab_lake::register_handlers();
-    SessionContext::new_with_config(SessionConfig::new())
+    pipelab_lake::lake_session(SessionConfig::new())
 }
 
 async fn write_layout(

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
 use arrow::compute::kernels::cmp::distinct;
 use arrow::compute::{CastOptions, cast_with_options, or_kleene};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
 
 /// Rows of a batch that do not fit the table, with the reason per column.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,6 +148,47 @@ fn extends(source: &DataType, target: &DataType) -> bool {
     }
 }
 
+/// The table's schema grown by what a conformed batch adds, as Delta's schema evolution
+/// grows it: the table's columns in their order (struct columns, also inside lists,
+/// gaining the batch's new sub-fields at their end), then the batch's new columns. What
+/// is new is nullable: the rows already stored have no value for it.
+pub(crate) fn evolved_schema(table: &Schema, batch: &Schema) -> Schema {
+    Schema::new_with_metadata(
+        evolved_fields(table.fields(), batch.fields()),
+        table.metadata().clone(),
+    )
+}
+
+fn evolved_fields(table: &Fields, batch: &Fields) -> Vec<FieldRef> {
+    let mut fields: Vec<FieldRef> = table
+        .iter()
+        .map(|t| match batch.find(t.name()) {
+            Some((_, b)) => Arc::new(evolved_field(t, b)),
+            None => t.clone(),
+        })
+        .collect();
+    fields.extend(
+        batch
+            .iter()
+            .filter(|b| table.find(b.name()).is_none())
+            .map(|b| Arc::new(b.as_ref().clone().with_nullable(true))),
+    );
+    fields
+}
+
+fn evolved_field(table: &Field, batch: &Field) -> Field {
+    let grown = match (table.data_type(), batch.data_type()) {
+        (DataType::Struct(t), DataType::Struct(b)) => DataType::Struct(evolved_fields(t, b).into()),
+        (DataType::List(t), DataType::List(b)) => DataType::List(Arc::new(evolved_field(t, b))),
+        (DataType::LargeList(t), DataType::LargeList(b)) => {
+            DataType::LargeList(Arc::new(evolved_field(t, b)))
+        }
+        // conform gave the column the table's type.
+        (same, _) => same.clone(),
+    };
+    table.clone().with_data_type(grown)
+}
+
 #[derive(Debug, PartialEq, Eq)]
 enum Kind {
     Boolean,
@@ -244,5 +285,38 @@ mod tests {
             &narrow.clone(),
             &DataType::Struct(vec![Field::new("a", DataType::Utf8, true)].into())
         ));
+    }
+
+    #[test]
+    fn evolved_schema_keeps_table_order_and_adds_new_fields_nullable() {
+        let inner = |names: &[&str]| {
+            DataType::Struct(
+                names
+                    .iter()
+                    .map(|n| Field::new(*n, DataType::Int64, false))
+                    .collect(),
+            )
+        };
+        let table = Schema::new(vec![
+            Field::new("a", DataType::Utf8, false),
+            Field::new("s", inner(&["x"]), true),
+        ]);
+        let batch = Schema::new(vec![
+            Field::new("new", DataType::Int64, false),
+            Field::new("s", inner(&["y", "x"]), true),
+            Field::new("a", DataType::Utf8, false),
+        ]);
+        let grown = evolved_schema(&table, &batch);
+        let names: Vec<&str> = grown.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, ["a", "s", "new"]);
+        assert!(grown.field(2).is_nullable());
+        let DataType::Struct(sub) = grown.field(1).data_type() else {
+            panic!("s is not a struct")
+        };
+        let sub: Vec<(&str, bool)> = sub
+            .iter()
+            .map(|f| (f.name().as_str(), f.is_nullable()))
+            .collect();
+        assert_eq!(sub, [("x", false), ("y", true)]);
     }
 }

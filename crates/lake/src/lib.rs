@@ -20,6 +20,7 @@
 //! every commit fail.
 
 pub mod catalog;
+mod checksum;
 mod conform;
 mod error;
 pub mod external;
@@ -30,10 +31,12 @@ pub mod maintain;
 pub mod partitioning;
 mod pruning;
 mod query;
+mod session;
 mod table;
 pub mod verify;
 pub mod views;
 mod widen;
+mod write;
 
 pub use catalog::AsOf;
 pub use conform::{Misfit, conform};
@@ -42,6 +45,7 @@ pub use layout::{Codec, FileLayout, Statistics};
 pub use location::{LakeLocation, register_handlers};
 pub use partitioning::{PartitionSpecError, Partitioning};
 pub use query::{register_lake, register_lake_as_of, register_table, register_table_as};
+pub use session::{RowFiltersAsConfigured, lake_session};
 pub use table::{CommitStats, LakeTable, TableSpec};
 pub use widen::{widen_batch, widened_schema};
 

@@ -241,6 +241,11 @@ impl LakeTable {
         self.layout = layout;
     }
 
+    /// The file layout of this handle's appends.
+    pub(crate) fn layout(&self) -> &FileLayout {
+        &self.layout
+    }
+
     /// Take the table an operation (compaction, vacuum) handed back as the current one.
     pub(crate) fn replace_table(&mut self, table: DeltaTable) -> Result<(), LakeError> {
         self.schema = arrow_schema_of(&table, &self.url)?;
@@ -395,22 +400,26 @@ impl LakeTable {
             let batches = self.laid_out(batches)?;
             let partitions = partition_count(&batches, &self.partition_columns()?);
             let parquet = writer_properties(&batches, rows, partitions, &self.layout);
-            let written = self
-                .table
-                .clone()
-                .write(batches)
-                .with_save_mode(SaveMode::Append)
-                .with_schema_mode(SchemaMode::Merge)
-                .with_writer_properties(parquet)
-                .with_target_file_size(
-                    self.layout
-                        .target_file_bytes
-                        .and_then(|b| std::num::NonZeroU64::new(b as u64)),
-                )
-                .with_commit_properties(properties)
-                .await
-                .map_err(|e| LakeError::delta("appending to Delta table", &self.url, e))?;
-            self.table = written;
+            if self.plain_appends()? {
+                self.write_checksummed(batches, rows, parquet, properties)
+                    .await?;
+            } else {
+                self.table = self
+                    .table
+                    .clone()
+                    .write(batches)
+                    .with_save_mode(SaveMode::Append)
+                    .with_schema_mode(SchemaMode::Merge)
+                    .with_writer_properties(parquet)
+                    .with_target_file_size(
+                        self.layout
+                            .target_file_bytes
+                            .and_then(|b| std::num::NonZeroU64::new(b as u64)),
+                    )
+                    .with_commit_properties(properties)
+                    .await
+                    .map_err(|e| LakeError::delta("appending to Delta table", &self.url, e))?;
+            }
             self.version()
         };
         self.schema = arrow_schema_of(&self.table, &self.url)?;

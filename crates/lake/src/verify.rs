@@ -1,9 +1,11 @@
 //! Checking a table's files against its Delta log: every file the current version lists
-//! must be there with the size the log records and a readable Parquet footer whose row
-//! count is the log's; with `deep`, every page must decode; and no data file may sit in
-//! the table's directory that no commit ever added (a write that never committed).
+//! must be there with the size the log records, a readable Parquet footer whose row
+//! count is the log's and, where its commit recorded one (pipelab's appends do, see
+//! [`crate::checksum`]), the same SHA-256 of its bytes; with `deep`, every page must
+//! decode; and no data file may sit in the table's directory that no commit ever added
+//! (a write that never committed).
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use deltalake::ObjectStore;
@@ -21,6 +23,7 @@ use object_store::path::Path;
 use serde::Serialize;
 
 use crate::catalog::Row;
+use crate::checksum::CHECKSUM_TAG;
 use crate::error::LakeError;
 use crate::table::LakeTable;
 
@@ -30,7 +33,7 @@ const CONCURRENT_CHECKS: usize = 8;
 /// One problem `verify` found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    /// `missing`, `size`, `footer`, `rows`, `data` or `stray`.
+    /// `missing`, `size`, `footer`, `rows`, `checksum`, `data` or `stray`.
     pub problem: &'static str,
     /// The file, relative to the table.
     pub file: String,
@@ -54,6 +57,9 @@ pub struct VerifyReport {
     pub version: u64,
     pub files_checked: u64,
     pub bytes_checked: u64,
+    /// Files whose commit recorded no checksum (written by compaction, a column widening
+    /// or another writer): checked for everything but their bytes.
+    pub files_without_checksum: u64,
     pub findings: Vec<Finding>,
 }
 
@@ -62,6 +68,8 @@ struct Listed {
     path: Path,
     size: u64,
     rows: Option<u64>,
+    /// The SHA-256 its `add` action's tags hold.
+    checksum: Option<String>,
 }
 
 impl LakeTable {
@@ -72,13 +80,18 @@ impl LakeTable {
             .delta()
             .snapshot()
             .map_err(|e| LakeError::delta("reading Delta table", self.url(), e))?;
+        let added = self.files_ever_added().await?;
         let listed: Vec<Listed> = snapshot
             .log_data()
             .into_iter()
-            .map(|f| Listed {
-                path: f.object_store_path(),
-                size: f.size().max(0) as u64,
-                rows: f.num_records().map(|n| n as u64),
+            .map(|f| {
+                let path = f.object_store_path();
+                Listed {
+                    checksum: added.get(&path).cloned().flatten(),
+                    size: f.size().max(0) as u64,
+                    rows: f.num_records().map(|n| n as u64),
+                    path,
+                }
             })
             .collect();
         let store = self.delta().log_store().object_store(None);
@@ -88,18 +101,22 @@ impl LakeTable {
             .filter_map(|found| async move { found })
             .collect()
             .await;
-        findings.extend(self.stray_files(&store).await?);
+        findings.extend(self.stray_files(&store, &added).await?);
         Ok(VerifyReport {
             version: self.version().max(0) as u64,
             files_checked: listed.len() as u64,
             bytes_checked: listed.iter().map(|f| f.size).sum(),
+            files_without_checksum: listed.iter().filter(|f| f.checksum.is_none()).count() as u64,
             findings,
         })
     }
 
     /// Parquet files in the table's directory that no commit in the log ever added.
-    async fn stray_files(&self, store: &Arc<dyn ObjectStore>) -> Result<Vec<Finding>, LakeError> {
-        let added = self.paths_ever_added().await?;
+    async fn stray_files(
+        &self,
+        store: &Arc<dyn ObjectStore>,
+        added: &HashMap<Path, Option<String>>,
+    ) -> Result<Vec<Finding>, LakeError> {
         let storage_err = |source| LakeError::Storage {
             op: "listing",
             location: self.url().to_string(),
@@ -108,7 +125,7 @@ impl LakeTable {
         let objects: Vec<_> = store.list(None).try_collect().await.map_err(storage_err)?;
         let mut stray: Vec<Finding> = objects
             .into_iter()
-            .filter(|o| is_data_file(&o.location) && !added.contains(&o.location))
+            .filter(|o| is_data_file(&o.location) && !added.contains_key(&o.location))
             .map(|o| Finding {
                 problem: "stray",
                 file: o.location.to_string(),
@@ -123,8 +140,9 @@ impl LakeTable {
         Ok(stray)
     }
 
-    /// Every data file path an `add` action of any retained commit names.
-    async fn paths_ever_added(&self) -> Result<HashSet<Path>, LakeError> {
+    /// Every data file path an `add` action of any retained commit names, with the
+    /// checksum the newest such action recorded.
+    async fn files_ever_added(&self) -> Result<HashMap<Path, Option<String>>, LakeError> {
         let latest = self.version().max(0) as u64;
         let log_store = self.delta().log_store();
         let entries: Vec<Option<bytes::Bytes>> = futures::stream::iter(0..=latest)
@@ -136,27 +154,33 @@ impl LakeTable {
             .try_collect()
             .await
             .map_err(|e| LakeError::delta("reading commits of", self.url(), e))?;
-        let mut added = HashSet::new();
+        let mut added = HashMap::new();
         for (version, entry) in (0..=latest).zip(entries) {
             let Some(bytes) = entry else { continue };
             let actions = get_actions(version, &bytes)
                 .map_err(|e| LakeError::delta("parsing commit of", self.url(), e))?;
             for action in actions {
                 if let Action::Add(add) = action {
+                    let checksum = add
+                        .tags
+                        .as_ref()
+                        .and_then(|tags| tags.get(CHECKSUM_TAG).cloned().flatten());
                     added.insert(
                         Path::from_url_path(&add.path).unwrap_or_else(|_| Path::from(add.path)),
+                        checksum,
                     );
                 }
             }
         }
-        // Commits folded into a checkpoint and cleaned up: their files are in the snapshot.
+        // Commits folded into a checkpoint and cleaned up: their files are in the snapshot,
+        // with the tags the checkpoint kept.
         if let Ok(snapshot) = self.delta().snapshot() {
-            added.extend(
-                snapshot
-                    .log_data()
-                    .into_iter()
-                    .map(|f| f.object_store_path()),
-            );
+            for file in snapshot.log_data() {
+                #[allow(deprecated)] // the one public way to a file's tags
+                let tags = file.add_action().tags;
+                let checksum = tags.and_then(|mut tags| tags.remove(CHECKSUM_TAG).flatten());
+                added.entry(file.object_store_path()).or_insert(checksum);
+            }
         }
         Ok(added)
     }
@@ -193,7 +217,8 @@ async fn check_file(store: Arc<dyn ObjectStore>, file: &Listed, deep: bool) -> O
         );
     }
     #[allow(deprecated)]
-    let reader = ParquetObjectReader::new(store, file.path.clone()).with_file_size(meta.size);
+    let reader =
+        ParquetObjectReader::new(store.clone(), file.path.clone()).with_file_size(meta.size);
     let builder = match ParquetRecordBatchStreamBuilder::new(reader).await {
         Ok(builder) => builder,
         Err(e) => return finding("footer", format!("unreadable Parquet footer: {e}")),
@@ -204,6 +229,25 @@ async fn check_file(store: Arc<dyn ObjectStore>, file: &Listed, deep: bool) -> O
             "rows",
             format!("{footer_rows} rows in the footer, {rows} in the log's statistics"),
         );
+    }
+    if let Some(expected) = &file.checksum {
+        let actual = match store.get(&file.path).await {
+            Ok(got) => crate::checksum::sha256_of(got.into_stream()).await,
+            Err(e) => Err(e),
+        };
+        match actual {
+            Ok((actual, _)) if &actual == expected => {}
+            Ok((actual, _)) => {
+                return finding(
+                    "checksum",
+                    format!(
+                        "its bytes changed since they were written: SHA-256 {actual}, \
+                         its commit recorded {expected}"
+                    ),
+                );
+            }
+            Err(e) => return finding("checksum", format!("cannot read its bytes: {e}")),
+        }
     }
     if deep {
         let mut decoded = 0u64;
