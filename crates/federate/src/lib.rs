@@ -185,7 +185,9 @@ impl QueryEngine {
     }
 
     fn session() -> SessionContext {
-        pipelab_lake::lake_session(SessionConfig::new().with_information_schema(true))
+        pipelab_lake::register_handlers();
+        let config = SessionConfig::new().with_information_schema(true);
+        SessionContext::new_with_config(config)
     }
 
     pub fn tables(&self) -> &[String] {

@@ -132,7 +132,8 @@ pub async fn run(batches: Vec<RecordBatch>, opts: &LabOptions) -> Result<LabResu
 }
 
 fn session() -> SessionContext {
-    pipelab_lake::lake_session(SessionConfig::new())
+    pipelab_lake::register_handlers();
+    SessionContext::new_with_config(SessionConfig::new())
 }
 
 async fn write_layout(

@@ -31,7 +31,6 @@ pub mod maintain;
 pub mod partitioning;
 mod pruning;
 mod query;
-mod session;
 mod table;
 pub mod verify;
 pub mod views;
@@ -45,7 +44,6 @@ pub use layout::{Codec, FileLayout, Statistics};
 pub use location::{LakeLocation, register_handlers};
 pub use partitioning::{PartitionSpecError, Partitioning};
 pub use query::{register_lake, register_lake_as_of, register_table, register_table_as};
-pub use session::{RowFiltersAsConfigured, lake_session};
 pub use table::{CommitStats, LakeTable, TableSpec};
 pub use widen::{widen_batch, widened_schema};
 

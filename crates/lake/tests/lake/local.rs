@@ -486,32 +486,3 @@ async fn appends_racing_a_widening_leave_no_file_of_the_old_type() -> TestResult
     Ok(())
 }
 
-/// A lake session answers filters on data columns exactly with the Parquet row filter off
-/// (the scan keeps the predicate for pruning, a filter above it selects the rows), and
-/// with it on when the configuration asks.
-#[tokio::test]
-async fn lake_sessions_filter_rows_with_row_filters_off_or_on() -> TestResult {
-    let dir = tempfile::tempdir()?;
-    let loc = LakeLocation::parse(&dir.path().display().to_string(), Default::default())?;
-    let mut table = LakeTable::open_or_create(&loc, &spec(), schema()).await?;
-    let ids: Vec<i64> = (0..1000).collect();
-    table.append(vec![batch(&ids, "2026-11-23")?], &[]).await?;
-    let sql = "SELECT count(*), sum(id) FROM events WHERE id >= 990 OR msg = 'm7'";
-    for pushdown in [false, true] {
-        let mut config = datafusion::prelude::SessionConfig::new();
-        config.options_mut().execution.parquet.pushdown_filters = pushdown;
-        let ctx = pipelab_lake::lake_session(config);
-        register_lake(&ctx, &loc).await?;
-        assert_eq!(
-            rows(&ctx, sql).await?,
-            vec![s(&["11", "9952"])],
-            "{pushdown}"
-        );
-        let plan = rows(&ctx, &format!("EXPLAIN {sql}"))
-            .await?
-            .concat()
-            .join("\n");
-        assert_eq!(plan.contains("FilterExec"), !pushdown, "{plan}");
-    }
-    Ok(())
-}
