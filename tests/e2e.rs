@@ -2,6 +2,7 @@
 //! One test binary, because every test binary links DataFusion and delta-rs again
 //! (minutes each on a 2-core machine).
 
+mod catalogs;
 mod common;
 mod compose;
 mod devstack_peers;

@@ -126,6 +126,11 @@ struct QueryArgs {
     /// The lake: a directory, file:///dir or s3://bucket[/prefix] (S3 settings from AWS_* variables).
     #[arg(long, default_value = "pipelab-demo/s3/lake", env = "PIPELAB_LAKE")]
     lake: String,
+    /// A catalogs file (TOML, `[catalogs.NAME]` with `kind = "lake"` or `"files"`): its
+    /// tables are `catalog.default.table`, unqualified names those of `default_catalog`.
+    /// Replaces --lake.
+    #[arg(long, value_name = "FILE", env = "PIPELAB_CATALOGS")]
+    catalogs: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
     /// Read every table as it was at a version (a number, from `pipelab lake history`) or
@@ -388,9 +393,19 @@ async fn run(args: RunArgs) -> Result<(), CliError> {
 
 async fn query(args: QueryArgs) -> Result<(), CliError> {
     let lake = LakeLocation::parse(&args.lake, HashMap::new())?;
-    let engine = match args.as_of {
-        None => QueryEngine::open(&lake).await?,
-        Some(at) => {
+    let engine = match (args.as_of, &args.catalogs) {
+        (None, Some(file)) => {
+            let catalogs = pipelab_federate::catalogs::Catalogs::load(file)
+                .map_err(pipelab_federate::FederateError::from)?;
+            QueryEngine::open_catalogs(&catalogs).await?
+        }
+        (Some(_), Some(_)) => {
+            return Err(CliError::usage(
+                "--as-of reads one lake at an older version; it does not combine with --catalogs",
+            ));
+        }
+        (None, None) => QueryEngine::open(&lake).await?,
+        (Some(at), None) => {
             let (engine, absent) = QueryEngine::open_as_of(&lake, at).await?;
             if !absent.is_empty() {
                 eprintln!("as of {at}, not yet created: {}", absent.join(", "));

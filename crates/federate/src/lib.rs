@@ -1,6 +1,8 @@
 //! Federated SQL: a DataFusion session with the lake's Delta tables registered by
-//! name. (Catalogs for PostgreSQL, MySQL and SQLite, and the Trino protocol, join
-//! here later.)
+//! name, or with the catalogs of a catalogs file ([`catalogs`]) as `catalog.schema.table`.
+//! (Catalogs for PostgreSQL, MySQL and SQLite, and the Trino protocol, join here later.)
+
+pub mod catalogs;
 
 use std::sync::Arc;
 
@@ -19,6 +21,10 @@ use thiserror::Error;
 pub enum FederateError {
     #[error(transparent)]
     Lake(#[from] LakeError),
+    #[error(transparent)]
+    Catalogs(#[from] catalogs::CatalogsError),
+    #[error(transparent)]
+    Register(#[from] catalogs::RegisterError),
     #[error("{source}\n  in SQL: {sql}{hint}")]
     Sql {
         sql: String,
@@ -35,6 +41,8 @@ impl FederateError {
     pub fn is_user_fixable(&self) -> bool {
         match self {
             FederateError::Lake(e) => e.is_user_fixable(),
+            FederateError::Catalogs(_) => true,
+            FederateError::Register(e) => e.is_user_fixable(),
             FederateError::Sql { source, .. } => {
                 let source = source.as_ref() as &(dyn std::error::Error + 'static);
                 pipelab_lake::storage_refused(source) || !pipelab_lake::storage_failed(source)
@@ -129,7 +137,8 @@ pub struct QueryEngine {
     ctx: SessionContext,
     tables: Vec<String>,
     lake: String,
-    location: LakeLocation,
+    /// The lake views are kept in (the default catalog's, with a catalogs file).
+    location: Option<LakeLocation>,
     /// Views kept in the lake that no longer plan (a table or column gone), with why.
     broken_views: Vec<(String, String)>,
 }
@@ -139,7 +148,7 @@ impl QueryEngine {
     pub async fn open(lake: &LakeLocation) -> Result<Self, FederateError> {
         let ctx = Self::session();
         let tables = pipelab_lake::register_lake(&ctx, lake).await?;
-        Self::with_views(ctx, tables, lake.display(), lake).await
+        Self::with_views(ctx, tables, lake.display(), Some(lake.clone())).await
     }
 
     /// Register every Delta table as it was at `at` (time travel). Also returns the
@@ -151,8 +160,35 @@ impl QueryEngine {
         let ctx = Self::session();
         let (tables, absent) = pipelab_lake::register_lake_as_of(&ctx, lake, at).await?;
         let display = format!("{} as of {at}", lake.display());
-        let engine = Self::with_views(ctx, tables, display, lake).await?;
+        let engine = Self::with_views(ctx, tables, display, Some(lake.clone())).await?;
         Ok((engine, absent))
+    }
+
+    /// Register every catalog of a catalogs file, as `catalog.schema.table`; unqualified
+    /// names are looked up in the default catalog's schema `default`, whose lake (if it is
+    /// one) keeps the views.
+    pub async fn open_catalogs(catalogs: &catalogs::Catalogs) -> Result<Self, FederateError> {
+        pipelab_lake::register_handlers();
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_create_default_catalog_and_schema(false)
+            .with_default_catalog_and_schema(
+                catalogs.default_catalog.as_str(),
+                catalogs::DEFAULT_SCHEMA,
+            );
+        let ctx = SessionContext::new_with_config(config);
+        let tables = catalogs.register(&ctx).await?;
+        let display = format!(
+            "the catalogs {}",
+            catalogs
+                .catalogs
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let lake = catalogs.default_lake()?;
+        Self::with_views(ctx, tables, display, lake).await
     }
 
     /// Create the lake's kept views in the session, in the order they were made (a view
@@ -161,10 +197,14 @@ impl QueryEngine {
         ctx: SessionContext,
         tables: Vec<String>,
         lake: String,
-        location: &LakeLocation,
+        location: Option<LakeLocation>,
     ) -> Result<Self, FederateError> {
         let mut broken_views = Vec::new();
-        for view in location.views().await? {
+        let views = match &location {
+            Some(location) => location.views().await?,
+            None => Vec::new(),
+        };
+        for view in views {
             if let Err(e) = ctx.sql(&view.definition).await {
                 tracing::warn!(view = %view.name, "view left out: {e}");
                 broken_views.push((view.name, e.to_string()));
@@ -174,7 +214,7 @@ impl QueryEngine {
             ctx,
             tables,
             lake,
-            location: location.clone(),
+            location,
             broken_views,
         })
     }
@@ -220,6 +260,8 @@ impl QueryEngine {
         &self,
         sql: &str,
     ) -> Result<(Vec<RecordBatch>, ScanStats), FederateError> {
+        let rewritten = self.listing_statement(sql);
+        let sql = rewritten.as_deref().unwrap_or(sql);
         let plan = self
             .ctx
             .state()
@@ -235,14 +277,51 @@ impl QueryEngine {
         let (batches, stats) = collect_with_stats(df)
             .await
             .map_err(|e| self.sql_error(sql, e))?;
-        match kept {
-            Some(ViewChange::Create(view)) => self.location.save_view(view).await?,
-            Some(ViewChange::Drop(name)) => {
-                self.location.drop_view(&name).await?;
+        match (kept, &self.location) {
+            (Some(ViewChange::Create(view)), Some(location)) => location.save_view(view).await?,
+            (Some(ViewChange::Drop(name)), Some(location)) => {
+                location.drop_view(&name).await?;
             }
-            None => {}
+            // No lake to keep it in: the view lives in this session only.
+            _ => {}
         }
         Ok((batches, stats))
+    }
+
+    /// `SHOW CATALOGS` and `SHOW SCHEMAS [FROM|IN catalog]`, which DataFusion does not
+    /// plan, as the queries over `information_schema` that answer them (Trino's column
+    /// names: `Catalog`, `Schema`).
+    fn listing_statement(&self, sql: &str) -> Option<String> {
+        let text = sql.trim().trim_end_matches(';');
+        let words: Vec<String> = text
+            .split_whitespace()
+            .map(str::to_ascii_uppercase)
+            .collect();
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
+        match words.as_slice() {
+            ["SHOW", "CATALOGS"] => Some(
+                "SELECT DISTINCT catalog_name AS \"Catalog\" FROM information_schema.schemata \
+                 ORDER BY 1"
+                    .to_string(),
+            ),
+            ["SHOW", "SCHEMAS"] => Some(self.schemas_of(None)),
+            ["SHOW", "SCHEMAS", "FROM" | "IN", _] => {
+                let catalog = text.split_whitespace().nth(3)?;
+                Some(self.schemas_of(Some(catalog.trim_matches('"'))))
+            }
+            _ => None,
+        }
+    }
+
+    fn schemas_of(&self, catalog: Option<&str>) -> String {
+        let options = self.ctx.state().config_options().catalog.clone();
+        let catalog = catalog
+            .unwrap_or(&options.default_catalog)
+            .replace('\'', "''");
+        format!(
+            "SELECT schema_name AS \"Schema\" FROM information_schema.schemata \
+             WHERE catalog_name = '{catalog}' ORDER BY 1"
+        )
     }
 
     fn sql_error(

@@ -43,7 +43,9 @@ pub use error::{LakeError, storage_failed, storage_refused};
 pub use layout::{Codec, FileLayout, Statistics};
 pub use location::{LakeLocation, register_handlers};
 pub use partitioning::{PartitionSpecError, Partitioning};
-pub use query::{register_lake, register_lake_as_of, register_table, register_table_as};
+pub use query::{
+    register_lake, register_lake_as_of, register_table, register_table_as, register_table_at,
+};
 pub use table::{CommitStats, LakeTable, TableSpec};
 pub use widen::{widen_batch, widened_schema};
 

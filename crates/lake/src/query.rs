@@ -59,6 +59,17 @@ pub async fn register_table_as(
     table: &LakeTable,
     name: &str,
 ) -> Result<(), LakeError> {
+    // bare(): the name is used as-is, not parsed as SQL (no case folding, no dots).
+    register_table_at(ctx, table, TableReference::bare(name)).await
+}
+
+/// Register one opened table into `ctx` at `reference` (`catalog.schema.table` with a
+/// catalog of the session), replacing a previous registration.
+pub async fn register_table_at(
+    ctx: &SessionContext,
+    table: &LakeTable,
+    reference: TableReference,
+) -> Result<(), LakeError> {
     let df_err = |e| LakeError::datafusion(table.name(), table.url(), e);
     // Lets the session reach this table's store (S3 with the lake's options, or local) even
     // before the first scan. It never replaces a store already registered for that URL.
@@ -67,8 +78,6 @@ pub async fn register_table_as(
         .update_datafusion_session(&ctx.state())
         .map_err(|e| LakeError::delta("registering object store of", table.url(), e))?;
     let provider = table.table_provider().await?;
-    // bare(): the name is used as-is, not parsed as SQL (no case folding, no dots).
-    let reference = TableReference::bare(name);
     ctx.deregister_table(reference.clone()).map_err(df_err)?;
     ctx.register_table(reference, provider).map_err(df_err)?;
     Ok(())

@@ -485,4 +485,3 @@ async fn appends_racing_a_widening_leave_no_file_of_the_old_type() -> TestResult
     );
     Ok(())
 }
-

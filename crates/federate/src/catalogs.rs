@@ -1,0 +1,437 @@
+//! Catalogs, as Trino's `etc/catalog/*.properties` name them: one TOML file with a
+//! `[catalogs.NAME]` table per catalog, its `kind` and where its data is. Tables are
+//! `catalog.schema.table`; a lake's tables and a files catalog's are in schema `default`.
+//!
+//! ```toml
+//! default_catalog = "lake"          # what unqualified names mean (default: the only lake)
+//!
+//! [catalogs.lake]
+//! kind = "lake"
+//! location = "pipelab-demo/s3/lake" # a directory, file:///dir or s3://bucket/prefix
+//!
+//! [catalogs.ref]
+//! kind = "files"
+//! tables = { countries = "sample-data/countries.csv", logs = "logs/*.jsonl" }
+//! ```
+//!
+//! A files table is a CSV (with a header), JSON-lines or Parquet file, a glob of them or
+//! a directory, its format taken from the extension.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::Arc;
+
+use datafusion::catalog::{CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider};
+use datafusion::common::TableReference;
+use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext};
+use pipelab_lake::{LakeLocation, LakeTable};
+use serde::Deserialize;
+use thiserror::Error;
+use toml::Spanned;
+
+/// The schema a lake's or a files catalog's tables are in.
+pub const DEFAULT_SCHEMA: &str = "default";
+
+/// A catalogs file that cannot be used, with the file and, where known, the line.
+#[derive(Debug, Error)]
+#[error("{path}: {message}")]
+pub struct CatalogsError {
+    pub path: String,
+    pub message: String,
+}
+
+/// The catalogs file, parsed and checked.
+#[derive(Debug, Clone)]
+pub struct Catalogs {
+    /// By name, in name order.
+    pub catalogs: BTreeMap<String, Catalog>,
+    /// The catalog unqualified table names are looked up in.
+    pub default_catalog: String,
+}
+
+/// One catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Catalog {
+    /// A pipelab lake: every Delta table under `location`.
+    Lake {
+        location: String,
+        storage_options: HashMap<String, String>,
+    },
+    /// Named CSV, JSON-lines or Parquet files.
+    Files { tables: BTreeMap<String, FileTable> },
+}
+
+/// A table of a files catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileTable {
+    pub path: String,
+    pub format: FileFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileFormat {
+    Csv,
+    Json,
+    Parquet,
+}
+
+impl FileFormat {
+    fn of_extension(path: &str) -> Option<(Self, &str)> {
+        let lower = path.to_ascii_lowercase();
+        [
+            (".csv", FileFormat::Csv),
+            (".parquet", FileFormat::Parquet),
+            (".jsonl", FileFormat::Json),
+            (".ndjson", FileFormat::Json),
+            (".json", FileFormat::Json),
+        ]
+        .into_iter()
+        .find(|(ext, _)| lower.ends_with(ext))
+        .map(|(ext, format)| (format, &path[path.len() - ext.len()..]))
+    }
+}
+
+/// The file as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    default_catalog: Option<Spanned<String>>,
+    catalogs: BTreeMap<Spanned<String>, RawCatalog>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCatalog {
+    kind: Spanned<String>,
+    location: Option<String>,
+    #[serde(default)]
+    storage_options: HashMap<String, String>,
+    tables: Option<BTreeMap<String, Spanned<String>>>,
+}
+
+/// The kinds this build of pipelab knows.
+const KINDS: &str = "lake, files";
+
+impl Catalogs {
+    /// Read and check a catalogs file.
+    pub fn load(path: &Path) -> Result<Self, CatalogsError> {
+        let text = std::fs::read_to_string(path).map_err(|e| CatalogsError {
+            path: path.display().to_string(),
+            message: format!("cannot read the catalogs file: {e}"),
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parse and check a catalogs file's text; errors name `path` and the line.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, CatalogsError> {
+        let err = |message: String| CatalogsError {
+            path: path.display().to_string(),
+            message,
+        };
+        let at = |span: std::ops::Range<usize>| {
+            let line = text[..span.start.min(text.len())].lines().count().max(1);
+            format!("line {line}")
+        };
+        let raw: RawFile =
+            toml::from_str(text).map_err(|e| err(e.to_string().trim_end().to_string()))?;
+        let mut catalogs = BTreeMap::new();
+        for (name, spec) in raw.catalogs {
+            let where_ = at(name.span());
+            let name = name.into_inner();
+            check_name(&name).map_err(|m| err(format!("{where_}: catalog {name:?} {m}")))?;
+            let catalog = match spec.kind.get_ref().as_str() {
+                "lake" => Catalog::Lake {
+                    location: spec.location.ok_or_else(|| {
+                        err(format!(
+                            "{where_}: catalog {name:?} of kind lake needs a `location`"
+                        ))
+                    })?,
+                    storage_options: spec.storage_options,
+                },
+                "files" => {
+                    let tables = spec.tables.ok_or_else(|| {
+                        err(format!(
+                            "{where_}: catalog {name:?} of kind files needs `tables` \
+                             (name = \"path\")"
+                        ))
+                    })?;
+                    let mut files = BTreeMap::new();
+                    for (table, file) in tables {
+                        let line = at(file.span());
+                        check_name(&table)
+                            .map_err(|m| err(format!("{line}: table {table:?} {m}")))?;
+                        let path = file.into_inner();
+                        let Some((format, _)) = FileFormat::of_extension(&path) else {
+                            return Err(err(format!(
+                                "{line}: table {table:?}: {path:?} does not end in .csv, \
+                                 .json, .jsonl, .ndjson or .parquet"
+                            )));
+                        };
+                        files.insert(table, FileTable { path, format });
+                    }
+                    Catalog::Files { tables: files }
+                }
+                other => {
+                    return Err(err(format!(
+                        "{}: catalog {name:?} has kind {other:?}; the kinds are {KINDS}",
+                        at(spec.kind.span())
+                    )));
+                }
+            };
+            catalogs.insert(name, catalog);
+        }
+        if catalogs.is_empty() {
+            return Err(err("no [catalogs.NAME] table: name at least one".into()));
+        }
+        let default_catalog = match raw.default_catalog {
+            Some(name) if catalogs.contains_key(name.get_ref()) => name.into_inner(),
+            Some(name) => {
+                return Err(err(format!(
+                    "{}: default_catalog {:?} is not one of the catalogs ({})",
+                    at(name.span()),
+                    name.get_ref(),
+                    catalogs.keys().cloned().collect::<Vec<_>>().join(", ")
+                )));
+            }
+            None => {
+                let lakes: Vec<&String> = catalogs
+                    .iter()
+                    .filter(|(_, c)| matches!(c, Catalog::Lake { .. }))
+                    .map(|(n, _)| n)
+                    .collect();
+                match (lakes.as_slice(), catalogs.len()) {
+                    ([only], _) => (*only).clone(),
+                    (_, 1) => catalogs.keys().next().cloned().unwrap_or_default(),
+                    _ => {
+                        return Err(err(
+                            "several catalogs and no single lake among them: say which one \
+                             unqualified table names mean with `default_catalog = \"NAME\"`"
+                                .into(),
+                        ));
+                    }
+                }
+            }
+        };
+        Ok(Self {
+            catalogs,
+            default_catalog,
+        })
+    }
+
+    /// The lake of the default catalog, if it is one: where views are kept.
+    pub fn default_lake(&self) -> Result<Option<LakeLocation>, pipelab_lake::LakeError> {
+        match self.catalogs.get(&self.default_catalog) {
+            Some(Catalog::Lake {
+                location,
+                storage_options,
+            }) => LakeLocation::parse(location, storage_options.clone()).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// Register every catalog in `ctx`; returns the tables registered, as
+    /// `catalog.schema.table`.
+    pub async fn register(&self, ctx: &SessionContext) -> Result<Vec<String>, RegisterError> {
+        let mut registered = Vec::new();
+        for (name, catalog) in &self.catalogs {
+            let provider = MemoryCatalogProvider::new();
+            provider
+                .register_schema(DEFAULT_SCHEMA, Arc::new(MemorySchemaProvider::new()))
+                .map_err(|e| RegisterError::datafusion(name, e))?;
+            ctx.register_catalog(name.as_str(), Arc::new(provider));
+            let tables = match catalog {
+                Catalog::Lake {
+                    location,
+                    storage_options,
+                } => register_lake(ctx, name, location, storage_options).await?,
+                Catalog::Files { tables } => register_files(ctx, name, tables).await?,
+            };
+            registered.extend(
+                tables
+                    .into_iter()
+                    .map(|t| format!("{name}.{DEFAULT_SCHEMA}.{t}")),
+            );
+        }
+        Ok(registered)
+    }
+}
+
+/// Names are used as they are (quoted in SQL where they need it), but never empty or
+/// dotted: a dot would read as another level of `catalog.schema.table`.
+fn check_name(name: &str) -> Result<(), &'static str> {
+    if name.is_empty() {
+        Err("is empty")
+    } else if name.contains('.') {
+        Err("has a dot, which reads as catalog.schema.table")
+    } else {
+        Ok(())
+    }
+}
+
+/// A catalog whose tables could not be registered.
+#[derive(Debug, Error)]
+pub enum RegisterError {
+    #[error("catalog {catalog:?}: {source}")]
+    Lake {
+        catalog: String,
+        #[source]
+        source: Box<pipelab_lake::LakeError>,
+    },
+    #[error("catalog {catalog:?}: {source}")]
+    DataFusion {
+        catalog: String,
+        #[source]
+        source: Box<datafusion::error::DataFusionError>,
+    },
+    #[error("catalog {catalog:?}: table {table:?} at {path}: {source}")]
+    File {
+        catalog: String,
+        table: String,
+        path: String,
+        #[source]
+        source: Box<datafusion::error::DataFusionError>,
+    },
+}
+
+impl RegisterError {
+    fn datafusion(catalog: &str, source: datafusion::error::DataFusionError) -> Self {
+        RegisterError::DataFusion {
+            catalog: catalog.to_string(),
+            source: Box::new(source),
+        }
+    }
+
+    /// True when the user can fix it in the file (a path with no files, a lake location
+    /// the storage refuses); false when reading failed.
+    pub fn is_user_fixable(&self) -> bool {
+        match self {
+            RegisterError::Lake { source, .. } => source.is_user_fixable(),
+            RegisterError::DataFusion { source, .. } | RegisterError::File { source, .. } => {
+                !pipelab_lake::storage_failed(source.as_ref())
+            }
+        }
+    }
+}
+
+async fn register_lake(
+    ctx: &SessionContext,
+    catalog: &str,
+    location: &str,
+    storage_options: &HashMap<String, String>,
+) -> Result<Vec<String>, RegisterError> {
+    let lake_err = |source| RegisterError::Lake {
+        catalog: catalog.to_string(),
+        source: Box::new(source),
+    };
+    let loc = LakeLocation::parse(location, storage_options.clone()).map_err(lake_err)?;
+    let names = loc.list_tables().await.map_err(lake_err)?;
+    for table in &names {
+        let opened = LakeTable::open(&loc, table).await.map_err(lake_err)?;
+        let reference = TableReference::full(catalog, DEFAULT_SCHEMA, table.as_str());
+        pipelab_lake::register_table_at(ctx, &opened, reference)
+            .await
+            .map_err(lake_err)?;
+    }
+    Ok(names)
+}
+
+async fn register_files(
+    ctx: &SessionContext,
+    catalog: &str,
+    tables: &BTreeMap<String, FileTable>,
+) -> Result<Vec<String>, RegisterError> {
+    for (table, file) in tables {
+        let reference = TableReference::full(catalog, DEFAULT_SCHEMA, table.as_str());
+        let ext = FileFormat::of_extension(&file.path).map_or("", |(_, ext)| ext);
+        let registered = match file.format {
+            FileFormat::Csv => {
+                ctx.register_csv(
+                    reference,
+                    &file.path,
+                    CsvReadOptions::new().file_extension(ext),
+                )
+                .await
+            }
+            FileFormat::Json => {
+                ctx.register_json(
+                    reference,
+                    &file.path,
+                    JsonReadOptions::default().file_extension(ext),
+                )
+                .await
+            }
+            FileFormat::Parquet => {
+                ctx.register_parquet(
+                    reference,
+                    &file.path,
+                    ParquetReadOptions::default().file_extension(ext),
+                )
+                .await
+            }
+        };
+        registered.map_err(|e| RegisterError::File {
+            catalog: catalog.to_string(),
+            table: table.clone(),
+            path: file.path.clone(),
+            source: Box::new(e),
+        })?;
+    }
+    Ok(tables.keys().cloned().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Catalogs, String> {
+        Catalogs::parse(text, Path::new("cat.toml")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_lake_and_files_with_the_lake_as_default() {
+        let c = parse(
+            "[catalogs.lake]\nkind = \"lake\"\nlocation = \"/tmp/l\"\n\n\
+             [catalogs.ref]\nkind = \"files\"\ntables = { c = \"a/c.csv\", j = \"logs/*.jsonl\" }\n",
+        )
+        .unwrap();
+        assert_eq!(c.default_catalog, "lake");
+        let Catalog::Files { tables } = &c.catalogs["ref"] else {
+            panic!("not files")
+        };
+        assert_eq!(tables["c"].format, FileFormat::Csv);
+        assert_eq!(tables["j"].format, FileFormat::Json);
+    }
+
+    #[test]
+    fn mistakes_name_the_file_and_line() {
+        let kind = parse("[catalogs.pg]\nkind = \"oracle\"\n").unwrap_err();
+        assert!(
+            kind.starts_with("cat.toml: line 2:") && kind.contains("the kinds are lake, files"),
+            "{kind}"
+        );
+        let missing = parse("[catalogs.l]\nkind = \"lake\"\n").unwrap_err();
+        assert!(missing.contains("needs a `location`"), "{missing}");
+        let unknown = parse("[catalogs.l]\nkind = \"lake\"\nlocaton = \"x\"\n").unwrap_err();
+        assert!(
+            unknown.contains("line 3") && unknown.contains("locaton"),
+            "{unknown}"
+        );
+        let ext =
+            parse("[catalogs.f]\nkind = \"files\"\ntables = { t = \"a.txt\" }\n").unwrap_err();
+        assert!(ext.contains("line 3") && ext.contains("a.txt"), "{ext}");
+        let default =
+            parse("default_catalog = \"nope\"\n[catalogs.l]\nkind = \"lake\"\nlocation = \"x\"\n")
+                .unwrap_err();
+        assert!(
+            default.contains("line 1") && default.contains("nope"),
+            "{default}"
+        );
+        let two = parse(
+            "[catalogs.a]\nkind = \"lake\"\nlocation = \"x\"\n[catalogs.b]\nkind = \"lake\"\nlocation = \"y\"\n",
+        )
+        .unwrap_err();
+        assert!(two.contains("default_catalog"), "{two}");
+        let dotted = parse("[catalogs.\"a.b\"]\nkind = \"lake\"\nlocation = \"x\"\n").unwrap_err();
+        assert!(dotted.contains("has a dot"), "{dotted}");
+    }
+}
