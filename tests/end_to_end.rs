@@ -638,3 +638,47 @@ impl Drop for DevstackChild {
         let _ = self.0.wait();
     }
 }
+
+/// CSV has no nested values: struct, list and map columns are written as their JSON text
+/// (quoted as CSV quotes), nulls stay empty, and other columns are as they were.
+#[test]
+fn csv_writes_nested_columns_as_json_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let sql = "SELECT 7 AS id, named_struct('a', 1, 'b', 'x') AS s, make_array(1, 2, 3) AS l, \
+               CAST(NULL AS INT) AS n, \
+               CASE WHEN 1 = 2 THEN make_array(1) END AS empty, \
+               map(['k'], [2]) AS m";
+    let out = run_ok(
+        pipelab(None)
+            .args(["query", "--format", "csv", "--lake"])
+            .arg(dir.path())
+            .arg(sql),
+    );
+    assert_eq!(
+        out,
+        "id,s,l,n,empty,m\n7,\"{\"\"a\"\":1,\"\"b\"\":\"\"x\"\"}\",\"[1,2,3]\",,,\"{\"\"k\"\":2}\"\n"
+    );
+}
+
+/// EXPLAIN in the table format prints each plan under its type as an indented tree, one
+/// operator a line, not as a table cell of one very wide line.
+#[test]
+fn explain_prints_indented_plans() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_ok(
+        pipelab(None)
+            .args(["query", "--lake"])
+            .arg(dir.path())
+            .arg("EXPLAIN SELECT x, count(*) FROM (VALUES (1), (2)) t(x) GROUP BY x"),
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.first(), Some(&"logical_plan:"), "{out}");
+    assert!(lines.contains(&"physical_plan:"), "{out}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("    ") && l.trim_start().starts_with("Aggregate")),
+        "{out}"
+    );
+    assert!(!out.contains('|') && !out.contains("+--"), "{out}");
+}

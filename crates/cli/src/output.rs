@@ -2,6 +2,7 @@
 
 use std::io::Write;
 
+use arrow::array::AsArray;
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use clap::ValueEnum;
@@ -16,7 +17,7 @@ pub enum Format {
     Json,
 }
 
-/// A result the chosen format cannot show (CSV has no nested types, for one).
+/// A result the chosen format cannot show.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot print the result as {format:?} (try another --format): {source}")]
 pub struct Unprintable {
@@ -75,6 +76,7 @@ fn print_to(batches: &[RecordBatch], format: Format, out: &mut impl Write) -> Re
         source => CliError::usage(Unprintable { format, source }),
     };
     match format {
+        Format::Table if is_plan(batches) => print_plans(batches, out)?,
         Format::Table => {
             let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
             let table = arrow::util::pretty::pretty_format_batches(batches).map_err(err)?;
@@ -86,7 +88,9 @@ fn print_to(batches: &[RecordBatch], format: Format, out: &mut impl Write) -> Re
                 .with_header(true)
                 .build(&mut *out);
             for b in batches {
-                writer.write(b).map_err(err)?;
+                writer
+                    .write(&nested_as_json(b).map_err(err)?)
+                    .map_err(err)?;
             }
         }
         Format::Json => {
@@ -98,6 +102,70 @@ fn print_to(batches: &[RecordBatch], format: Format, out: &mut impl Write) -> Re
         }
     }
     Ok(())
+}
+
+/// An `EXPLAIN` result: DataFusion's `plan_type` and `plan` text columns.
+fn is_plan(batches: &[RecordBatch]) -> bool {
+    batches.first().is_some_and(|b| {
+        let schema = b.schema();
+        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        names == ["plan_type", "plan"]
+            && b.columns()
+                .iter()
+                .all(|c| c.as_string_opt::<i32>().is_some())
+    })
+}
+
+/// Each plan under its type, as the indented tree DataFusion renders: in a table cell a
+/// plan is one very wide line.
+fn print_plans(batches: &[RecordBatch], out: &mut impl Write) -> std::io::Result<()> {
+    for batch in batches {
+        let kinds = batch.column(0).as_string::<i32>();
+        let plans = batch.column(1).as_string::<i32>();
+        for row in 0..batch.num_rows() {
+            writeln!(out, "{}:", kinds.value(row))?;
+            for line in plans.value(row).lines() {
+                writeln!(out, "  {line}")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// CSV has no nested values: struct, list and map columns become their JSON text
+/// (`{"a":1}`, `[1,2]`), as Trino's CLI writes them; other columns are left as they are.
+fn nested_as_json(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+    use arrow::array::{ArrayRef, StringBuilder};
+    use arrow::datatypes::{DataType, Field, Schema};
+    let schema = batch.schema();
+    if !schema.fields().iter().any(|f| f.data_type().is_nested()) {
+        return Ok(batch.clone());
+    }
+    let options = arrow::json::writer::EncoderOptions::default();
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        if !field.data_type().is_nested() {
+            fields.push(field.clone());
+            columns.push(column.clone());
+            continue;
+        }
+        let mut encoder = arrow::json::writer::make_encoder(field, column.as_ref(), &options)?;
+        let mut text = StringBuilder::with_capacity(column.len(), column.len() * 16);
+        let mut buf = Vec::new();
+        for row in 0..column.len() {
+            if encoder.is_null(row) {
+                text.append_null();
+                continue;
+            }
+            buf.clear();
+            encoder.encode(row, &mut buf);
+            text.append_value(String::from_utf8_lossy(&buf));
+        }
+        fields.push(Field::new(field.name(), DataType::Utf8, field.is_nullable()).into());
+        columns.push(std::sync::Arc::new(text.finish()));
+    }
+    RecordBatch::try_new(std::sync::Arc::new(Schema::new(fields)), columns)
 }
 
 /// 1234567 → "1,234,567": summaries are read by people.
