@@ -682,3 +682,27 @@ fn explain_prints_indented_plans() {
     );
     assert!(!out.contains('|') && !out.contains("+--"), "{out}");
 }
+
+/// At a terminal the shell edits lines: the up arrow recalls the last statement and Enter
+/// runs it again, Ctrl-C drops a half-typed one, Ctrl-D ends the shell, and the history
+/// is kept in the file `PIPELAB_HISTORY` names for the next session.
+#[test]
+fn the_shell_at_a_terminal_recalls_statements_and_keeps_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("history");
+    let result = json_of(
+        std::process::Command::new(python())
+            .arg(script("shell_pty.py"))
+            .arg(&history)
+            .arg(env!("CARGO_BIN_EXE_pipelab"))
+            .args(["query", "--format", "csv", "--lake"])
+            .arg(dir.path()),
+    );
+    let screen = result["screen"].as_str().unwrap();
+    assert_eq!(result["exit"], 0, "{screen}");
+    assert_eq!(screen.matches("answer\r\n42").count(), 2, "{screen}");
+    assert!(!screen.contains("never run\r\n"), "{screen}");
+    let kept = std::fs::read_to_string(&history).unwrap();
+    assert!(kept.contains("SELECT 40 + 2 AS answer;"), "{kept}");
+    assert!(!kept.contains("never run"), "{kept}");
+}

@@ -1,6 +1,12 @@
-//! The interactive SQL shell of `pipelab query`: statements end with `;`.
+//! The interactive SQL shell of `pipelab query`: statements end with `;`. At a terminal,
+//! lines are edited and recalled with rustyline (arrow keys, Ctrl-R, history kept in
+//! `PIPELAB_HISTORY`, default `~/.pipelab_history`); piped input is read as it comes.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+
+use rustyline::config::{Behavior, Config};
+use rustyline::error::ReadlineError;
 
 use pipelab_federate::QueryEngine;
 
@@ -17,21 +23,26 @@ pub async fn run(engine: &QueryEngine, format: Format) -> Result<(), CliError> {
     }
     let mut pending = String::new();
     let mut failed = 0usize;
-    let mut lines = stdin.lock().lines();
+    let mut lines = if interactive {
+        Lines::terminal()?
+    } else {
+        Lines::Piped(Box::new(stdin.lock().lines()))
+    };
     loop {
-        if interactive {
-            eprint!(
-                "{}",
-                if pending.is_empty() {
-                    "pipelab> "
-                } else {
-                    "     ..> "
-                }
-            );
-            let _ = std::io::stderr().flush();
-        }
-        let Some(line) = lines.next() else { break };
-        let line = line.map_err(|e| CliError::path(std::path::Path::new("standard input"), e))?;
+        let prompt = if pending.is_empty() {
+            "pipelab> "
+        } else {
+            "     ..> "
+        };
+        let line = match lines.next(prompt)? {
+            Line::Text(line) => line,
+            Line::Cancelled => {
+                // Ctrl-C drops the statement being typed, as in psql.
+                pending.clear();
+                continue;
+            }
+            Line::End => break,
+        };
         let trimmed = line.trim();
         if pending.is_empty() {
             match trimmed {
@@ -54,12 +65,93 @@ pub async fn run(engine: &QueryEngine, format: Format) -> Result<(), CliError> {
     if !pending.trim().is_empty() {
         failed += run_script(engine, &pending, format).await;
     }
+    lines.save_history();
     // Piped scripts report failure through the exit code; at a terminal each error was
     // shown where it happened.
     if failed > 0 && !interactive {
         return Err(CliError::usage(format!("{failed} statement(s) failed")));
     }
     Ok(())
+}
+
+/// Where the shell's lines come from.
+enum Lines {
+    /// A terminal: rustyline edits each line and keeps the history in a file.
+    Terminal {
+        editor: rustyline::DefaultEditor,
+        history: Option<PathBuf>,
+    },
+    Piped(Box<dyn Iterator<Item = std::io::Result<String>>>),
+}
+
+enum Line {
+    Text(String),
+    /// Ctrl-C at the prompt.
+    Cancelled,
+    End,
+}
+
+impl Lines {
+    fn terminal() -> Result<Self, CliError> {
+        // PreferTerm: prompts and editing go to the terminal even when the results are
+        // redirected to a file.
+        let config = Config::builder()
+            .behavior(Behavior::PreferTerm)
+            .auto_add_history(false)
+            .build();
+        let mut editor = rustyline::DefaultEditor::with_config(config).map_err(|e| {
+            CliError::path(
+                std::path::Path::new("the terminal"),
+                std::io::Error::other(e),
+            )
+        })?;
+        let history = std::env::var_os("PIPELAB_HISTORY")
+            .map(PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".pipelab_history"))
+            });
+        if let Some(path) = &history {
+            // A first session has no history file yet.
+            let _ = editor.load_history(path);
+        }
+        Ok(Lines::Terminal { editor, history })
+    }
+
+    fn next(&mut self, prompt: &str) -> Result<Line, CliError> {
+        match self {
+            Lines::Terminal { editor, .. } => match editor.readline(prompt) {
+                Ok(line) => {
+                    if !line.trim().is_empty() {
+                        let _ = editor.add_history_entry(line.as_str());
+                    }
+                    Ok(Line::Text(line))
+                }
+                Err(ReadlineError::Interrupted) => Ok(Line::Cancelled),
+                Err(ReadlineError::Eof) => Ok(Line::End),
+                Err(e) => Err(CliError::path(
+                    std::path::Path::new("the terminal"),
+                    std::io::Error::other(e),
+                )),
+            },
+            Lines::Piped(lines) => match lines.next() {
+                Some(line) => line
+                    .map(Line::Text)
+                    .map_err(|e| CliError::path(std::path::Path::new("standard input"), e)),
+                None => Ok(Line::End),
+            },
+        }
+    }
+
+    fn save_history(&mut self) {
+        if let Lines::Terminal {
+            editor,
+            history: Some(path),
+        } = self
+            && let Err(e) = editor.save_history(path)
+        {
+            eprintln!("note: history not kept in {}: {e}", path.display());
+        }
+    }
 }
 
 /// Run each statement of `script` in turn; returns how many failed.
