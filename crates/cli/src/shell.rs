@@ -78,7 +78,7 @@ pub async fn run(engine: &QueryEngine, format: Format) -> Result<(), CliError> {
 enum Lines {
     /// A terminal: rustyline edits each line and keeps the history in a file.
     Terminal {
-        editor: rustyline::DefaultEditor,
+        editor: Box<rustyline::DefaultEditor>,
         history: Option<PathBuf>,
     },
     Piped(Box<dyn Iterator<Item = std::io::Result<String>>>),
@@ -114,7 +114,10 @@ impl Lines {
             // A first session has no history file yet.
             let _ = editor.load_history(path);
         }
-        Ok(Lines::Terminal { editor, history })
+        Ok(Lines::Terminal {
+            editor: Box::new(editor),
+            history,
+        })
     }
 
     fn next(&mut self, prompt: &str) -> Result<Line, CliError> {
