@@ -315,6 +315,8 @@ fn help_lists_the_environment_and_a_bad_log_filter_exits_2() {
         "PIPELAB_LAKE",
         "PIPELAB_PYTHON",
         "PIPELAB_LOG",
+        "PIPELAB_CATALOGS",
+        "PIPELAB_HISTORY",
         "AWS_ENDPOINT_URL",
         "Exit codes",
     ] {
@@ -325,7 +327,7 @@ fn help_lists_the_environment_and_a_bad_log_filter_exits_2() {
             &["run"][..],
             &["PIPELAB_BROKERS", "PIPELAB_LAKE", "PIPELAB_LOG"][..],
         ),
-        (&["query"], &["PIPELAB_LAKE"]),
+        (&["query"], &["PIPELAB_LAKE", "PIPELAB_CATALOGS"]),
         (&["gen"], &["PIPELAB_BROKERS"]),
         (&["produce"], &["PIPELAB_BROKERS"]),
         (&["dlq", "replay"], &["PIPELAB_LAKE", "PIPELAB_BROKERS"]),

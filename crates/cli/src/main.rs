@@ -36,6 +36,8 @@ Environment:
   PIPELAB_LAKE     the lake (directory, file:// or s3:// URL): --lake of run, query, dlq
   PIPELAB_PYTHON   the interpreter of bench ingest's Python baseline: --python
   PIPELAB_LOG      log filter, as RUST_LOG: --log (default warn; e.g. pipelab_ingest=debug)
+  PIPELAB_CATALOGS a catalogs file (TOML): --catalogs of query
+  PIPELAB_HISTORY  the query shell's history file (default ~/.pipelab_history)
   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL, AWS_ALLOW_HTTP, ...
                    S3 settings of an s3:// lake, as object_store reads them; a spec's
                    [sink.storage_options] take precedence
