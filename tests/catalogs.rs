@@ -20,6 +20,32 @@ fn rows(catalogs: &Path, sql: &str) -> Vec<Vec<String>> {
         .collect()
 }
 
+/// The shell of `pipelab query --catalogs FILE --format csv`, fed `input`: what it printed.
+fn shell(catalogs: &Path, input: &str) -> String {
+    use std::io::Write;
+    let mut child = pipelab(None)
+        .args(["query", "--format", "csv", "--catalogs"])
+        .arg(catalogs)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn query(catalogs: &Path, sql: &str) -> std::process::Output {
     output(
         pipelab(None)
@@ -124,6 +150,19 @@ fn a_lake_joins_csv_json_and_parquet_files_by_catalog_names() {
     assert_eq!(total, vec![vec!["4000".to_string()]]);
     let in_file = rows(&catalogs, "SELECT count(*) > 0 FROM ref.default.one_file");
     assert_eq!(in_file, vec![vec!["true".to_string()]]);
+
+    // psql's listing commands in the shell: \l catalogs, \dn schemas, \d TABLE columns.
+    let listed = shell(&catalogs, "\\l\n\\dn ref\n\\d ref.default.countries\n");
+    assert!(
+        listed.starts_with(
+            "Catalog\nlake\nref\nSchema\ndefault\ncolumn_name,data_type,is_nullable\n"
+        ),
+        "{listed}"
+    );
+    assert!(
+        listed.contains("\ncode,") && listed.contains("\nname,"),
+        "{listed}"
+    );
 
     // A table no catalog has is named with the tables there are.
     assert_user_error(

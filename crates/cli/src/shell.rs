@@ -19,7 +19,10 @@ pub async fn run(engine: &QueryEngine, format: Format) -> Result<(), CliError> {
     if interactive {
         eprintln!("pipelab SQL shell over {}", engine.lake());
         eprintln!("tables: {}", engine.tables().join(", "));
-        eprintln!("end statements with ';'  \\d lists tables  \\q quits");
+        eprintln!(
+            "end statements with ';'  \\d lists tables, \\d TABLE its columns, \\dn schemas, \\l \
+             catalogs  \\q quits"
+        );
     }
     let mut pending = String::new();
     let mut failed = 0usize;
@@ -52,7 +55,12 @@ pub async fn run(engine: &QueryEngine, format: Format) -> Result<(), CliError> {
                     continue;
                 }
                 "" => continue,
-                _ => {}
+                _ => {
+                    if let Some(sql) = listing(trimmed) {
+                        failed += run_script(engine, &sql, format).await;
+                        continue;
+                    }
+                }
             }
         }
         pending.push_str(&line);
@@ -72,6 +80,21 @@ pub async fn run(engine: &QueryEngine, format: Format) -> Result<(), CliError> {
         return Err(CliError::usage(format!("{failed} statement(s) failed")));
     }
     Ok(())
+}
+
+/// psql's listing commands, as the statements that answer them: `\d TABLE` its columns,
+/// `\dn [CATALOG]` the schemas, `\l` the catalogs.
+fn listing(command: &str) -> Option<String> {
+    let (name, arg) = command
+        .split_once(char::is_whitespace)
+        .map_or((command, ""), |(n, a)| (n, a.trim().trim_end_matches(';')));
+    match (name, arg) {
+        ("\\d", table) if !table.is_empty() => Some(format!("DESCRIBE {table}")),
+        ("\\dn", "") => Some("SHOW SCHEMAS".into()),
+        ("\\dn", catalog) => Some(format!("SHOW SCHEMAS FROM {catalog}")),
+        ("\\l", "") => Some("SHOW CATALOGS".into()),
+        _ => None,
+    }
 }
 
 /// Where the shell's lines come from.
