@@ -22,22 +22,12 @@ fn rows(catalogs: &Path, sql: &str) -> Vec<Vec<String>> {
 
 /// The shell of `pipelab query --catalogs FILE --format csv`, fed `input`: what it printed.
 fn shell(catalogs: &Path, input: &str) -> String {
-    use std::io::Write;
-    let mut child = pipelab(None)
-        .args(["query", "--format", "csv", "--catalogs"])
-        .arg(catalogs)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_with_stdin(
+        pipelab(None)
+            .args(["query", "--format", "csv", "--catalogs"])
+            .arg(catalogs),
+        input,
+    );
     assert!(
         out.status.success(),
         "{}",

@@ -423,24 +423,13 @@ fn bad_query_exits_2_with_the_sql() {
 /// line run in turn, and a script with a failing statement exits 2 after the rest ran.
 #[test]
 fn shell_runs_piped_statements_and_fails_on_a_bad_one() {
-    use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
     let lake = dir.path().display().to_string();
     let shell = |script: &str| {
-        let mut child = pipelab(None)
-            .args(["query", "--lake", &lake, "--format", "csv"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(script.as_bytes())
-            .unwrap();
-        child.wait_with_output().unwrap()
+        output_with_stdin(
+            pipelab(None).args(["query", "--lake", &lake, "--format", "csv"]),
+            script,
+        )
     };
     let out = shell("SELECT 1 AS a; SELECT 'x;y' AS b;\nSELECT 3\n  AS c;\n");
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -89,6 +89,24 @@ pub fn output(cmd: &mut Command) -> Output {
     cmd.output().expect("run pipelab")
 }
 
+/// Run `cmd` with `input` on its standard input (then closed); its output.
+pub fn output_with_stdin(cmd: &mut Command, input: &str) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the command");
+    child
+        .stdin
+        .take()
+        .expect("its standard input")
+        .write_all(input.as_bytes())
+        .expect("write its input");
+    child.wait_with_output().expect("wait for the command")
+}
+
 pub async fn start_stack(dir: &Path) -> DevStack {
     DevStack::start(DevStackConfig::new(dir))
         .await

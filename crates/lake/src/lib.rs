@@ -31,6 +31,7 @@ pub mod maintain;
 pub mod partitioning;
 mod pruning;
 mod query;
+mod store_wrapper;
 mod table;
 pub mod verify;
 pub mod views;
