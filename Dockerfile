@@ -2,9 +2,10 @@
 # the dependencies in a layer of their own, from the manifests alone, so a change to
 # pipelab's code rebuilds only pipelab's crates; the image holds the binary.
 FROM rust:1.95-slim-bookworm AS builder
-# A C toolchain, make and zlib for librdkafka (rdkafka-sys), libclang for bindgen.
+# A C toolchain, make and zlib for librdkafka (rdkafka-sys), OpenSSL and SQLite for the
+# database catalogs, libclang for bindgen.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends build-essential cmake pkg-config zlib1g-dev libclang-dev perl python3 \
+    && apt-get install -y --no-install-recommends build-essential cmake pkg-config zlib1g-dev libssl-dev libsqlite3-dev libclang-dev perl python3 \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 
@@ -37,7 +38,7 @@ RUN touch crates/*/src/*.rs \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates zlib1g \
+    && apt-get install -y --no-install-recommends ca-certificates zlib1g libssl3 libsqlite3-0 \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=builder /usr/local/bin/pipelab /usr/local/bin/pipelab
 COPY docker/clickstream.toml /etc/pipelab/clickstream.toml

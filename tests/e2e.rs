@@ -7,6 +7,7 @@ mod common;
 mod compose;
 mod devstack_peers;
 mod end_to_end;
+mod federation;
 mod ingest_guarantees;
 mod lab;
 mod lake_catalog;

@@ -16,6 +16,27 @@
 //!
 //! A files table is a CSV (with a header), JSON-lines or Parquet file, a glob of them or
 //! a directory, its format taken from the extension.
+//!
+//! A database catalog is one PostgreSQL or MySQL/MariaDB database, or one SQLite file;
+//! its schemas are the database's (PostgreSQL's `public`, a MySQL database, SQLite's
+//! `main`), `schemas` keeps only those named:
+//!
+//! ```toml
+//! [catalogs.pg]
+//! kind = "postgres"
+//! url = "postgres://postgres@127.0.0.1:5432/test"
+//! schemas = ["public"]
+//!
+//! [catalogs.my]
+//! kind = "mysql"
+//! url = "mysql://root@127.0.0.1:3306/test"
+//!
+//! [catalogs.lite]
+//! kind = "sqlite"
+//! location = "reference.db"
+//! ```
+//!
+//! What of a query runs in the database is decided in [`crate::pushdown`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -59,6 +80,8 @@ pub enum Catalog {
     },
     /// Named CSV, JSON-lines or Parquet files.
     Files { tables: BTreeMap<String, FileTable> },
+    /// A PostgreSQL, MySQL or SQLite database (see [`crate::databases`]).
+    Database(crate::databases::Database),
 }
 
 /// A table of a files catalog.
@@ -107,10 +130,12 @@ struct RawCatalog {
     #[serde(default)]
     storage_options: HashMap<String, String>,
     tables: Option<BTreeMap<String, Spanned<String>>>,
+    url: Option<Spanned<String>>,
+    schemas: Option<Vec<String>>,
 }
 
 /// The kinds this build of pipelab knows.
-const KINDS: &str = "lake, files";
+const KINDS: &str = "lake, files, postgres, mysql, sqlite";
 
 impl Catalogs {
     /// Read and check a catalogs file.
@@ -170,6 +195,22 @@ impl Catalogs {
                         files.insert(table, FileTable { path, format });
                     }
                     Catalog::Files { tables: files }
+                }
+                kind @ ("postgres" | "mysql" | "sqlite") => {
+                    let engine = crate::databases::Engine::of_kind(kind);
+                    let address = match (spec.url, spec.location) {
+                        (Some(url), None) => url.into_inner(),
+                        (None, Some(path)) if engine == crate::databases::Engine::Sqlite => path,
+                        _ => {
+                            return Err(err(format!(
+                                "{where_}: catalog {name:?} of kind {kind} needs {}",
+                                engine.address_hint()
+                            )));
+                        }
+                    };
+                    let database = crate::databases::Database::new(engine, address, spec.schemas)
+                        .map_err(|m| err(format!("{where_}: catalog {name:?}: {m}")))?;
+                    Catalog::Database(database)
                 }
                 other => {
                     return Err(err(format!(
@@ -234,17 +275,22 @@ impl Catalogs {
     pub async fn register(&self, ctx: &SessionContext) -> Result<Vec<String>, RegisterError> {
         let mut registered = Vec::new();
         for (name, catalog) in &self.catalogs {
-            let provider = MemoryCatalogProvider::new();
-            provider
-                .register_schema(DEFAULT_SCHEMA, Arc::new(MemorySchemaProvider::new()))
-                .map_err(|e| RegisterError::datafusion(name, e))?;
-            ctx.register_catalog(name.as_str(), Arc::new(provider));
             let tables = match catalog {
                 Catalog::Lake {
                     location,
                     storage_options,
-                } => register_lake(ctx, name, location, storage_options).await?,
-                Catalog::Files { tables } => register_files(ctx, name, tables).await?,
+                } => {
+                    default_schema_catalog(ctx, name)?;
+                    register_lake(ctx, name, location, storage_options).await?
+                }
+                Catalog::Files { tables } => {
+                    default_schema_catalog(ctx, name)?;
+                    register_files(ctx, name, tables).await?
+                }
+                Catalog::Database(database) => {
+                    registered.extend(database.register(ctx, name).await?);
+                    continue;
+                }
             };
             registered.extend(
                 tables
@@ -254,6 +300,16 @@ impl Catalogs {
         }
         Ok(registered)
     }
+}
+
+/// An empty catalog `name` with the one schema `default`, registered in `ctx`.
+fn default_schema_catalog(ctx: &SessionContext, name: &str) -> Result<(), RegisterError> {
+    let provider = MemoryCatalogProvider::new();
+    provider
+        .register_schema(DEFAULT_SCHEMA, Arc::new(MemorySchemaProvider::new()))
+        .map_err(|e| RegisterError::datafusion(name, e))?;
+    ctx.register_catalog(name, Arc::new(provider));
+    Ok(())
 }
 
 /// Names are used as they are (quoted in SQL where they need it), but never empty or
@@ -283,6 +339,16 @@ pub enum RegisterError {
         #[source]
         source: Box<datafusion::error::DataFusionError>,
     },
+    /// A database that could not be reached, refused the login, or whose tables could
+    /// not be listed or described.
+    #[error("catalog {catalog:?} ({address}): {message}")]
+    Database {
+        catalog: String,
+        address: String,
+        message: String,
+        /// The user can fix it (a wrong URL, user, password or database name).
+        user_fixable: bool,
+    },
     #[error("catalog {catalog:?}: table {table:?} at {path}: {source}")]
     File {
         catalog: String,
@@ -306,6 +372,7 @@ impl RegisterError {
     pub fn is_user_fixable(&self) -> bool {
         match self {
             RegisterError::Lake { source, .. } => source.is_user_fixable(),
+            RegisterError::Database { user_fixable, .. } => *user_fixable,
             RegisterError::DataFusion { source, .. } | RegisterError::File { source, .. } => {
                 !pipelab_lake::storage_failed(source.as_ref())
             }

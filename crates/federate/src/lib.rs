@@ -1,8 +1,12 @@
 //! Federated SQL: a DataFusion session with the lake's Delta tables registered by
-//! name, or with the catalogs of a catalogs file ([`catalogs`]) as `catalog.schema.table`.
-//! (Catalogs for PostgreSQL, MySQL and SQLite, and the Trino protocol, join here later.)
+//! name, or with the catalogs of a catalogs file ([`catalogs`]) as `catalog.schema.table`:
+//! lakes, files and databases ([`databases`]), with what a query may run in a database
+//! decided by [`pushdown`].
 
 pub mod catalogs;
+pub mod databases;
+pub mod pushdown;
+pub mod source_metrics;
 
 use std::sync::Arc;
 
@@ -176,7 +180,7 @@ impl QueryEngine {
                 catalogs.default_catalog.as_str(),
                 catalogs::DEFAULT_SCHEMA,
             );
-        let ctx = SessionContext::new_with_config(config);
+        let ctx = SessionContext::new_with_state(federated_state(config));
         let tables = catalogs.register(&ctx).await?;
         let display = format!(
             "the catalogs {}",
@@ -347,6 +351,29 @@ impl QueryEngine {
             hint,
         }
     }
+}
+
+/// A session that hands the parts of a plan over one database's tables to that database.
+///
+/// datafusion-federation's default puts its rule early, right after subqueries become
+/// joins, so filters and projections are not yet pushed down to the scans: a filter above
+/// a join with a lake table would not reach the database, and every column would be
+/// fetched. Here it runs after DataFusion's own rules, over the plan they made, and
+/// [`pushdown`] keeps in DataFusion what a database would compute differently.
+fn federated_state(config: SessionConfig) -> datafusion::execution::SessionState {
+    use datafusion::execution::SessionStateBuilder;
+    use datafusion::optimizer::Optimizer;
+    let mut rules = Optimizer::new().rules;
+    rules.push(Arc::new(
+        datafusion_federation::FederationOptimizerRule::new(),
+    ));
+    SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .with_optimizer_rules(rules)
+        .with_query_planner(Arc::new(datafusion_federation::FederatedQueryPlanner::new()))
+        .with_physical_optimizer_rule(Arc::new(source_metrics::CountDatabaseRows))
+        .build()
 }
 
 /// A view statement whose effect is kept in the lake.
