@@ -13,3 +13,4 @@ mod lab;
 mod lake_catalog;
 mod partitioning;
 mod quality;
+mod serve;

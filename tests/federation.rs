@@ -504,6 +504,20 @@ fn federated_queries_answer_as_one_database_holding_all_the_data() {
         "MariaDB received: {sent:#?}"
     );
     assert!(my_tap.received.load(Ordering::Relaxed) > 0);
+
+    // EXPLAIN ANALYZE shows the SQL each database was sent and the rows it sent back.
+    let analyzed = run_ok(
+        pipelab(None)
+            .args(["query", "--catalogs"])
+            .arg(&catalogs)
+            .arg("EXPLAIN ANALYZE SELECT count(*) FROM my.test.pl_fed_orders WHERE amount > 500"),
+    );
+    assert!(
+        analyzed.contains("DatabaseRowsExec")
+            && analyzed.contains("rows_received=1")
+            && analyzed.contains("base_sql=SELECT count(1)"),
+        "{analyzed}"
+    );
 }
 
 #[test]

@@ -33,10 +33,10 @@ use crate::output::Format;
 const ENVIRONMENT: &str = "\
 Environment:
   PIPELAB_BROKERS  Kafka bootstrap servers: --brokers of run, gen, produce, dlq replay
-  PIPELAB_LAKE     the lake (directory, file:// or s3:// URL): --lake of run, query, dlq
+  PIPELAB_LAKE     the lake (directory, file:// or s3:// URL): --lake of run, query, serve, dlq
   PIPELAB_PYTHON   the interpreter of bench ingest's Python baseline: --python
   PIPELAB_LOG      log filter, as RUST_LOG: --log (default warn; e.g. pipelab_ingest=debug)
-  PIPELAB_CATALOGS a catalogs file (TOML): --catalogs of query
+  PIPELAB_CATALOGS a catalogs file (TOML): --catalogs of query and serve
   PIPELAB_HISTORY  the query shell's history file (default ~/.pipelab_history)
   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL, AWS_ALLOW_HTTP, ...
                    S3 settings of an s3:// lake, as object_store reads them; a spec's
@@ -84,6 +84,23 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Experiments: `lab partitions` compares partition layouts on the same data and queries.
     Lab(lab::LabArgs),
+    /// Serve SQL over Trino's client protocol (POST /v1/statement), for Trino's clients.
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// The lake, when no catalogs file is given.
+    #[arg(long, default_value = "pipelab-demo/s3/lake", env = "PIPELAB_LAKE")]
+    lake: String,
+    /// A catalogs file (TOML): lakes, files and PostgreSQL, MySQL or SQLite databases.
+    #[arg(long, value_name = "FILE", env = "PIPELAB_CATALOGS")]
+    catalogs: Option<PathBuf>,
+    /// The address to listen on (loopback by default: there are no users or passwords yet).
+    #[arg(long, default_value = "127.0.0.1")]
+    bind: std::net::IpAddr,
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
 }
 
 #[derive(Args)]
@@ -128,9 +145,9 @@ struct QueryArgs {
     /// The lake: a directory, file:///dir or s3://bucket[/prefix] (S3 settings from AWS_* variables).
     #[arg(long, default_value = "pipelab-demo/s3/lake", env = "PIPELAB_LAKE")]
     lake: String,
-    /// A catalogs file (TOML, `[catalogs.NAME]` with `kind = "lake"` or `"files"`): its
-    /// tables are `catalog.default.table`, unqualified names those of `default_catalog`.
-    /// Replaces --lake.
+    /// A catalogs file (TOML, `[catalogs.NAME]` with `kind = "lake"`, `"files"`,
+    /// `"postgres"`, `"mysql"` or `"sqlite"`): its tables are `catalog.schema.table`,
+    /// unqualified names those of `default_catalog`. Replaces --lake.
     #[arg(long, value_name = "FILE", env = "PIPELAB_CATALOGS")]
     catalogs: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -232,6 +249,7 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
         Command::Dlq(args) => dlq::run(args).await,
         Command::Bench(args) => bench::run(args).await,
         Command::Lab(args) => lab::run(args).await,
+        Command::Serve(args) => serve(args).await,
     }
 }
 
@@ -393,9 +411,15 @@ async fn run(args: RunArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-async fn query(args: QueryArgs) -> Result<(), CliError> {
-    let lake = LakeLocation::parse(&args.lake, HashMap::new())?;
-    let engine = match (args.as_of, &args.catalogs) {
+/// The session of `query` and `serve`: a catalogs file's catalogs, or one lake (as of a
+/// version or time, for `query --as-of`).
+async fn open_engine(
+    lake: &str,
+    catalogs: Option<&PathBuf>,
+    as_of: Option<pipelab_lake::AsOf>,
+) -> Result<QueryEngine, CliError> {
+    let lake = LakeLocation::parse(lake, HashMap::new())?;
+    Ok(match (as_of, catalogs) {
         (None, Some(file)) => {
             let catalogs = pipelab_federate::catalogs::Catalogs::load(file)
                 .map_err(pipelab_federate::FederateError::from)?;
@@ -414,7 +438,40 @@ async fn query(args: QueryArgs) -> Result<(), CliError> {
             }
             engine
         }
+    })
+}
+
+async fn serve(args: ServeArgs) -> Result<(), CliError> {
+    let engine = open_engine(&args.lake, args.catalogs.as_ref(), None).await?;
+    for (view, why) in engine.broken_views() {
+        eprintln!("view {view} left out: {why}");
+    }
+    let addr = std::net::SocketAddr::new(args.bind, args.port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| CliError::environment(format!("cannot listen on {addr}: {e}")))?;
+    let addr = listener.local_addr().map_err(CliError::environment)?;
+    // The line a script waits for (with --port 0, the port the system chose).
+    println!(
+        "pipelab serve: Trino protocol on {} over {}",
+        pipelab_serve::display_addr(addr),
+        engine.lake()
+    );
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
     };
+    pipelab_serve::serve(
+        Arc::new(engine),
+        listener,
+        pipelab_serve::ServeOptions::default(),
+        shutdown,
+    )
+    .await
+    .map_err(CliError::environment)
+}
+
+async fn query(args: QueryArgs) -> Result<(), CliError> {
+    let engine = open_engine(&args.lake, args.catalogs.as_ref(), args.as_of).await?;
     for (view, why) in engine.broken_views() {
         eprintln!("view {view} left out: {why}");
     }

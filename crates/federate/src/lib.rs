@@ -264,7 +264,14 @@ impl QueryEngine {
         &self,
         sql: &str,
     ) -> Result<(Vec<RecordBatch>, ScanStats), FederateError> {
-        let rewritten = self.listing_statement(sql);
+        let default_catalog = self
+            .ctx
+            .state()
+            .config_options()
+            .catalog
+            .default_catalog
+            .clone();
+        let rewritten = listing_statement(sql, &default_catalog);
         let sql = rewritten.as_deref().unwrap_or(sql);
         let plan = self
             .ctx
@@ -292,40 +299,46 @@ impl QueryEngine {
         Ok((batches, stats))
     }
 
-    /// `SHOW CATALOGS` and `SHOW SCHEMAS [FROM|IN catalog]`, which DataFusion does not
-    /// plan, as the queries over `information_schema` that answer them (Trino's column
-    /// names: `Catalog`, `Schema`).
-    fn listing_statement(&self, sql: &str) -> Option<String> {
-        let text = sql.trim().trim_end_matches(';');
-        let words: Vec<String> = text
-            .split_whitespace()
-            .map(str::to_ascii_uppercase)
-            .collect();
-        let words: Vec<&str> = words.iter().map(String::as_str).collect();
-        match words.as_slice() {
-            ["SHOW", "CATALOGS"] => Some(
-                "SELECT DISTINCT catalog_name AS \"Catalog\" FROM information_schema.schemata \
-                 ORDER BY 1"
-                    .to_string(),
-            ),
-            ["SHOW", "SCHEMAS"] => Some(self.schemas_of(None)),
-            ["SHOW", "SCHEMAS", "FROM" | "IN", _] => {
-                let catalog = text.split_whitespace().nth(3)?;
-                Some(self.schemas_of(Some(catalog.trim_matches('"'))))
-            }
-            _ => None,
+    /// Plan one query for a client of `pipelab serve`, with its session's catalog, schema
+    /// and DataFusion settings (Trino's `X-Trino-Catalog`, `-Schema`, `-Session`), ready
+    /// to stream. Statements that change the lake (views) are refused: they are made with
+    /// `pipelab query`.
+    pub async fn plan_for_client(
+        &self,
+        sql: &str,
+        client: &ClientSession,
+    ) -> Result<datafusion::dataframe::DataFrame, FederateError> {
+        let mut state = self.ctx.state();
+        let options = state.config_mut().options_mut();
+        if let Some(catalog) = &client.catalog {
+            options.catalog.default_catalog = catalog.clone();
         }
-    }
-
-    fn schemas_of(&self, catalog: Option<&str>) -> String {
-        let options = self.ctx.state().config_options().catalog.clone();
-        let catalog = catalog
-            .unwrap_or(&options.default_catalog)
-            .replace('\'', "''");
-        format!(
-            "SELECT schema_name AS \"Schema\" FROM information_schema.schemata \
-             WHERE catalog_name = '{catalog}' ORDER BY 1"
-        )
+        if let Some(schema) = &client.schema {
+            options.catalog.default_schema = schema.clone();
+        }
+        for (key, value) in &client.properties {
+            options
+                .set(key, value)
+                .map_err(|e| self.sql_error(sql, e))?;
+        }
+        let default_catalog = options.catalog.default_catalog.clone();
+        let rewritten = listing_statement(sql, &default_catalog);
+        let sql = rewritten.as_deref().unwrap_or(sql);
+        let plan = state
+            .create_logical_plan(sql)
+            .await
+            .map_err(|e| self.sql_error(sql, e))?;
+        if matches!(
+            plan,
+            LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Copy(_)
+        ) {
+            return Err(self.sql_error(
+                sql,
+                "pipelab serve runs queries: tables and views are made with pipelab run and \
+                 pipelab query",
+            ));
+        }
+        Ok(datafusion::dataframe::DataFrame::new(state, plan))
     }
 
     fn sql_error(
@@ -374,6 +387,48 @@ fn federated_state(config: SessionConfig) -> datafusion::execution::SessionState
         .with_query_planner(Arc::new(datafusion_federation::FederatedQueryPlanner::new()))
         .with_physical_optimizer_rule(Arc::new(source_metrics::CountDatabaseRows))
         .build()
+}
+
+/// `SHOW CATALOGS` and `SHOW SCHEMAS [FROM|IN catalog]`, which DataFusion does not
+/// plan, as the queries over `information_schema` that answer them (Trino's column
+/// names: `Catalog`, `Schema`).
+fn listing_statement(sql: &str, default_catalog: &str) -> Option<String> {
+    let text = sql.trim().trim_end_matches(';');
+    let words: Vec<String> = text
+        .split_whitespace()
+        .map(str::to_ascii_uppercase)
+        .collect();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    match words.as_slice() {
+        ["SHOW", "CATALOGS"] => Some(
+            "SELECT DISTINCT catalog_name AS \"Catalog\" FROM information_schema.schemata \
+             ORDER BY 1"
+                .to_string(),
+        ),
+        ["SHOW", "SCHEMAS"] => Some(schemas_of(default_catalog)),
+        ["SHOW", "SCHEMAS", "FROM" | "IN", _] => {
+            let catalog = text.split_whitespace().nth(3)?;
+            Some(schemas_of(catalog.trim_matches('"')))
+        }
+        _ => None,
+    }
+}
+
+fn schemas_of(catalog: &str) -> String {
+    let catalog = catalog.replace('\'', "''");
+    format!(
+        "SELECT schema_name AS \"Schema\" FROM information_schema.schemata \
+         WHERE catalog_name = '{catalog}' ORDER BY 1"
+    )
+}
+
+/// A client's session settings (Trino's headers).
+#[derive(Debug, Clone, Default)]
+pub struct ClientSession {
+    pub catalog: Option<String>,
+    pub schema: Option<String>,
+    /// DataFusion settings, such as `datafusion.execution.batch_size`.
+    pub properties: Vec<(String, String)>,
 }
 
 /// A view statement whose effect is kept in the lake.

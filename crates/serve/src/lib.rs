@@ -1,0 +1,517 @@
+//! `pipelab serve`: Trino's client REST protocol over a [`QueryEngine`], so Trino's own
+//! clients (the Python `trino` package, JDBC, the CLI) run federated SQL on pipelab.
+//!
+//! `POST /v1/statement` plans the statement and answers with its columns and a `nextUri`;
+//! each `GET` of a `nextUri` returns the next page of rows; `DELETE` cancels. Results
+//! stream: the query's batches pass through a channel of one batch, so a client that reads
+//! slowly holds the query back rather than letting its result pile up in memory.
+
+mod errors;
+pub mod types;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arrow::array::RecordBatch;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use futures::StreamExt;
+use pipelab_federate::{ClientSession, FederateError, QueryEngine};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+pub use errors::QueryError;
+
+/// How the server pages and guards itself.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Rows per page at most.
+    pub page_rows: usize,
+    /// How long a `GET` waits for rows before answering with none (the client asks again).
+    pub page_wait: Duration,
+    /// The largest statement accepted, in bytes (larger: HTTP 413).
+    pub max_statement_bytes: usize,
+    /// A query no client has asked about for this long is cancelled.
+    pub abandoned_after: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            page_rows: 4096,
+            page_wait: Duration::from_secs(1),
+            max_statement_bytes: 1 << 20,
+            abandoned_after: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Serve `engine` on `listener` until `shutdown` completes.
+pub async fn serve(
+    engine: Arc<QueryEngine>,
+    listener: tokio::net::TcpListener,
+    options: ServeOptions,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = Arc::new(App {
+        engine,
+        queries: Mutex::default(),
+        counter: AtomicU64::new(0),
+        started: Instant::now(),
+        options: options.clone(),
+    });
+    tokio::spawn(reap_abandoned(Arc::downgrade(&app)));
+    let router = Router::new()
+        .route("/v1/statement", post(submit))
+        .route(
+            "/v1/statement/executing/{id}/{token}",
+            get(next_page).delete(cancel),
+        )
+        .route("/v1/info", get(info))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(options.max_statement_bytes))
+        .with_state(app);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+struct App {
+    engine: Arc<QueryEngine>,
+    queries: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Query>>>>,
+    counter: AtomicU64,
+    started: Instant,
+    options: ServeOptions,
+}
+
+/// One running query, between the client's pages.
+struct Query {
+    id: String,
+    columns: Value,
+    rows: Option<mpsc::Receiver<Result<RecordBatch, QueryError>>>,
+    /// A batch partly sent, and the row to go on from.
+    pending: Option<(RecordBatch, usize)>,
+    /// Pages served; the next `nextUri` carries this token.
+    served: u64,
+    /// The last page, for a client that asks for it again.
+    last: Option<(u64, Value)>,
+    producer: JoinHandle<()>,
+    rows_sent: u64,
+    started: Instant,
+    touched: Instant,
+}
+
+impl App {
+    fn new_id(&self) -> String {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let now = chrono::Utc::now().format("%Y%m%d_%H%M%S");
+        let tail: String = uuid::Uuid::new_v4().simple().to_string()[..5].to_string();
+        format!("{now}_{n:05}_{tail}")
+    }
+
+    fn query(&self, id: &str) -> Option<Arc<tokio::sync::Mutex<Query>>> {
+        self.queries.lock().ok()?.get(id).cloned()
+    }
+
+    fn forget(&self, id: &str) {
+        if let Ok(mut queries) = self.queries.lock()
+            && let Some(query) = queries.remove(id)
+            && let Ok(query) = query.try_lock()
+        {
+            query.producer.abort();
+        }
+    }
+}
+
+/// `http://host:port` as the client reached the server.
+fn base_uri(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    let mut response = (status, body.to_string()).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn bad_request(message: impl Into<String>) -> Response {
+    (StatusCode::BAD_REQUEST, message.into()).into_response()
+}
+
+/// The session a request's headers ask for.
+fn client_session(headers: &HeaderMap) -> Result<(String, ClientSession), String> {
+    let text = |name: &str| -> Result<Option<String>, String> {
+        match headers.get(name) {
+            None => Ok(None),
+            Some(v) => v
+                .to_str()
+                .map(|s| Some(s.trim().to_string()))
+                .map_err(|_| format!("header {name} is not text")),
+        }
+    };
+    let user = text("x-trino-user")?
+        .filter(|u| !u.is_empty())
+        .ok_or("header X-Trino-User is required")?;
+    let mut session = ClientSession {
+        catalog: text("x-trino-catalog")?,
+        schema: text("x-trino-schema")?,
+        properties: Vec::new(),
+    };
+    for value in headers.get_all("x-trino-session") {
+        let value = value
+            .to_str()
+            .map_err(|_| "header X-Trino-Session is not text".to_string())?;
+        for pair in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("X-Trino-Session: {pair:?} is not name=value"))?;
+            let value = percent_encoding::percent_decode_str(value.trim())
+                .decode_utf8_lossy()
+                .into_owned();
+            session.properties.push((key.trim().to_string(), value));
+        }
+    }
+    Ok((user, session))
+}
+
+async fn submit(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
+    let (user, session) = match client_session(&headers) {
+        Ok(s) => s,
+        Err(message) => return bad_request(message),
+    };
+    let Ok(sql) = String::from_utf8(body.to_vec()) else {
+        return bad_request("the statement is not UTF-8 text");
+    };
+    let id = app.new_id();
+    let base = base_uri(&headers);
+    let started = Instant::now();
+    tracing::info!(%id, %user, "query submitted");
+    let df = match app.engine.plan_for_client(sql.trim(), &session).await {
+        Ok(df) => df,
+        Err(e) => {
+            let error = QueryError::of(&e);
+            let page = Page::failed(&error);
+            return json_response(
+                StatusCode::OK,
+                &results(&id, &base, &Value::Null, page, started),
+            );
+        }
+    };
+    let columns = columns_of(df.schema().as_arrow());
+    let (tx, rx) = mpsc::channel(1);
+    let sql_text = sql.clone();
+    let producer = tokio::spawn(async move {
+        let stream = match df.execute_stream().await {
+            Ok(stream) => stream,
+            Err(e) => {
+                let _ = tx.send(Err(execution_error(&sql_text, e))).await;
+                return;
+            }
+        };
+        let mut stream = stream;
+        while let Some(item) = stream.next().await {
+            let failed = item.is_err();
+            let item = item.map_err(|e| execution_error(&sql_text, e));
+            // A closed channel: the query was cancelled or abandoned.
+            if tx.send(item).await.is_err() || failed {
+                return;
+            }
+        }
+    });
+    let query = Query {
+        id: id.clone(),
+        columns: columns.clone(),
+        rows: Some(rx),
+        pending: None,
+        served: 0,
+        last: None,
+        producer,
+        rows_sent: 0,
+        started,
+        touched: Instant::now(),
+    };
+    if let Ok(mut queries) = app.queries.lock() {
+        queries.insert(id.clone(), Arc::new(tokio::sync::Mutex::new(query)));
+    }
+    let page = Page::running(Vec::new(), next_uri(&base, &id, 0));
+    json_response(
+        StatusCode::OK,
+        &results(&id, &base, &columns, page, started),
+    )
+}
+
+fn execution_error(sql: &str, e: datafusion::error::DataFusionError) -> QueryError {
+    QueryError::of(&FederateError::Sql {
+        sql: sql.trim().to_string(),
+        source: Box::new(e),
+        hint: String::new(),
+    })
+}
+
+fn next_uri(base: &str, id: &str, token: u64) -> String {
+    format!("{base}/v1/statement/executing/{id}/{token}")
+}
+
+fn columns_of(schema: &arrow::datatypes::Schema) -> Value {
+    Value::Array(
+        schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let t = types::trino_type(f.data_type());
+                json!({"name": f.name(), "type": t.name, "typeSignature": t.signature})
+            })
+            .collect(),
+    )
+}
+
+/// What one response says besides the query's id and columns.
+struct Page {
+    data: Vec<Value>,
+    next: Option<String>,
+    state: &'static str,
+    error: Option<Value>,
+}
+
+impl Page {
+    fn running(data: Vec<Value>, next: String) -> Self {
+        Self {
+            data,
+            next: Some(next),
+            state: "RUNNING",
+            error: None,
+        }
+    }
+
+    fn finished(data: Vec<Value>) -> Self {
+        Self {
+            data,
+            next: None,
+            state: "FINISHED",
+            error: None,
+        }
+    }
+
+    fn failed(error: &QueryError) -> Self {
+        Self {
+            data: Vec::new(),
+            next: None,
+            state: "FAILED",
+            error: Some(error.to_json()),
+        }
+    }
+}
+
+fn results(id: &str, base: &str, columns: &Value, page: Page, started: Instant) -> Value {
+    let elapsed = started.elapsed().as_millis() as u64;
+    let mut body = json!({
+        "id": id,
+        "infoUri": format!("{base}/ui/query.html?{id}"),
+        "stats": {
+            "state": page.state, "queued": false, "scheduled": true, "nodes": 1,
+            "totalSplits": 0, "queuedSplits": 0, "runningSplits": 0, "completedSplits": 0,
+            "cpuTimeMillis": 0, "wallTimeMillis": elapsed, "queuedTimeMillis": 0,
+            "elapsedTimeMillis": elapsed, "processedRows": 0, "processedBytes": 0,
+            "physicalInputBytes": 0, "peakMemoryBytes": 0, "spilledBytes": 0,
+        },
+        "warnings": [],
+    });
+    if !columns.is_null() {
+        body["columns"] = columns.clone();
+    }
+    if !page.data.is_empty() {
+        body["data"] = Value::Array(page.data);
+    }
+    if let Some(next) = page.next {
+        body["nextUri"] = Value::String(next);
+    }
+    if let Some(error) = page.error {
+        body["error"] = error;
+    }
+    body
+}
+
+async fn next_page(
+    State(app): State<Arc<App>>,
+    Path((id, token)): Path<(String, u64)>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(query) = app.query(&id) else {
+        return (
+            StatusCode::NOT_FOUND,
+            format!("no query {id} (finished, cancelled or never started)"),
+        )
+            .into_response();
+    };
+    let base = base_uri(&headers);
+    let mut query = query.lock().await;
+    query.touched = Instant::now();
+    if let Some((served, body)) = &query.last
+        && *served == token
+    {
+        return json_response(StatusCode::OK, body);
+    }
+    if token != query.served {
+        return (
+            StatusCode::NOT_FOUND,
+            format!("query {id} has no page {token} (next is {})", query.served),
+        )
+            .into_response();
+    }
+    let page = fill_page(&mut query, &app.options, &base).await;
+    let done = page.next.is_none();
+    let body = results(
+        &query.id,
+        &base,
+        &query.columns.clone(),
+        page,
+        query.started,
+    );
+    query.served += 1;
+    query.last = Some((token, body.clone()));
+    if done {
+        tracing::info!(id = %query.id, rows = query.rows_sent, "query finished");
+        drop(query);
+        app.forget(&id);
+    }
+    json_response(StatusCode::OK, &body)
+}
+
+/// Up to a page of rows: what is there now, or what arrives within the page wait.
+async fn fill_page(query: &mut Query, options: &ServeOptions, base: &str) -> Page {
+    let deadline = tokio::time::Instant::now() + options.page_wait;
+    let mut data = Vec::new();
+    loop {
+        if let Some((batch, offset)) = query.pending.take() {
+            let take = (options.page_rows - data.len()).min(batch.num_rows() - offset);
+            append_rows(&mut data, &batch, offset, take);
+            if offset + take < batch.num_rows() {
+                query.pending = Some((batch, offset + take));
+            }
+        }
+        if data.len() >= options.page_rows {
+            break;
+        }
+        let Some(rows) = query.rows.as_mut() else {
+            break;
+        };
+        // Rows in hand go out as soon as no more are ready; an empty page waits a while.
+        let received = if data.is_empty() {
+            match tokio::time::timeout_at(deadline, rows.recv()).await {
+                Ok(r) => r,
+                Err(_) => break,
+            }
+        } else {
+            match rows.try_recv() {
+                Ok(r) => Some(r),
+                Err(mpsc::error::TryRecvError::Empty) => break,
+                Err(mpsc::error::TryRecvError::Disconnected) => None,
+            }
+        };
+        match received {
+            Some(Ok(batch)) => query.pending = Some((batch, 0)),
+            Some(Err(error)) => {
+                query.rows = None;
+                return Page::failed(&error);
+            }
+            None => query.rows = None,
+        }
+    }
+    query.rows_sent += data.len() as u64;
+    if query.rows.is_none() && query.pending.is_none() {
+        Page::finished(data)
+    } else {
+        Page::running(data, next_uri(base, &query.id, query.served + 1))
+    }
+}
+
+fn append_rows(data: &mut Vec<Value>, batch: &RecordBatch, offset: usize, count: usize) {
+    for row in offset..offset + count {
+        data.push(Value::Array(
+            batch
+                .columns()
+                .iter()
+                .map(|column| types::value(column, row))
+                .collect(),
+        ));
+    }
+}
+
+async fn cancel(State(app): State<Arc<App>>, Path((id, _token)): Path<(String, u64)>) -> Response {
+    if let Some(query) = app.query(&id) {
+        let query = query.lock().await;
+        query.producer.abort();
+        tracing::info!(id = %query.id, rows = query.rows_sent, "query cancelled");
+    }
+    if let Ok(mut queries) = app.queries.lock() {
+        queries.remove(&id);
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn info(State(app): State<Arc<App>>) -> Response {
+    let uptime = app.started.elapsed().as_secs_f64();
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "nodeVersion": {"version": format!("pipelab-{}", env!("CARGO_PKG_VERSION"))},
+            "environment": "pipelab",
+            "coordinator": true,
+            "starting": false,
+            "uptime": format!("{uptime:.2}s"),
+        }),
+    )
+}
+
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        "pipelab serve speaks Trino's /v1/statement and /v1/info",
+    )
+        .into_response()
+}
+
+/// Cancel queries no client has asked about for `abandoned_after`.
+async fn reap_abandoned(app: std::sync::Weak<App>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let Some(app) = app.upgrade() else {
+            return;
+        };
+        let stale: Vec<String> = match app.queries.lock() {
+            Ok(queries) => queries
+                .iter()
+                .filter(|(_, q)| {
+                    q.try_lock()
+                        .is_ok_and(|q| q.touched.elapsed() > app.options.abandoned_after)
+                })
+                .map(|(id, _)| id.clone())
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        for id in stale {
+            tracing::info!(%id, "query abandoned by its client: cancelled");
+            app.forget(&id);
+        }
+    }
+}
+
+/// The address to print for a bound listener.
+pub fn display_addr(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}
