@@ -18,8 +18,9 @@ COPY crates/ingest/Cargo.toml crates/ingest/
 COPY crates/lab/Cargo.toml crates/lab/
 COPY crates/lake/Cargo.toml crates/lake/
 COPY crates/pipeline/Cargo.toml crates/pipeline/
+COPY crates/serve/Cargo.toml crates/serve/
 COPY crates/transform/Cargo.toml crates/transform/
-RUN for crate in devstack federate ingest lab lake pipeline transform; do \
+RUN for crate in devstack federate ingest lab lake pipeline serve transform; do \
         mkdir -p "crates/$crate/src" && touch "crates/$crate/src/lib.rs"; \
     done \
     && mkdir -p crates/cli/src tests \

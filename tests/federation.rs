@@ -558,62 +558,48 @@ fn database_catalogs_list_and_describe_like_the_others() {
 fn a_database_that_is_down_or_refuses_the_login_is_one_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let catalogs = dir.path().join("catalogs.toml");
-    let write = |kind: &str, url: &str| {
+    // Write a one-catalog file and run a query over it: the exit code and stderr.
+    let fails = |kind: &str, url: &str| {
         std::fs::write(
             &catalogs,
             format!("[catalogs.db]\nkind = \"{kind}\"\nurl = {url:?}\n"),
         )
         .unwrap();
+        let out = output(
+            pipelab(None)
+                .args(["query", "--catalogs"])
+                .arg(&catalogs)
+                .arg("SELECT 1"),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        (out.status.code(), stderr)
     };
     // Nothing listens on port 1.
-    write("postgres", "postgres://postgres@127.0.0.1:1/test");
-    let down = output(
-        pipelab(None)
-            .args(["query", "--catalogs"])
-            .arg(&catalogs)
-            .arg("SELECT 1"),
-    );
-    let stderr = String::from_utf8_lossy(&down.stderr);
-    assert_eq!(down.status.code(), Some(1), "{stderr}");
+    let (code, stderr) = fails("postgres", "postgres://postgres@127.0.0.1:1/test");
+    assert_eq!(code, Some(1), "{stderr}");
     assert!(
         stderr.contains("catalog \"db\"") && stderr.contains("127.0.0.1:1"),
         "{stderr}"
     );
-    assert!(!stderr.contains("panicked"), "{stderr}");
 
     if !databases_here() {
         return;
     }
     let url = url::Url::parse(&mysql_url().unwrap()).unwrap();
-    write(
-        "mysql",
-        &format!(
-            "mysql://no_such_user:wrong@{}:{}/test",
-            url.host_str().unwrap(),
-            url.port().unwrap_or(3306)
-        ),
+    let wrong = format!(
+        "mysql://no_such_user:wrong@{}:{}/test",
+        url.host_str().unwrap(),
+        url.port().unwrap_or(3306)
     );
-    let refused = output(
-        pipelab(None)
-            .args(["query", "--catalogs"])
-            .arg(&catalogs)
-            .arg("SELECT 1"),
-    );
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert_eq!(refused.status.code(), Some(2), "{stderr}");
+    let (code, stderr) = fails("mysql", &wrong);
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(
         stderr.contains("catalog \"db\"") && !stderr.contains("wrong@"),
         "{stderr}"
     );
     let pg = postgres_url().unwrap();
-    write("postgres", &pg.replacen("/test", "/no_such_database", 1));
-    let missing = output(
-        pipelab(None)
-            .args(["query", "--catalogs"])
-            .arg(&catalogs)
-            .arg("SELECT 1"),
-    );
-    let stderr = String::from_utf8_lossy(&missing.stderr);
-    assert_eq!(missing.status.code(), Some(2), "{stderr}");
+    let (code, stderr) = fails("postgres", &pg.replacen("/test", "/no_such_database", 1));
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("no_such_database"), "{stderr}");
 }
