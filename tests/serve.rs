@@ -62,17 +62,21 @@ impl Drop for Server {
     }
 }
 
-fn trino_client_here() -> bool {
-    require("python trino", python_has(&["trino"]), "pip install trino")
+/// A server over an empty lake, when the Python client is here (in CI it must be).
+fn server_for_the_client() -> Option<(tempfile::TempDir, Server)> {
+    if !require("python trino", python_has(&["trino"]), "pip install trino") {
+        return None;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    Some((dir, server))
 }
 
 #[test]
 fn the_trino_python_client_reads_every_type_with_its_value() {
-    if !trino_client_here() {
+    let Some((_lake, server)) = server_for_the_client() else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
+    };
     let found = server.check("types");
     let types = &found["types"];
     assert_eq!(types["dec"], "decimal(10,2)", "{found}");
@@ -82,11 +86,9 @@ fn the_trino_python_client_reads_every_type_with_its_value() {
 
 #[test]
 fn a_million_rows_page_through_with_bounded_server_memory() {
-    if !trino_client_here() {
+    let Some((_lake, server)) = server_for_the_client() else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
+    };
     server.check("syntax"); // warm up: the session's first plan allocates its caches
     let before = server.status_kib("VmRSS:");
     let found = server.check("million");
@@ -103,11 +105,9 @@ fn a_million_rows_page_through_with_bounded_server_memory() {
 
 #[test]
 fn errors_reach_the_client_as_trinos_and_the_server_keeps_serving() {
-    if !trino_client_here() {
+    let Some((_lake, server)) = server_for_the_client() else {
         return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
+    };
     let syntax = server.check("syntax");
     assert_eq!(syntax["location"], serde_json::json!([2, 16]), "{syntax}");
     server.check("errors");

@@ -453,8 +453,7 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
     let addr = listener.local_addr().map_err(CliError::environment)?;
     // The line a script waits for (with --port 0, the port the system chose).
     println!(
-        "pipelab serve: Trino protocol on {} over {}",
-        pipelab_serve::display_addr(addr),
+        "pipelab serve: Trino protocol on http://{addr} over {}",
         engine.lake()
     );
     let shutdown = async {

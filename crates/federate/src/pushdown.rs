@@ -84,9 +84,9 @@ impl Rules {
         }
     }
 
-    /// True when the database evaluates `expr` (over columns typed by `schema`) exactly
-    /// as DataFusion does. Column qualifiers are ignored: a table scan's filters name the
-    /// table, its schema does not.
+    /// True when the database evaluates `expr` (over the table's columns, `schema`, which
+    /// is unqualified) exactly as DataFusion does. A table scan's filters name the table,
+    /// its schema does not: the filter's qualifiers are dropped.
     pub fn pushable(&self, expr: &Expr, schema: &DFSchema) -> bool {
         let unqualified = expr.clone().transform(|e| match e {
             Expr::Column(c) => Ok(Transformed::yes(Expr::Column(Column::new_unqualified(
@@ -94,11 +94,7 @@ impl Rules {
             )))),
             e => Ok(Transformed::no(e)),
         });
-        let plain = DFSchema::from_unqualified_fields(schema.fields().clone(), Default::default());
-        match (unqualified, plain) {
-            (Ok(e), Ok(s)) => self.expr(&e.data, &s),
-            _ => false,
-        }
+        unqualified.is_ok_and(|e| self.expr(&e.data, schema))
     }
 
     fn expr(&self, expr: &Expr, schema: &DFSchema) -> bool {

@@ -10,7 +10,6 @@ mod errors;
 pub mod types;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -194,7 +193,7 @@ async fn submit(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) ->
         Ok(s) => s,
         Err(message) => return bad_request(message),
     };
-    let Ok(sql) = String::from_utf8(body.to_vec()) else {
+    let Ok(sql) = std::str::from_utf8(&body) else {
         return bad_request("the statement is not UTF-8 text");
     };
     let id = app.new_id();
@@ -214,7 +213,7 @@ async fn submit(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) ->
     };
     let columns = columns_of(df.schema().as_arrow());
     let (tx, rx) = mpsc::channel(1);
-    let sql_text = sql.clone();
+    let sql_text = sql.to_string();
     let producer = tokio::spawn(async move {
         let stream = match df.execute_stream().await {
             Ok(stream) => stream,
@@ -226,7 +225,9 @@ async fn submit(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) ->
         let mut stream = stream;
         while let Some(item) = stream.next().await {
             let failed = item.is_err();
-            let item = item.map_err(|e| execution_error(&sql_text, e));
+            let item = item
+                .map(types::decoded)
+                .map_err(|e| execution_error(&sql_text, e));
             // A closed channel: the query was cancelled or abandoned.
             if tx.send(item).await.is_err() || failed {
                 return;
@@ -375,13 +376,7 @@ async fn next_page(
     }
     let page = fill_page(&mut query, &app.options, &base).await;
     let done = page.next.is_none();
-    let body = results(
-        &query.id,
-        &base,
-        &query.columns.clone(),
-        page,
-        query.started,
-    );
+    let body = results(&query.id, &base, &query.columns, page, query.started);
     query.served += 1;
     query.last = Some((token, body.clone()));
     if done {
@@ -509,9 +504,4 @@ async fn reap_abandoned(app: std::sync::Weak<App>) {
             app.forget(&id);
         }
     }
-}
-
-/// The address to print for a bound listener.
-pub fn display_addr(addr: SocketAddr) -> String {
-    format!("http://{addr}")
 }

@@ -2,9 +2,11 @@
 //! `typeSignature`, and each value as the JSON a Trino client decodes (decimals and
 //! temporal values as text, varbinary as base64, rows as arrays, maps as objects).
 
+use std::sync::Arc;
+
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, GenericBinaryArray, GenericStringArray, MapArray,
-    StructArray,
+    RecordBatch, StructArray,
 };
 use arrow::datatypes::{
     DataType, Date32Type, Date64Type, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type,
@@ -164,6 +166,45 @@ fn quote_field(name: &str) -> String {
     }
 }
 
+/// `batch` with its dictionary-encoded columns decoded, so that each value is read
+/// directly (deltalake hands partition columns over as dictionaries).
+pub fn decoded(batch: RecordBatch) -> RecordBatch {
+    if !batch
+        .columns()
+        .iter()
+        .any(|c| matches!(c.data_type(), DataType::Dictionary(_, _)))
+    {
+        return batch;
+    }
+    let columns: Result<Vec<ArrayRef>, _> = batch
+        .columns()
+        .iter()
+        .map(|c| match c.data_type() {
+            DataType::Dictionary(_, value_type) => arrow::compute::cast(c, value_type),
+            _ => Ok(Arc::clone(c)),
+        })
+        .collect();
+    let fields: Vec<_> = batch
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Dictionary(_, value_type) => Arc::new(
+                f.as_ref()
+                    .clone()
+                    .with_data_type(value_type.as_ref().clone()),
+            ),
+            _ => Arc::clone(f),
+        })
+        .collect();
+    match columns
+        .and_then(|c| RecordBatch::try_new(Arc::new(arrow::datatypes::Schema::new(fields)), c))
+    {
+        Ok(decoded) => decoded,
+        Err(_) => batch,
+    }
+}
+
 /// Value `row` of `array` as Trino's JSON.
 pub fn value(array: &ArrayRef, row: usize) -> Value {
     if array.is_null(row) {
@@ -243,10 +284,13 @@ pub fn value(array: &ArrayRef, row: usize) -> Value {
         DataType::FixedSizeList(_, _) => list(&array.as_fixed_size_list().value(row)),
         DataType::Struct(_) => struct_row(array.as_struct(), row),
         DataType::Map(_, _) => map(array.as_map(), row),
-        DataType::Dictionary(_, _) => {
-            let dict = array.as_any_dictionary();
-            let key = dict.normalized_keys()[row];
-            value(dict.values(), key)
+        // Top-level dictionaries are decoded once per batch (`decoded`); one nested in a
+        // list or struct is decoded here, one value at a time.
+        DataType::Dictionary(_, value_type) => {
+            match arrow::compute::cast(&array.slice(row, 1), value_type) {
+                Ok(one) => value(&one, 0),
+                Err(_) => formatted(array, row),
+            }
         }
         _ => formatted(array, row),
     }
@@ -386,7 +430,6 @@ fn decimal(unscaled: i128, scale: i8) -> Value {
 mod tests {
     use super::*;
     use arrow::array::{Decimal128Array, Int32Array, StringArray, TimestampMillisecondArray};
-    use std::sync::Arc;
 
     #[test]
     fn signatures_name_their_arguments_as_the_python_client_reads_them() {
