@@ -9,6 +9,7 @@ mod devstack_peers;
 mod end_to_end;
 mod federation;
 mod ingest_guarantees;
+mod kafka_catalog;
 mod lab;
 mod lake_catalog;
 mod partitioning;

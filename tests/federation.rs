@@ -518,6 +518,35 @@ fn federated_queries_answer_as_one_database_holding_all_the_data() {
             && analyzed.contains("base_sql=SELECT count(1)"),
         "{analyzed}"
     );
+
+    // A selective join: the keys of the small side reach MariaDB as a WHERE, so only the
+    // matching rows of the 5,000 come back, and the answer is the reference's.
+    let selective = "WITH wanted(id) AS (VALUES (7), (42), (4242), (99999)) \
+        SELECT o.id, o.amount FROM wanted w JOIN {o} o ON o.id = w.id ORDER BY o.id";
+    my_tap.take_statements();
+    let got = federated(&catalogs, &substitute(selective, fed));
+    let sent = my_tap.take_statements();
+    let want = psql(&format!("{};", substitute(selective, reference)));
+    assert_eq!(got, want.lines().map(str::to_string).collect::<Vec<_>>());
+    assert_eq!(got.len(), 3);
+    assert!(
+        sent.iter().any(|s| s.contains("pl_fed_orders")
+            && s.contains(" IN (")
+            && ["7", "42", "4242", "99999"].iter().all(|k| s.contains(k))),
+        "MariaDB received: {sent:#?}"
+    );
+    let analyzed = run_ok(
+        pipelab(None)
+            .args(["query", "--catalogs"])
+            .arg(&catalogs)
+            .arg(format!("EXPLAIN ANALYZE {}", substitute(selective, fed))),
+    );
+    assert!(
+        ["rows_received=3,", "rows_received=3]"]
+            .iter()
+            .any(|m| analyzed.contains(m)),
+        "{analyzed}"
+    );
 }
 
 #[test]

@@ -7,17 +7,24 @@ use std::process::{Child, Command, Stdio};
 
 use crate::common::*;
 
-/// A running `pipelab serve` on a port the system chose; killed when dropped.
-struct Server {
+/// A running `pipelab serve` on a port the system chose; killed (SIGKILL) when dropped.
+pub(crate) struct Server {
     child: Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Server {
     fn start(lake: &std::path::Path) -> Self {
-        let mut child = pipelab(None)
-            .args(["serve", "--port", "0", "--lake"])
-            .arg(lake)
+        Self::spawn(
+            pipelab(None)
+                .args(["serve", "--port", "0", "--lake"])
+                .arg(lake),
+        )
+    }
+
+    /// Start `cmd` (a `pipelab serve --port 0 …`) and wait for the address it prints.
+    pub(crate) fn spawn(cmd: &mut Command) -> Self {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .spawn()
             .expect("start pipelab serve");
@@ -114,4 +121,149 @@ fn errors_reach_the_client_as_trinos_and_the_server_keeps_serving() {
     server.check("cancel");
     let concurrent = server.check("concurrent");
     assert_eq!(concurrent["clients"], 20);
+}
+
+// printf %s secret | sha256sum
+const SECRET_SHA256: &str = "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b";
+
+/// A lake (empty: it keeps the views) and a files catalog, behind a users file: `reader`
+/// reads the lake only, `admin` reads everything and changes the lake's views.
+fn signed_in_server(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, Server) {
+    std::fs::create_dir_all(dir.join("lake")).unwrap();
+    std::fs::write(
+        dir.join("countries.csv"),
+        "code,name\nDE,Germany\nFR,France\nIT,Italy\n",
+    )
+    .unwrap();
+    let catalogs = dir.join("catalogs.toml");
+    std::fs::write(
+        &catalogs,
+        format!(
+            "default_catalog = \"lake\"\n[catalogs.lake]\nkind = \"lake\"\nlocation = \"{}\"\n\n\
+             [catalogs.ref]\nkind = \"files\"\ntables = {{ countries = \"{}\" }}\n",
+            dir.join("lake").display(),
+            dir.join("countries.csv").display()
+        ),
+    )
+    .unwrap();
+    let users = dir.join("users.toml");
+    std::fs::write(
+        &users,
+        format!(
+            "[users.reader]\npassword_sha256 = \"{SECRET_SHA256}\"\nread = [\"lake\"]\n\n\
+             [users.admin]\npassword_sha256 = \"{SECRET_SHA256}\"\nread = [\"*\"]\n\
+             write = [\"lake\"]\n"
+        ),
+    )
+    .unwrap();
+    let server = Server::spawn(
+        pipelab(None)
+            .args(["serve", "--port", "0", "--catalogs"])
+            .arg(&catalogs)
+            .arg("--users")
+            .arg(&users),
+    );
+    (catalogs, users, server)
+}
+
+#[test]
+fn users_sign_in_and_read_only_what_they_are_granted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (catalogs, users, server) = signed_in_server(dir.path());
+    let reader = Trino::signed_in(server.port, "reader", "secret");
+    let admin = Trino::signed_in(server.port, "admin", "secret");
+
+    // No credentials, a wrong password, and an X-Trino-User that is someone else.
+    let (status, head, _) = Trino::new(server.port).request("POST", "/v1/statement", "SELECT 1");
+    assert_eq!(status, 401, "{head}");
+    assert!(
+        head.to_lowercase().contains("www-authenticate: basic"),
+        "{head}"
+    );
+    let (status, _, _) = Trino::signed_in(server.port, "reader", "Secret").request(
+        "POST",
+        "/v1/statement",
+        "SELECT 1",
+    );
+    assert_eq!(status, 401);
+    let mut posing = Trino::signed_in(server.port, "reader", "secret");
+    posing.add_header("X-Trino-User", "admin");
+    assert_eq!(posing.request("POST", "/v1/statement", "SELECT 1").0, 403);
+
+    // The reader cannot read a catalog it is not granted, nor make a view.
+    let (_, _, error) = reader.run("SELECT count(*) FROM ref.default.countries");
+    assert_eq!(error["errorName"], "PERMISSION_DENIED", "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("\"ref\""),
+        "{error}"
+    );
+    let (_, _, error) = reader.run("CREATE VIEW mine AS SELECT 1 AS one");
+    assert_eq!(error["errorName"], "PERMISSION_DENIED", "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("read-only"),
+        "{error}"
+    );
+
+    // The admin makes a view in the lake over the files catalog; the reader may not read
+    // through it what it may not read directly.
+    let (_, _, error) = admin.run(
+        "CREATE VIEW lake.default.big AS SELECT code FROM ref.default.countries WHERE code <> 'FR'",
+    );
+    assert!(error.is_null(), "{error}");
+    let (_, rows, error) = admin.run("SELECT count(*) FROM big");
+    assert_eq!(
+        (rows, error),
+        (vec![serde_json::json!([2])], serde_json::Value::Null)
+    );
+    let (_, _, error) = reader.run("SELECT * FROM big");
+    assert_eq!(error["errorName"], "PERMISSION_DENIED", "{error}");
+    let (_, rows, error) = reader.run("SELECT 40 + 2");
+    assert_eq!(
+        (rows, error),
+        (vec![serde_json::json!([42])], serde_json::Value::Null)
+    );
+
+    // A query's pages are its submitter's: to another user it does not exist.
+    let started = admin.json("POST", "/v1/statement", "SELECT * FROM range(100000)");
+    let next = path_of(&started["nextUri"]).unwrap();
+    assert_eq!(reader.request("GET", &next, "").0, 404);
+    assert_eq!(reader.request("DELETE", &next, "").0, 404);
+    assert_eq!(admin.request("DELETE", &next, "").0, 204);
+
+    // The view is kept in the lake, for every later session.
+    let out = run_ok(
+        pipelab(None)
+            .args(["query", "--format", "csv", "--catalogs"])
+            .arg(&catalogs)
+            .arg("SELECT code FROM big ORDER BY code"),
+    );
+    assert_eq!(out, "code\nDE\nIT\n");
+    drop(server);
+
+    // Passwords only on loopback, and grants only of catalogs that exist.
+    let out = output(
+        pipelab(None)
+            .args(["serve", "--port", "0", "--bind", "0.0.0.0", "--catalogs"])
+            .arg(&catalogs)
+            .arg("--users")
+            .arg(&users),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("clear text"), "{stderr}");
+    std::fs::write(
+        &users,
+        format!("[users.x]\npassword_sha256 = \"{SECRET_SHA256}\"\nread = [\"lak\"]\n"),
+    )
+    .unwrap();
+    let out = output(
+        pipelab(None)
+            .args(["serve", "--port", "0", "--catalogs"])
+            .arg(&catalogs)
+            .arg("--users")
+            .arg(&users),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("lak"), "{stderr}");
 }

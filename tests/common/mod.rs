@@ -253,3 +253,98 @@ pub fn script(name: &str) -> PathBuf {
         .join("../../tests/python")
         .join(name)
 }
+
+/// A client of `pipelab serve` speaking Trino's protocol over plain HTTP/1.1, as user
+/// `auditor` unless told otherwise: for what the Python client cannot send (basic
+/// credentials over HTTP) and for requests it would not make.
+pub struct Trino {
+    port: u16,
+    headers: Vec<(String, String)>,
+}
+
+impl Trino {
+    pub fn new(port: u16) -> Self {
+        Self {
+            port,
+            headers: vec![("X-Trino-User".into(), "auditor".into())],
+        }
+    }
+
+    /// The same client with HTTP basic credentials (and no X-Trino-User).
+    pub fn signed_in(port: u16, user: &str, password: &str) -> Self {
+        use base64::Engine;
+        let credentials =
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        Self {
+            port,
+            headers: vec![("Authorization".into(), format!("Basic {credentials}"))],
+        }
+    }
+
+    pub fn add_header(&mut self, name: &str, value: &str) {
+        self.headers.push((name.to_string(), value.to_string()));
+    }
+
+    /// One exchange: the status code, headers and body.
+    pub fn request(&self, method: &str, path: &str, body: &str) -> (u16, String, String) {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n",
+            self.port
+        );
+        for (name, value) in &self.headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str(&format!(
+            "Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ));
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap();
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status in {head}"));
+        (status, head.to_string(), body.to_string())
+    }
+
+    /// One exchange that must answer 200 with JSON (or 204): the JSON.
+    pub fn json(&self, method: &str, path: &str, body: &str) -> serde_json::Value {
+        let (status, head, text) = self.request(method, path, body);
+        if status == 204 {
+            return serde_json::Value::Null;
+        }
+        assert_eq!(status, 200, "{head}\n{text}");
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+    }
+
+    /// Run `sql` to the end through its `nextUri`s: the query's id, its rows, and the
+    /// error object if it failed (null if not).
+    pub fn run(&self, sql: &str) -> (String, Vec<serde_json::Value>, serde_json::Value) {
+        let mut page = self.json("POST", "/v1/statement", sql);
+        let id = page["id"].as_str().unwrap().to_string();
+        let mut data = Vec::new();
+        loop {
+            if let Some(rows) = page["data"].as_array() {
+                data.extend(rows.iter().cloned());
+            }
+            match path_of(&page["nextUri"]) {
+                Some(next) => page = self.json("GET", &next, ""),
+                None => return (id, data, page["error"].clone()),
+            }
+        }
+    }
+}
+
+/// The path of a `nextUri`.
+pub fn path_of(uri: &serde_json::Value) -> Option<String> {
+    let uri = uri.as_str()?;
+    Some(format!(
+        "/{}",
+        uri.split('/').skip(3).collect::<Vec<_>>().join("/")
+    ))
+}

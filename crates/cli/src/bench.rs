@@ -50,6 +50,9 @@ enum BenchCommand {
     /// The partition lab's queries on its tables, by pipelab and by DuckDB's delta
     /// extension; time per query as a ratio.
     Partitions(crate::bench_partitions::PartitionsBenchArgs),
+    /// Federated queries over PostgreSQL, MySQL and the lake, by pipelab and by DuckDB's
+    /// postgres, mysql and delta extensions; time per query as a ratio, answers compared.
+    Federation(crate::bench_federation::FederationBenchArgs),
 }
 
 #[derive(Args)]
@@ -132,6 +135,7 @@ pub async fn run(args: BenchArgs) -> Result<(), CliError> {
         BenchCommand::Ingest(args) => ingest(args).await,
         BenchCommand::Freshness(args) => freshness(args).await,
         BenchCommand::Partitions(args) => crate::bench_partitions::run(args).await,
+        BenchCommand::Federation(args) => crate::bench_federation::run(args).await,
     }
 }
 

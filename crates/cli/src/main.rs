@@ -3,6 +3,7 @@
 //! This binary parses arguments and prints; the work happens in the library crates.
 
 mod bench;
+mod bench_federation;
 mod bench_partitions;
 mod demo;
 mod dlq;
@@ -37,6 +38,7 @@ Environment:
   PIPELAB_PYTHON   the interpreter of bench ingest's Python baseline: --python
   PIPELAB_LOG      log filter, as RUST_LOG: --log (default warn; e.g. pipelab_ingest=debug)
   PIPELAB_CATALOGS a catalogs file (TOML): --catalogs of query and serve
+  PIPELAB_USERS    serve's users file (TOML): --users
   PIPELAB_HISTORY  the query shell's history file (default ~/.pipelab_history)
   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL, AWS_ALLOW_HTTP, ...
                    S3 settings of an s3:// lake, as object_store reads them; a spec's
@@ -93,14 +95,19 @@ struct ServeArgs {
     /// The lake, when no catalogs file is given.
     #[arg(long, default_value = "pipelab-demo/s3/lake", env = "PIPELAB_LAKE")]
     lake: String,
-    /// A catalogs file (TOML): lakes, files and PostgreSQL, MySQL or SQLite databases.
+    /// A catalogs file (TOML): lakes, files, PostgreSQL, MySQL or SQLite databases and
+    /// Kafka topics; with `[query_log]`, every query's events go to a Kafka topic.
     #[arg(long, value_name = "FILE", env = "PIPELAB_CATALOGS")]
     catalogs: Option<PathBuf>,
-    /// The address to listen on (loopback by default: there are no users or passwords yet).
+    /// The address to listen on (loopback by default).
     #[arg(long, default_value = "127.0.0.1")]
     bind: std::net::IpAddr,
     #[arg(long, default_value_t = 8080)]
     port: u16,
+    /// A users file (TOML): `[users.NAME]` with `password_sha256`, `read` and `write`
+    /// catalogs. Clients then sign in with HTTP basic authentication; loopback only (no TLS).
+    #[arg(long, value_name = "FILE", env = "PIPELAB_USERS")]
+    users: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -146,8 +153,9 @@ struct QueryArgs {
     #[arg(long, default_value = "pipelab-demo/s3/lake", env = "PIPELAB_LAKE")]
     lake: String,
     /// A catalogs file (TOML, `[catalogs.NAME]` with `kind = "lake"`, `"files"`,
-    /// `"postgres"`, `"mysql"` or `"sqlite"`): its tables are `catalog.schema.table`,
-    /// unqualified names those of `default_catalog`. Replaces --lake.
+    /// `"postgres"`, `"mysql"`, `"sqlite"` or `"kafka"`): its tables are
+    /// `catalog.schema.table`, unqualified names those of `default_catalog`; with
+    /// `[query_log]`, every query's events go to a Kafka topic. Replaces --lake.
     #[arg(long, value_name = "FILE", env = "PIPELAB_CATALOGS")]
     catalogs: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Table)]
@@ -442,7 +450,33 @@ async fn open_engine(
 }
 
 async fn serve(args: ServeArgs) -> Result<(), CliError> {
+    let users = match &args.users {
+        Some(path) => {
+            if !args.bind.is_loopback() {
+                return Err(CliError::usage(format!(
+                    "--users with --bind {}: passwords would cross the network in clear text \
+                     (pipelab serve has no TLS); listen on a loopback address",
+                    args.bind
+                )));
+            }
+            Some(pipelab_serve::auth::Users::load(path).map_err(CliError::usage)?)
+        }
+        None => None,
+    };
     let engine = open_engine(&args.lake, args.catalogs.as_ref(), None).await?;
+    if let Some(users) = &users {
+        let unknown = users.unknown_catalogs(&engine.context().catalog_names());
+        if !unknown.is_empty() {
+            return Err(CliError::usage(format!(
+                "{}: grants name catalogs that do not exist: {}",
+                args.users
+                    .as_deref()
+                    .unwrap_or(std::path::Path::new(""))
+                    .display(),
+                unknown.join(", ")
+            )));
+        }
+    }
     for (view, why) in engine.broken_views() {
         eprintln!("view {view} left out: {why}");
     }
@@ -456,13 +490,19 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         "pipelab serve: Trino protocol on http://{addr} over {}",
         engine.lake()
     );
+    if let Some(log) = engine.query_log() {
+        eprintln!("query events go to the Kafka topic {}", log.topic());
+    }
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
     pipelab_serve::serve(
         Arc::new(engine),
         listener,
-        pipelab_serve::ServeOptions::default(),
+        pipelab_serve::ServeOptions {
+            users: users.map(Arc::new),
+            ..Default::default()
+        },
         shutdown,
     )
     .await

@@ -37,6 +37,17 @@
 //! ```
 //!
 //! What of a query runs in the database is decided in [`crate::pushdown`].
+//!
+//! A Kafka catalog's tables are its topics, in schema `default` ([`crate::kafka`]);
+//! `topics` keeps only those named:
+//!
+//! ```toml
+//! [catalogs.events]
+//! kind = "kafka"
+//! brokers = "127.0.0.1:9092"
+//! ```
+//!
+//! `[query_log]` sends every query's events to a Kafka topic ([`crate::query_log`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -68,6 +79,8 @@ pub struct Catalogs {
     pub catalogs: BTreeMap<String, Catalog>,
     /// The catalog unqualified table names are looked up in.
     pub default_catalog: String,
+    /// Where query events go (`[query_log]`), if anywhere.
+    pub query_log: Option<crate::query_log::QueryLogConfig>,
 }
 
 /// One catalog.
@@ -82,6 +95,8 @@ pub enum Catalog {
     Files { tables: BTreeMap<String, FileTable> },
     /// A PostgreSQL, MySQL or SQLite database (see [`crate::databases`]).
     Database(crate::databases::Database),
+    /// A Kafka cluster, each topic a table (see [`crate::kafka`]).
+    Kafka(crate::kafka::KafkaCatalog),
 }
 
 /// A table of a files catalog.
@@ -120,6 +135,14 @@ impl FileFormat {
 struct RawFile {
     default_catalog: Option<Spanned<String>>,
     catalogs: BTreeMap<Spanned<String>, RawCatalog>,
+    query_log: Option<RawQueryLog>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQueryLog {
+    brokers: String,
+    topic: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -132,10 +155,12 @@ struct RawCatalog {
     tables: Option<BTreeMap<String, Spanned<String>>>,
     url: Option<Spanned<String>>,
     schemas: Option<Vec<String>>,
+    brokers: Option<String>,
+    topics: Option<Vec<String>>,
 }
 
 /// The kinds this build of pipelab knows.
-const KINDS: &str = "lake, files, postgres, mysql, sqlite";
+const KINDS: &str = "lake, files, postgres, mysql, sqlite, kafka";
 
 impl Catalogs {
     /// Read and check a catalogs file.
@@ -212,6 +237,15 @@ impl Catalogs {
                         .map_err(|m| err(format!("{where_}: catalog {name:?}: {m}")))?;
                     Catalog::Database(database)
                 }
+                "kafka" => Catalog::Kafka(crate::kafka::KafkaCatalog {
+                    brokers: spec.brokers.ok_or_else(|| {
+                        err(format!(
+                            "{where_}: catalog {name:?} of kind kafka needs `brokers` \
+                             (\"host:port,...\")"
+                        ))
+                    })?,
+                    topics: spec.topics,
+                }),
                 other => {
                     return Err(err(format!(
                         "{}: catalog {name:?} has kind {other:?}; the kinds are {KINDS}",
@@ -253,9 +287,16 @@ impl Catalogs {
                 }
             }
         };
+        let query_log = raw.query_log.map(|log| crate::query_log::QueryLogConfig {
+            brokers: log.brokers,
+            topic: log
+                .topic
+                .unwrap_or_else(|| crate::query_log::DEFAULT_TOPIC.to_string()),
+        });
         Ok(Self {
             catalogs,
             default_catalog,
+            query_log,
         })
     }
 
@@ -289,6 +330,10 @@ impl Catalogs {
                 }
                 Catalog::Database(database) => {
                     registered.extend(database.register(ctx, name).await?);
+                    continue;
+                }
+                Catalog::Kafka(kafka) => {
+                    registered.extend(kafka.register(ctx, name).await?);
                     continue;
                 }
             };

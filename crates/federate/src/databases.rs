@@ -14,6 +14,7 @@ use datafusion::common::{Statistics, TableReference};
 use datafusion::datasource::{TableProvider, TableType};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{ExecutionPlan, PhysicalExpr, SendableRecordBatchStream};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::unparser::dialect::{Dialect, PostgreSqlDialect};
@@ -34,6 +35,7 @@ use datafusion_table_providers_postgres::pool::PostgresConnectionPool;
 use datafusion_table_providers_sqlite::DynSqliteConnectionPool;
 use datafusion_table_providers_sqlite::pool::{SqliteConnectionPool, SqliteConnectionPoolFactory};
 use datafusion_table_providers_sqlite::sql_table::SQLiteTable;
+use futures::TryStreamExt;
 
 use secrecy::SecretString;
 
@@ -527,8 +529,21 @@ impl SQLExecutor for SourceExecutor {
         schema: SchemaRef,
         filters: &[Arc<dyn PhysicalExpr>],
     ) -> DfResult<SendableRecordBatchStream> {
-        tracing::debug!(engine = %self.engine, %query, "query sent to the database");
-        self.inner.execute(query, schema, filters)
+        if filters.is_empty() {
+            tracing::debug!(engine = %self.engine, %query, "query sent to the database");
+            return self.inner.execute(query, schema, filters);
+        }
+        // A join's dynamic filter is known only once its build side is read, which is
+        // before the join first polls this (probe) side: the SQL is written then.
+        let run = crate::dynamic_where::run_narrowed(
+            Arc::clone(&self.inner),
+            self.engine,
+            query.to_string(),
+            Arc::clone(&schema),
+            filters.to_vec(),
+        );
+        let stream = futures::stream::once(run).try_flatten();
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
     }
 
     async fn statistics(&self, plan: &LogicalPlan) -> DfResult<Statistics> {

@@ -5,7 +5,10 @@
 
 pub mod catalogs;
 pub mod databases;
+mod dynamic_where;
+pub mod kafka;
 pub mod pushdown;
+pub mod query_log;
 pub mod source_metrics;
 
 use std::sync::Arc;
@@ -29,6 +32,8 @@ pub enum FederateError {
     Catalogs(#[from] catalogs::CatalogsError),
     #[error(transparent)]
     Register(#[from] catalogs::RegisterError),
+    #[error(transparent)]
+    QueryLog(#[from] query_log::QueryLogError),
     #[error("{source}\n  in SQL: {sql}{hint}")]
     Sql {
         sql: String,
@@ -47,6 +52,7 @@ impl FederateError {
             FederateError::Lake(e) => e.is_user_fixable(),
             FederateError::Catalogs(_) => true,
             FederateError::Register(e) => e.is_user_fixable(),
+            FederateError::QueryLog(_) => false,
             FederateError::Sql { source, .. } => {
                 let source = source.as_ref() as &(dyn std::error::Error + 'static);
                 pipelab_lake::storage_refused(source) || !pipelab_lake::storage_failed(source)
@@ -145,6 +151,8 @@ pub struct QueryEngine {
     location: Option<LakeLocation>,
     /// Views kept in the lake that no longer plan (a table or column gone), with why.
     broken_views: Vec<(String, String)>,
+    /// Where every query's events go, if anywhere.
+    query_log: Option<Arc<query_log::QueryLog>>,
 }
 
 impl QueryEngine {
@@ -192,7 +200,13 @@ impl QueryEngine {
                 .join(", ")
         );
         let lake = catalogs.default_lake()?;
-        Self::with_views(ctx, tables, display, lake).await
+        let mut engine = Self::with_views(ctx, tables, display, lake).await?;
+        if let Some(config) = &catalogs.query_log {
+            engine.query_log = Some(Arc::new(
+                query_log::QueryLog::connect(config.clone()).await?,
+            ));
+        }
+        Ok(engine)
     }
 
     /// Create the lake's kept views in the session, in the order they were made (a view
@@ -220,6 +234,7 @@ impl QueryEngine {
             lake,
             location,
             broken_views,
+            query_log: None,
         })
     }
 
@@ -246,6 +261,11 @@ impl QueryEngine {
         &self.ctx
     }
 
+    /// The query event log, when the catalogs file has a `[query_log]`.
+    pub fn query_log(&self) -> Option<&Arc<query_log::QueryLog>> {
+        self.query_log.as_ref()
+    }
+
     /// Split a script into its statements (`;`-separated, quotes and comments
     /// respected), each as SQL text that [`QueryEngine::sql`] runs.
     pub fn split_statements(&self, script: &str) -> Result<Vec<String>, FederateError> {
@@ -259,11 +279,36 @@ impl QueryEngine {
         Ok(self.sql_with_stats(sql).await?.0)
     }
 
-    /// [`Self::sql`], with what its scans read (from DataFusion's scan metrics).
+    /// [`Self::sql`], with what its scans read (from DataFusion's scan metrics). With a
+    /// query log, the statement is logged as submitted before it runs and as finished
+    /// (or failed) after.
     pub async fn sql_with_stats(
         &self,
         sql: &str,
     ) -> Result<(Vec<RecordBatch>, ScanStats), FederateError> {
+        let Some(log) = &self.query_log else {
+            return self.run_sql(sql).await;
+        };
+        let user = std::env::var("USER").unwrap_or_else(|_| "pipelab".to_string());
+        let query = query_log::LoggedQuery::new(query_log::new_query_id(), user, sql, "query");
+        log.submitted(&query).await?;
+        let mut guard = query_log::FinishGuard::new(Arc::clone(log), query);
+        let result = self.run_sql(sql).await;
+        match &result {
+            Ok((batches, _)) => {
+                batches.iter().for_each(|b| guard.add(b));
+                guard.finish(query_log::QueryState::Finished, None).await;
+            }
+            Err(e) => {
+                guard
+                    .finish(query_log::QueryState::Failed, Some(e.to_string()))
+                    .await;
+            }
+        }
+        result
+    }
+
+    async fn run_sql(&self, sql: &str) -> Result<(Vec<RecordBatch>, ScanStats), FederateError> {
         let default_catalog = self
             .ctx
             .state()
@@ -299,15 +344,16 @@ impl QueryEngine {
         Ok((batches, stats))
     }
 
-    /// Plan one query for a client of `pipelab serve`, with its session's catalog, schema
-    /// and DataFusion settings (Trino's `X-Trino-Catalog`, `-Schema`, `-Session`), ready
-    /// to stream. Statements that change the lake (views) are refused: they are made with
-    /// `pipelab query`.
+    /// Plan one statement for a client of `pipelab serve`, with its session's catalog,
+    /// schema and DataFusion settings (Trino's `X-Trino-Catalog`, `-Schema`, `-Session`),
+    /// and the catalogs it reads and changes (for access control). Queries are ready to
+    /// stream; of the statements that change something, `CREATE VIEW` and `DROP VIEW` are
+    /// taken ([`Self::run_view_change`] keeps them in the lake), others are refused.
     pub async fn plan_for_client(
         &self,
         sql: &str,
         client: &ClientSession,
-    ) -> Result<datafusion::dataframe::DataFrame, FederateError> {
+    ) -> Result<(ClientStatement, Access), FederateError> {
         let mut state = self.ctx.state();
         let options = state.config_mut().options_mut();
         if let Some(catalog) = &client.catalog {
@@ -322,23 +368,73 @@ impl QueryEngine {
                 .map_err(|e| self.sql_error(sql, e))?;
         }
         let default_catalog = options.catalog.default_catalog.clone();
+        let default_schema = options.catalog.default_schema.clone();
         let rewritten = listing_statement(sql, &default_catalog);
         let sql = rewritten.as_deref().unwrap_or(sql);
         let plan = state
             .create_logical_plan(sql)
             .await
             .map_err(|e| self.sql_error(sql, e))?;
-        if matches!(
-            plan,
-            LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Copy(_)
-        ) {
-            return Err(self.sql_error(
-                sql,
-                "pipelab serve runs queries: tables and views are made with pipelab run and \
-                 pipelab query",
-            ));
+        let mut access = Access::default();
+        access
+            .add_reads(&plan, &default_catalog, &default_schema)
+            .map_err(|e| self.sql_error(sql, e))?;
+        // A view is made in the engine's own session, whose default catalog a bare name
+        // is taken in (not the client's).
+        let engine_catalog = self
+            .ctx
+            .state()
+            .config_options()
+            .catalog
+            .default_catalog
+            .clone();
+        let statement = match &plan {
+            LogicalPlan::Ddl(DdlStatement::CreateView(view)) => {
+                access
+                    .writes
+                    .insert(catalog_of(&view.name, &engine_catalog));
+                StatementKind::ViewChange
+            }
+            LogicalPlan::Ddl(DdlStatement::DropView(view)) => {
+                access
+                    .writes
+                    .insert(catalog_of(&view.name, &engine_catalog));
+                StatementKind::ViewChange
+            }
+            LogicalPlan::Ddl(_) | LogicalPlan::Dml(_) | LogicalPlan::Copy(_) => {
+                return Err(self.sql_error(
+                    sql,
+                    "pipelab serve changes views only (CREATE VIEW, DROP VIEW): tables are \
+                     made with pipelab run and pipelab lake",
+                ));
+            }
+            _ => StatementKind::Query,
+        };
+        let df = datafusion::dataframe::DataFrame::new(state, plan);
+        Ok((statement.with(df), access))
+    }
+
+    /// Run a `CREATE VIEW` or `DROP VIEW` planned by [`Self::plan_for_client`], and keep
+    /// it in the lake as `pipelab query` does.
+    pub async fn run_view_change(
+        &self,
+        df: datafusion::dataframe::DataFrame,
+    ) -> Result<(), FederateError> {
+        let (_, plan) = df.into_parts();
+        let kept = kept_view_change(&plan);
+        let sql = plan.display().to_string();
+        self.ctx
+            .execute_logical_plan(plan)
+            .await
+            .map_err(|e| self.sql_error(&sql, e))?;
+        match (kept, &self.location) {
+            (Some(ViewChange::Create(view)), Some(location)) => location.save_view(view).await?,
+            (Some(ViewChange::Drop(name)), Some(location)) => {
+                location.drop_view(&name).await?;
+            }
+            _ => {}
         }
-        Ok(datafusion::dataframe::DataFrame::new(state, plan))
+        Ok(())
     }
 
     fn sql_error(
@@ -373,9 +469,15 @@ impl QueryEngine {
 /// a join with a lake table would not reach the database, and every column would be
 /// fetched. Here it runs after DataFusion's own rules, over the plan they made, and
 /// [`pushdown`] keeps in DataFusion what a database would compute differently.
-fn federated_state(config: SessionConfig) -> datafusion::execution::SessionState {
+fn federated_state(mut config: SessionConfig) -> datafusion::execution::SessionState {
     use datafusion::execution::SessionStateBuilder;
     use datafusion::optimizer::Optimizer;
+    // A hash join's build side reaches a database scan as an IN list of up to this many
+    // keys (above it, only the keys' range): the rows a selective join fetches from a
+    // database are then the matching ones (see `dynamic_where`).
+    let optimizer = &mut config.options_mut().optimizer;
+    optimizer.hash_join_inlist_pushdown_max_distinct_values = 5000;
+    optimizer.hash_join_inlist_pushdown_max_size = 1 << 20;
     let mut rules = Optimizer::new().rules;
     rules.push(Arc::new(
         datafusion_federation::FederationOptimizerRule::new(),
@@ -420,6 +522,69 @@ fn schemas_of(catalog: &str) -> String {
         "SELECT schema_name AS \"Schema\" FROM information_schema.schemata \
          WHERE catalog_name = '{catalog}' ORDER BY 1"
     )
+}
+
+/// A statement of a client of `pipelab serve`, planned.
+pub enum ClientStatement {
+    /// A query, to stream.
+    Query(datafusion::dataframe::DataFrame),
+    /// A `CREATE VIEW` or `DROP VIEW`, for [`QueryEngine::run_view_change`].
+    ViewChange(datafusion::dataframe::DataFrame),
+}
+
+/// What kind of statement, before its DataFrame is made.
+enum StatementKind {
+    Query,
+    ViewChange,
+}
+
+impl StatementKind {
+    fn with(self, df: datafusion::dataframe::DataFrame) -> ClientStatement {
+        match self {
+            StatementKind::Query => ClientStatement::Query(df),
+            StatementKind::ViewChange => ClientStatement::ViewChange(df),
+        }
+    }
+}
+
+/// The catalogs a statement reads (through views too) and changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Access {
+    pub reads: std::collections::BTreeSet<String>,
+    pub writes: std::collections::BTreeSet<String>,
+}
+
+impl Access {
+    /// Add the catalog of every table `plan` scans, in subqueries and in the plans of
+    /// the views it names (a view must not open a catalog its reader may not read).
+    fn add_reads(
+        &mut self,
+        plan: &LogicalPlan,
+        default_catalog: &str,
+        default_schema: &str,
+    ) -> datafusion::error::Result<()> {
+        use datafusion::common::tree_node::TreeNodeRecursion;
+        plan.apply_with_subqueries(|node| {
+            if let LogicalPlan::TableScan(scan) = node {
+                let table = scan
+                    .table_name
+                    .clone()
+                    .resolve(default_catalog, default_schema);
+                self.reads.insert(table.catalog.to_string());
+                if let Ok(provider) = datafusion::datasource::source_as_provider(&scan.source)
+                    && let Some(view) = provider.get_logical_plan()
+                {
+                    self.add_reads(&view, default_catalog, default_schema)?;
+                }
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })?;
+        Ok(())
+    }
+}
+
+fn catalog_of(name: &datafusion::common::TableReference, default_catalog: &str) -> String {
+    name.catalog().unwrap_or(default_catalog).to_string()
 }
 
 /// A client's session settings (Trino's headers).

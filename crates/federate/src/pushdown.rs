@@ -312,8 +312,13 @@ fn split(plan: LogicalPlan, rules: &Rules, federated: &FederatedPlanNode) -> Res
     if is_federated(&plan) || is_renamed_pushdown(&plan) {
         return Ok(plan);
     }
-    if rules.subtree(&plan, true) || plan.inputs().is_empty() {
+    if rules.subtree(&plan, true) || matches!(plan, LogicalPlan::TableScan(_)) {
         return pushed(plan, federated);
+    }
+    // A leaf of no database (VALUES, an empty relation) that the federation put in the
+    // database's part because it names no table: DataFusion's own.
+    if plan.inputs().is_empty() {
+        return Ok(plan);
     }
     let inputs = plan
         .inputs()

@@ -132,3 +132,16 @@ impl PhysicalOptimizerRule for CountDatabaseRows {
         true
     }
 }
+
+/// Rows every database scan of an executed plan received, summed.
+pub fn rows_received(plan: &Arc<dyn ExecutionPlan>) -> u64 {
+    let own = match plan.downcast_ref::<DatabaseRowsExec>() {
+        Some(exec) => exec
+            .metrics
+            .clone_inner()
+            .sum_by_name("rows_received")
+            .map_or(0, |m| m.as_usize() as u64),
+        None => 0,
+    };
+    own + plan.children().into_iter().map(rows_received).sum::<u64>()
+}

@@ -24,7 +24,6 @@ use rdkafka::bindings::rd_kafka_resp_err_t as RespErr;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, RebalanceProtocol};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Headers, Message};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
@@ -597,18 +596,7 @@ impl Reader {
             Error(KafkaError),
         }
         let polled = match self.source.consumer.poll(timeout) {
-            Some(Ok(m)) => Some(Polled::Record(RawRecord {
-                partition: m.partition(),
-                offset: m.offset(),
-                timestamp_ms: m.timestamp().to_millis(),
-                key: m.key().map(<[u8]>::to_vec),
-                headers: m.headers().map_or_else(Vec::new, |hs| {
-                    hs.iter()
-                        .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
-                        .collect()
-                }),
-                payload: m.payload().map(<[u8]>::to_vec),
-            })),
+            Some(Ok(m)) => Some(Polled::Record(crate::topic_read::raw_record(&m))),
             Some(Err(KafkaError::PartitionEOF(p))) => Some(Polled::End(p)),
             Some(Err(e)) => Some(Polled::Error(e)),
             None => None,

@@ -10,6 +10,7 @@ mod flat;
 pub mod generate;
 pub mod kafka;
 pub mod produce;
+pub mod topic_read;
 
 pub use decode::{DeadLetter, Decoded, JsonDecoder, TypePolicy};
 pub use error::{IngestError, StoreError};
@@ -17,3 +18,4 @@ pub use kafka::{
     Assignment, KafkaSource, MicroBatch, OffsetStore, OutOfRange, Position, RawRecord,
     SourceControl, SourceOptions, StopReason,
 };
+pub use topic_read::{PartitionRange, TopicReader};

@@ -36,6 +36,11 @@ impl QueryError {
         }
     }
 
+    /// Trino's PERMISSION_DENIED: the client raises it as a user error.
+    pub fn permission_denied(message: impl Into<String>) -> Self {
+        Self::user("PERMISSION_DENIED", 4, message)
+    }
+
     pub fn canceled() -> Self {
         Self::user("USER_CANCELED", 3, "Query was canceled")
     }

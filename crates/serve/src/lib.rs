@@ -6,11 +6,11 @@
 //! stream: the query's batches pass through a channel of one batch, so a client that reads
 //! slowly holds the query back rather than letting its result pile up in memory.
 
+pub mod auth;
 mod errors;
 pub mod types;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -22,7 +22,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::StreamExt;
-use pipelab_federate::{ClientSession, FederateError, QueryEngine};
+use pipelab_federate::query_log::{FinishGuard, LoggedQuery, QueryState, new_query_id};
+use pipelab_federate::{ClientSession, ClientStatement, FederateError, QueryEngine};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -40,6 +41,8 @@ pub struct ServeOptions {
     pub max_statement_bytes: usize,
     /// A query no client has asked about for this long is cancelled.
     pub abandoned_after: Duration,
+    /// Users, passwords and grants; `None`: anyone, as any user, may read everything.
+    pub users: Option<Arc<auth::Users>>,
 }
 
 impl Default for ServeOptions {
@@ -49,6 +52,7 @@ impl Default for ServeOptions {
             page_wait: Duration::from_secs(1),
             max_statement_bytes: 1 << 20,
             abandoned_after: Duration::from_secs(300),
+            users: None,
         }
     }
 }
@@ -63,7 +67,6 @@ pub async fn serve(
     let app = Arc::new(App {
         engine,
         queries: Mutex::default(),
-        counter: AtomicU64::new(0),
         started: Instant::now(),
         options: options.clone(),
     });
@@ -86,7 +89,6 @@ pub async fn serve(
 struct App {
     engine: Arc<QueryEngine>,
     queries: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Query>>>>,
-    counter: AtomicU64,
     started: Instant,
     options: ServeOptions,
 }
@@ -94,6 +96,8 @@ struct App {
 /// One running query, between the client's pages.
 struct Query {
     id: String,
+    /// Who submitted it: only they may read its pages or cancel it.
+    user: String,
     columns: Value,
     rows: Option<mpsc::Receiver<Result<RecordBatch, QueryError>>>,
     /// A batch partly sent, and the row to go on from.
@@ -109,13 +113,6 @@ struct Query {
 }
 
 impl App {
-    fn new_id(&self) -> String {
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        let now = chrono::Utc::now().format("%Y%m%d_%H%M%S");
-        let tail: String = uuid::Uuid::new_v4().simple().to_string()[..5].to_string();
-        format!("{now}_{n:05}_{tail}")
-    }
-
     fn query(&self, id: &str) -> Option<Arc<tokio::sync::Mutex<Query>>> {
         self.queries.lock().ok()?.get(id).cloned()
     }
@@ -152,8 +149,8 @@ fn bad_request(message: impl Into<String>) -> Response {
     (StatusCode::BAD_REQUEST, message.into()).into_response()
 }
 
-/// The session a request's headers ask for.
-fn client_session(headers: &HeaderMap) -> Result<(String, ClientSession), String> {
+/// The session a request's headers ask for, and the user `X-Trino-User` names.
+fn client_session(headers: &HeaderMap) -> Result<(Option<String>, ClientSession), String> {
     let text = |name: &str| -> Result<Option<String>, String> {
         match headers.get(name) {
             None => Ok(None),
@@ -163,9 +160,7 @@ fn client_session(headers: &HeaderMap) -> Result<(String, ClientSession), String
                 .map_err(|_| format!("header {name} is not text")),
         }
     };
-    let user = text("x-trino-user")?
-        .filter(|u| !u.is_empty())
-        .ok_or("header X-Trino-User is required")?;
+    let user = text("x-trino-user")?.filter(|u| !u.is_empty());
     let mut session = ClientSession {
         catalog: text("x-trino-catalog")?,
         schema: text("x-trino-schema")?,
@@ -188,54 +183,106 @@ fn client_session(headers: &HeaderMap) -> Result<(String, ClientSession), String
     Ok((user, session))
 }
 
+/// The user a request is from: with a users file, the one its credentials prove (an
+/// `X-Trino-User` naming another is refused), else `X-Trino-User`'s.
+fn request_user(app: &App, headers: &HeaderMap, named: Option<&str>) -> Result<String, Response> {
+    let Some(users) = &app.options.users else {
+        return named
+            .map(str::to_string)
+            .ok_or_else(|| bad_request("header X-Trino-User is required"));
+    };
+    let user = users.authenticate(headers).map_err(|e| {
+        let mut response = (StatusCode::UNAUTHORIZED, e.0).into_response();
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"pipelab\""),
+        );
+        response
+    })?;
+    match named {
+        Some(named) if named != user => Err((
+            StatusCode::FORBIDDEN,
+            format!("X-Trino-User {named:?} is not the signed-in user {user:?}"),
+        )
+            .into_response()),
+        _ => Ok(user),
+    }
+}
+
 async fn submit(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
-    let (user, session) = match client_session(&headers) {
+    let (named, session) = match client_session(&headers) {
         Ok(s) => s,
         Err(message) => return bad_request(message),
+    };
+    let user = match request_user(&app, &headers, named.as_deref()) {
+        Ok(user) => user,
+        Err(response) => return response,
     };
     let Ok(sql) = std::str::from_utf8(&body) else {
         return bad_request("the statement is not UTF-8 text");
     };
-    let id = app.new_id();
+    let id = new_query_id();
     let base = base_uri(&headers);
     let started = Instant::now();
+    let respond = |columns: &Value, page: Page| {
+        json_response(StatusCode::OK, &results(&id, &base, columns, page, started))
+    };
     tracing::info!(%id, %user, "query submitted");
-    let df = match app.engine.plan_for_client(sql.trim(), &session).await {
-        Ok(df) => df,
-        Err(e) => {
-            let error = QueryError::of(&e);
-            let page = Page::failed(&error);
-            return json_response(
-                StatusCode::OK,
-                &results(&id, &base, &Value::Null, page, started),
+    // With a query log, nothing runs before its `query_submitted` is stored.
+    let mut guard = None;
+    if let Some(log) = app.engine.query_log() {
+        let query = LoggedQuery::new(id.clone(), user.clone(), sql.trim(), "serve");
+        if let Err(e) = log.submitted(&query).await {
+            return respond(
+                &Value::Null,
+                Page::failed(&QueryError::internal(e.to_string())),
             );
+        }
+        guard = Some(FinishGuard::new(Arc::clone(log), query));
+    }
+    let planned = app
+        .engine
+        .plan_for_client(sql.trim(), &session)
+        .await
+        .map_err(|e| (e.to_string(), QueryError::of(&e)))
+        .and_then(|(statement, access)| match &app.options.users {
+            Some(users) => users
+                .check(&user, &access)
+                .map(|()| statement)
+                .map_err(|denied| (denied.clone(), QueryError::permission_denied(denied))),
+            None => Ok(statement),
+        });
+    let df = match planned {
+        Ok(ClientStatement::Query(df)) => df,
+        Ok(ClientStatement::ViewChange(df)) => {
+            let done = app.engine.run_view_change(df).await;
+            if let Some(guard) = guard {
+                let error = done.as_ref().err().map(ToString::to_string);
+                let state = if error.is_some() {
+                    QueryState::Failed
+                } else {
+                    QueryState::Finished
+                };
+                guard.finish(state, error).await;
+            }
+            return match done {
+                Ok(()) => respond(&Value::Null, Page::finished(Vec::new())),
+                Err(e) => respond(&Value::Null, Page::failed(&QueryError::of(&e))),
+            };
+        }
+        Err((message, error)) => {
+            if let Some(guard) = guard {
+                guard.finish(QueryState::Failed, Some(message)).await;
+            }
+            return respond(&Value::Null, Page::failed(&error));
         }
     };
     let columns = columns_of(df.schema().as_arrow());
     let (tx, rx) = mpsc::channel(1);
-    let sql_text = sql.to_string();
-    let producer = tokio::spawn(async move {
-        let stream = match df.execute_stream().await {
-            Ok(stream) => stream,
-            Err(e) => {
-                let _ = tx.send(Err(execution_error(&sql_text, e))).await;
-                return;
-            }
-        };
-        let mut stream = stream;
-        while let Some(item) = stream.next().await {
-            let failed = item.is_err();
-            let item = item
-                .map(types::decoded)
-                .map_err(|e| execution_error(&sql_text, e));
-            // A closed channel: the query was cancelled or abandoned.
-            if tx.send(item).await.is_err() || failed {
-                return;
-            }
-        }
-    });
+    let producer = tokio::spawn(produce(df, sql.to_string(), tx, guard));
     let query = Query {
         id: id.clone(),
+        user,
         columns: columns.clone(),
         rows: Some(rx),
         pending: None,
@@ -249,11 +296,53 @@ async fn submit(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) ->
     if let Ok(mut queries) = app.queries.lock() {
         queries.insert(id.clone(), Arc::new(tokio::sync::Mutex::new(query)));
     }
-    let page = Page::running(Vec::new(), next_uri(&base, &id, 0));
-    json_response(
-        StatusCode::OK,
-        &results(&id, &base, &columns, page, started),
-    )
+    respond(&columns, Page::running(Vec::new(), next_uri(&base, &id, 0)))
+}
+
+/// Run the query, handing its batches to the pages through `tx`; with a query log, log
+/// how it ended (an aborted task logs CANCELED as its guard is dropped).
+async fn produce(
+    df: datafusion::dataframe::DataFrame,
+    sql: String,
+    tx: mpsc::Sender<Result<RecordBatch, QueryError>>,
+    mut guard: Option<FinishGuard>,
+) {
+    let mut stream = match df.execute_stream().await {
+        Ok(stream) => stream,
+        Err(e) => {
+            let error = execution_error(&sql, e);
+            if let Some(guard) = guard {
+                guard
+                    .finish(QueryState::Failed, Some(error.message.clone()))
+                    .await;
+            }
+            let _ = tx.send(Err(error)).await;
+            return;
+        }
+    };
+    while let Some(item) = stream.next().await {
+        let item = item
+            .map(types::decoded)
+            .map_err(|e| execution_error(&sql, e));
+        match &item {
+            Ok(batch) => guard.iter_mut().for_each(|g| g.add(batch)),
+            Err(error) => {
+                if let Some(guard) = guard.take() {
+                    guard
+                        .finish(QueryState::Failed, Some(error.message.clone()))
+                        .await;
+                }
+            }
+        }
+        let failed = item.is_err();
+        // A closed channel: the query was cancelled or abandoned (the guard logs it).
+        if tx.send(item).await.is_err() || failed {
+            return;
+        }
+    }
+    if let Some(guard) = guard {
+        guard.finish(QueryState::Finished, None).await;
+    }
 }
 
 fn execution_error(sql: &str, e: datafusion::error::DataFusionError) -> QueryError {
@@ -361,6 +450,9 @@ async fn next_page(
     };
     let base = base_uri(&headers);
     let mut query = query.lock().await;
+    if let Err(response) = owner_only(&app, &headers, &query) {
+        return response;
+    }
     query.touched = Instant::now();
     if let Some((served, body)) = &query.last
         && *served == token
@@ -447,9 +539,29 @@ fn append_rows(data: &mut Vec<Value>, batch: &RecordBatch, offset: usize, count:
     }
 }
 
-async fn cancel(State(app): State<Arc<App>>, Path((id, _token)): Path<(String, u64)>) -> Response {
+/// With a users file, a query's pages and its cancelling are its submitter's alone; to
+/// anyone else it does not exist.
+fn owner_only(app: &App, headers: &HeaderMap, query: &Query) -> Result<(), Response> {
+    if app.options.users.is_none() {
+        return Ok(());
+    }
+    match request_user(app, headers, None) {
+        Ok(user) if user == query.user => Ok(()),
+        Ok(_) => Err((StatusCode::NOT_FOUND, format!("no query {}", query.id)).into_response()),
+        Err(response) => Err(response),
+    }
+}
+
+async fn cancel(
+    State(app): State<Arc<App>>,
+    Path((id, _token)): Path<(String, u64)>,
+    headers: HeaderMap,
+) -> Response {
     if let Some(query) = app.query(&id) {
         let query = query.lock().await;
+        if let Err(response) = owner_only(&app, &headers, &query) {
+            return response;
+        }
         query.producer.abort();
         tracing::info!(id = %query.id, rows = query.rows_sent, "query cancelled");
     }
