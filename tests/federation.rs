@@ -383,6 +383,11 @@ const QUERIES: &[&str] = &[
     "SELECT r.code || ':' || coalesce(r.name, '-') FROM {r} r",
     "SELECT upper(code), count(*) FROM {r} GROUP BY upper(code)",
     "SELECT sum(amount) FROM {o} WHERE status IS NULL",
+    // A grouping sorted and cut in PostgreSQL (its columns renamed under the sort).
+    "SELECT tier, count(*) AS n, sum(credit) AS credit FROM {c} WHERE signup >= DATE '2023-01-01' \
+     GROUP BY tier ORDER BY tier DESC LIMIT 2",
+    "SELECT user_id, name, credit FROM {c} WHERE credit IS NOT NULL \
+     ORDER BY credit DESC, user_id LIMIT 5",
 ];
 
 fn substitute(sql: &str, names: [(&str, &str); 5]) -> String {

@@ -30,8 +30,8 @@ use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Column, DFSchema, JoinType, NullEquality, Result};
 use datafusion::logical_expr::expr::{AggregateFunction, InList, Like};
 use datafusion::logical_expr::{
-    Between, BinaryExpr, Cast, Distinct, Expr, ExprSchemable, Extension, LogicalPlan,
-    LogicalPlanBuilder, Operator, Projection,
+    Between, BinaryExpr, Cast, Distinct, Expr, ExprSchemable, Extension, Limit, LogicalPlan,
+    LogicalPlanBuilder, Operator, Projection, Sort,
 };
 use datafusion_federation::FederatedPlanNode;
 
@@ -340,25 +340,7 @@ fn pushed(plan: LogicalPlan, federated: &FederatedPlanNode) -> Result<LogicalPla
         .iter()
         .map(|(q, f)| (q.cloned(), f.name().clone()))
         .collect();
-    let inner = match plan {
-        // Renamed in place: the unparser loses a table alias under a stacked projection.
-        LogicalPlan::Projection(p) => {
-            let renamed = p
-                .expr
-                .iter()
-                .enumerate()
-                .map(|(i, e)| e.clone().unalias().alias(format!("{PUSHED_COLUMN}{i}")))
-                .collect();
-            LogicalPlan::Projection(Projection::try_new(renamed, p.input)?)
-        }
-        other => {
-            let renamed = fields.iter().enumerate().map(|(i, (q, name))| {
-                Expr::Column(Column::new(q.clone(), name)).alias(format!("{PUSHED_COLUMN}{i}"))
-            });
-            LogicalPlanBuilder::from(other).project(renamed)?.build()?
-        }
-    };
-    let node = FederatedPlanNode::new(inner, Arc::clone(&federated.planner));
+    let node = FederatedPlanNode::new(renamed(plan)?, Arc::clone(&federated.planner));
     let back = fields.into_iter().enumerate().map(|(i, (q, name))| {
         Expr::Column(Column::new_unqualified(format!("{PUSHED_COLUMN}{i}")))
             .alias_qualified(q, name)
@@ -368,6 +350,71 @@ fn pushed(plan: LogicalPlan, federated: &FederatedPlanNode) -> Result<LogicalPla
     }))
     .project(back)?
     .build()
+}
+
+/// `plan` with its output columns named `pipelab_col0…`, renamed below the sorts and
+/// limits at its top: the unparser turns a projection above a sort into a derived table
+/// whose columns it still names by the table's name, and loses a table alias under a
+/// stacked projection (so a top projection is renamed in place).
+fn renamed(plan: LogicalPlan) -> Result<LogicalPlan> {
+    match plan {
+        LogicalPlan::Projection(p) => {
+            let renamed = p
+                .expr
+                .iter()
+                .enumerate()
+                .map(|(i, e)| e.clone().unalias().alias(format!("{PUSHED_COLUMN}{i}")))
+                .collect();
+            Ok(LogicalPlan::Projection(Projection::try_new(
+                renamed, p.input,
+            )?))
+        }
+        LogicalPlan::Limit(limit) => {
+            let input = renamed(Arc::unwrap_or_clone(limit.input))?;
+            Ok(LogicalPlan::Limit(Limit {
+                input: Arc::new(input),
+                ..limit
+            }))
+        }
+        LogicalPlan::Sort(sort) => {
+            let schema = Arc::clone(sort.input.schema());
+            // The sort keys name the projection's columns: name them as renamed.
+            let expr = sort
+                .expr
+                .into_iter()
+                .map(|key| {
+                    let e = key.expr.clone().transform(|e| match &e {
+                        Expr::Column(c) => match schema.index_of_column(c) {
+                            Ok(i) => Ok(Transformed::yes(Expr::Column(Column::new_unqualified(
+                                format!("{PUSHED_COLUMN}{i}"),
+                            )))),
+                            Err(_) => Ok(Transformed::no(e)),
+                        },
+                        _ => Ok(Transformed::no(e)),
+                    })?;
+                    Ok(key.with_expr(e.data))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let input = renamed(Arc::unwrap_or_clone(sort.input))?;
+            Ok(LogicalPlan::Sort(Sort {
+                expr,
+                input: Arc::new(input),
+                fetch: sort.fetch,
+            }))
+        }
+        other => {
+            let renamed: Vec<Expr> = other
+                .schema()
+                .iter()
+                .enumerate()
+                .map(|(i, (q, f))| {
+                    Expr::Column(Column::new(q.cloned(), f.name()))
+                        .alias(format!("{PUSHED_COLUMN}{i}"))
+                })
+                .collect();
+            LogicalPlanBuilder::from(other).project(renamed)?.build()
+        }
+    }
 }
 
 /// The projection [`pushed`] puts above a part it handed to the database.
