@@ -6,20 +6,6 @@ use std::path::Path;
 use crate::common::*;
 use crate::end_to_end::assert_user_error;
 
-/// `pipelab query --catalogs FILE --format csv SQL`: the rows, the header left out.
-fn rows(catalogs: &Path, sql: &str) -> Vec<Vec<String>> {
-    let out = run_ok(
-        pipelab(None)
-            .args(["query", "--format", "csv", "--catalogs"])
-            .arg(catalogs)
-            .arg(sql),
-    );
-    out.lines()
-        .skip(1)
-        .map(|l| l.split(',').map(str::to_string).collect())
-        .collect()
-}
-
 /// The shell of `pipelab query --catalogs FILE --format csv`, fed `input`: what it printed.
 fn shell(catalogs: &Path, input: &str) -> String {
     let out = output_with_stdin(
@@ -100,21 +86,21 @@ fn a_lake_joins_csv_json_and_parquet_files_by_catalog_names() {
     .unwrap();
 
     assert_eq!(
-        rows(&catalogs, "SHOW CATALOGS"),
+        catalog_rows(&catalogs, "SHOW CATALOGS"),
         vec![vec!["lake".to_string()], vec!["ref".to_string()]]
     );
     assert_eq!(
-        rows(&catalogs, "SHOW SCHEMAS"),
+        catalog_rows(&catalogs, "SHOW SCHEMAS"),
         vec![vec!["default".to_string()]]
     );
     assert_eq!(
-        rows(&catalogs, "SHOW SCHEMAS FROM ref"),
+        catalog_rows(&catalogs, "SHOW SCHEMAS FROM ref"),
         vec![vec!["default".to_string()]]
     );
 
     // The lake's counts per country, joined to the names in the CSV and the regions in
     // the JSON lines: the same counts under the other names.
-    let joined = rows(
+    let joined = catalog_rows(
         &catalogs,
         "SELECT c.name, r.region, count(*) FROM lake.default.day e \
          JOIN ref.default.countries c ON e.country = c.code \
@@ -136,9 +122,9 @@ fn a_lake_joins_csv_json_and_parquet_files_by_catalog_names() {
 
     // Unqualified names are the default catalog's (the one lake); the Parquet file holds
     // one of its files' rows.
-    let total = rows(&catalogs, "SELECT count(*) FROM day");
+    let total = catalog_rows(&catalogs, "SELECT count(*) FROM day");
     assert_eq!(total, vec![vec!["4000".to_string()]]);
-    let in_file = rows(&catalogs, "SELECT count(*) > 0 FROM ref.default.one_file");
+    let in_file = catalog_rows(&catalogs, "SELECT count(*) > 0 FROM ref.default.one_file");
     assert_eq!(in_file, vec![vec!["true".to_string()]]);
 
     // psql's listing commands in the shell: \l catalogs, \dn schemas, \d TABLE columns.

@@ -12,20 +12,6 @@ use serde_json::Value;
 use crate::common::*;
 use crate::serve::Server;
 
-/// `pipelab query --catalogs FILE --format csv SQL`: the rows, the header left out.
-fn rows(catalogs: &Path, sql: &str) -> Vec<Vec<String>> {
-    let out = run_ok(
-        pipelab(None)
-            .args(["query", "--format", "csv", "--catalogs"])
-            .arg(catalogs)
-            .arg(sql),
-    );
-    out.lines()
-        .skip(1)
-        .map(|l| l.split(',').map(str::to_string).collect())
-        .collect()
-}
-
 fn write_catalogs(dir: &Path, text: &str) -> std::path::PathBuf {
     let path = dir.join("catalogs.toml");
     std::fs::write(&path, text).unwrap();
@@ -75,7 +61,7 @@ async fn a_topic_is_a_table_of_its_records_and_bad_ones_are_kept_not_lost() {
     );
 
     assert_eq!(
-        rows(
+        catalog_rows(
             &catalogs,
             "SELECT count(*), count(DISTINCT _partition_id), \
              sum(CASE WHEN _message_corrupt THEN 1 ELSE 0 END) FROM events.default.clicks"
@@ -83,7 +69,7 @@ async fn a_topic_is_a_table_of_its_records_and_bad_ones_are_kept_not_lost() {
         [["3003", "3", "3"]]
     );
     // The value's fields are columns: the days counted from the topic are the produced ones.
-    let per_topic_day: std::collections::BTreeMap<String, i64> = rows(
+    let per_topic_day: std::collections::BTreeMap<String, i64> = catalog_rows(
         &catalogs,
         "SELECT substr(ts, 1, 10), count(*) FROM clicks WHERE NOT _message_corrupt \
          GROUP BY 1 ORDER BY 1",
@@ -94,7 +80,7 @@ async fn a_topic_is_a_table_of_its_records_and_bad_ones_are_kept_not_lost() {
     assert_eq!(per_topic_day, per_day(&events));
     // Records that do not decode keep their key, text and headers.
     assert_eq!(
-        rows(
+        catalog_rows(
             &catalogs,
             "SELECT _key, _message IS NULL, _message = 'not json', price IS NULL, \
              coalesce(arrow_cast(_headers['trace'], 'Utf8'), '-') \
@@ -108,7 +94,7 @@ async fn a_topic_is_a_table_of_its_records_and_bad_ones_are_kept_not_lost() {
     );
     // Offsets and partitions as filters, a LIMIT, and the topic listed as a table.
     assert_eq!(
-        rows(
+        catalog_rows(
             &catalogs,
             "SELECT count(*), min(_partition_offset), max(_partition_offset) \
              FROM clicks WHERE _partition_id = 0 AND _partition_offset >= 10 \
@@ -117,7 +103,7 @@ async fn a_topic_is_a_table_of_its_records_and_bad_ones_are_kept_not_lost() {
         [["10", "10", "19"]]
     );
     assert_eq!(
-        rows(
+        catalog_rows(
             &catalogs,
             "SELECT count(*) FROM (SELECT * FROM clicks LIMIT 5)"
         ),
@@ -127,14 +113,14 @@ async fn a_topic_is_a_table_of_its_records_and_bad_ones_are_kept_not_lost() {
     let user = &events[0].user_id;
     let of_user = events.iter().filter(|e| &e.user_id == user).count();
     assert_eq!(
-        rows(
+        catalog_rows(
             &catalogs,
             &format!("SELECT count(*) FROM clicks WHERE _key = '{user}' AND user_id = _key")
         ),
         [[of_user.to_string()]]
     );
     assert_eq!(
-        rows(
+        catalog_rows(
             &catalogs,
             "SELECT table_name FROM information_schema.tables \
              WHERE table_catalog = 'events' AND table_schema = 'default' ORDER BY 1"

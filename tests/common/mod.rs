@@ -195,6 +195,20 @@ pub fn query_csv(stack: Option<&DevStack>, lake: &str, sql: &str) -> Vec<Vec<Str
         .collect()
 }
 
+/// `pipelab query --catalogs FILE --format csv SQL`: the rows, the header left out.
+pub fn catalog_rows(catalogs: &Path, sql: &str) -> Vec<Vec<String>> {
+    let out = run_ok(
+        pipelab(None)
+            .args(["query", "--format", "csv", "--catalogs"])
+            .arg(catalogs)
+            .arg(sql),
+    );
+    out.lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect()
+}
+
 pub fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
 }

@@ -33,7 +33,7 @@ pub enum FederateError {
     #[error(transparent)]
     Register(#[from] catalogs::RegisterError),
     #[error(transparent)]
-    QueryLog(#[from] query_log::QueryLogError),
+    QueryLog(#[from] Box<query_log::QueryLogError>),
     #[error("{source}\n  in SQL: {sql}{hint}")]
     Sql {
         sql: String,
@@ -203,7 +203,9 @@ impl QueryEngine {
         let mut engine = Self::with_views(ctx, tables, display, lake).await?;
         if let Some(config) = &catalogs.query_log {
             engine.query_log = Some(Arc::new(
-                query_log::QueryLog::connect(config.clone()).await?,
+                query_log::QueryLog::connect(config.clone())
+                    .await
+                    .map_err(Box::new)?,
             ));
         }
         Ok(engine)
@@ -261,6 +263,16 @@ impl QueryEngine {
         &self.ctx
     }
 
+    /// The catalog unqualified names are looked up in.
+    fn default_catalog(&self) -> String {
+        self.ctx
+            .state()
+            .config_options()
+            .catalog
+            .default_catalog
+            .clone()
+    }
+
     /// The query event log, when the catalogs file has a `[query_log]`.
     pub fn query_log(&self) -> Option<&Arc<query_log::QueryLog>> {
         self.query_log.as_ref()
@@ -291,7 +303,7 @@ impl QueryEngine {
         };
         let user = std::env::var("USER").unwrap_or_else(|_| "pipelab".to_string());
         let query = query_log::LoggedQuery::new(query_log::new_query_id(), user, sql, "query");
-        log.submitted(&query).await?;
+        log.submitted(&query).await.map_err(Box::new)?;
         let mut guard = query_log::FinishGuard::new(Arc::clone(log), query);
         let result = self.run_sql(sql).await;
         match &result {
@@ -309,13 +321,7 @@ impl QueryEngine {
     }
 
     async fn run_sql(&self, sql: &str) -> Result<(Vec<RecordBatch>, ScanStats), FederateError> {
-        let default_catalog = self
-            .ctx
-            .state()
-            .config_options()
-            .catalog
-            .default_catalog
-            .clone();
+        let default_catalog = self.default_catalog();
         let rewritten = listing_statement(sql, &default_catalog);
         let sql = rewritten.as_deref().unwrap_or(sql);
         let plan = self
@@ -381,13 +387,7 @@ impl QueryEngine {
             .map_err(|e| self.sql_error(sql, e))?;
         // A view is made in the engine's own session, whose default catalog a bare name
         // is taken in (not the client's).
-        let engine_catalog = self
-            .ctx
-            .state()
-            .config_options()
-            .catalog
-            .default_catalog
-            .clone();
+        let engine_catalog = self.default_catalog();
         let statement = match &plan {
             LogicalPlan::Ddl(DdlStatement::CreateView(view)) => {
                 access

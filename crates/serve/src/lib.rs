@@ -185,11 +185,16 @@ fn client_session(headers: &HeaderMap) -> Result<(Option<String>, ClientSession)
 
 /// The user a request is from: with a users file, the one its credentials prove (an
 /// `X-Trino-User` naming another is refused), else `X-Trino-User`'s.
-fn request_user(app: &App, headers: &HeaderMap, named: Option<&str>) -> Result<String, Response> {
+/// The error is a boxed response (401, 403 or 400) to send as it is.
+fn request_user(
+    app: &App,
+    headers: &HeaderMap,
+    named: Option<&str>,
+) -> Result<String, Box<Response>> {
     let Some(users) = &app.options.users else {
         return named
             .map(str::to_string)
-            .ok_or_else(|| bad_request("header X-Trino-User is required"));
+            .ok_or_else(|| Box::new(bad_request("header X-Trino-User is required")));
     };
     let user = users.authenticate(headers).map_err(|e| {
         let mut response = (StatusCode::UNAUTHORIZED, e.0).into_response();
@@ -197,14 +202,16 @@ fn request_user(app: &App, headers: &HeaderMap, named: Option<&str>) -> Result<S
             header::WWW_AUTHENTICATE,
             HeaderValue::from_static("Basic realm=\"pipelab\""),
         );
-        response
+        Box::new(response)
     })?;
     match named {
-        Some(named) if named != user => Err((
-            StatusCode::FORBIDDEN,
-            format!("X-Trino-User {named:?} is not the signed-in user {user:?}"),
-        )
-            .into_response()),
+        Some(named) if named != user => Err(Box::new(
+            (
+                StatusCode::FORBIDDEN,
+                format!("X-Trino-User {named:?} is not the signed-in user {user:?}"),
+            )
+                .into_response(),
+        )),
         _ => Ok(user),
     }
 }
@@ -216,7 +223,7 @@ async fn submit(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) ->
     };
     let user = match request_user(&app, &headers, named.as_deref()) {
         Ok(user) => user,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Ok(sql) = std::str::from_utf8(&body) else {
         return bad_request("the statement is not UTF-8 text");
@@ -240,32 +247,10 @@ async fn submit(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) ->
         }
         guard = Some(FinishGuard::new(Arc::clone(log), query));
     }
-    let planned = app
-        .engine
-        .plan_for_client(sql.trim(), &session)
-        .await
-        .map_err(|e| (e.to_string(), QueryError::of(&e)))
-        .and_then(|(statement, access)| match &app.options.users {
-            Some(users) => users
-                .check(&user, &access)
-                .map(|()| statement)
-                .map_err(|denied| (denied.clone(), QueryError::permission_denied(denied))),
-            None => Ok(statement),
-        });
-    let df = match planned {
+    let df = match plan(&app, sql.trim(), &session, &user).await {
         Ok(ClientStatement::Query(df)) => df,
         Ok(ClientStatement::ViewChange(df)) => {
-            let done = app.engine.run_view_change(df).await;
-            if let Some(guard) = guard {
-                let error = done.as_ref().err().map(ToString::to_string);
-                let state = if error.is_some() {
-                    QueryState::Failed
-                } else {
-                    QueryState::Finished
-                };
-                guard.finish(state, error).await;
-            }
-            return match done {
+            return match change_view(&app, df, guard).await {
                 Ok(()) => respond(&Value::Null, Page::finished(Vec::new())),
                 Err(e) => respond(&Value::Null, Page::failed(&QueryError::of(&e))),
             };
@@ -297,6 +282,44 @@ async fn submit(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) ->
         queries.insert(id.clone(), Arc::new(tokio::sync::Mutex::new(query)));
     }
     respond(&columns, Page::running(Vec::new(), next_uri(&base, &id, 0)))
+}
+
+/// Plan a client's statement and check the user may run it: on failure, the message
+/// for the query log and the error for the client.
+async fn plan(
+    app: &App,
+    sql: &str,
+    session: &ClientSession,
+    user: &str,
+) -> Result<ClientStatement, (String, QueryError)> {
+    let (statement, access) = app
+        .engine
+        .plan_for_client(sql, session)
+        .await
+        .map_err(|e| (e.to_string(), QueryError::of(&e)))?;
+    if let Some(users) = &app.options.users {
+        users
+            .check(user, &access)
+            .map_err(|denied| (denied.clone(), QueryError::permission_denied(denied)))?;
+    }
+    Ok(statement)
+}
+
+/// Make or drop a view, and log how that ended.
+async fn change_view(
+    app: &App,
+    df: datafusion::dataframe::DataFrame,
+    guard: Option<FinishGuard>,
+) -> Result<(), FederateError> {
+    let done = app.engine.run_view_change(df).await;
+    if let Some(guard) = guard {
+        let (state, error) = match &done {
+            Ok(()) => (QueryState::Finished, None),
+            Err(e) => (QueryState::Failed, Some(e.to_string())),
+        };
+        guard.finish(state, error).await;
+    }
+    done
 }
 
 /// Run the query, handing its batches to the pages through `tx`; with a query log, log
@@ -451,7 +474,7 @@ async fn next_page(
     let base = base_uri(&headers);
     let mut query = query.lock().await;
     if let Err(response) = owner_only(&app, &headers, &query) {
-        return response;
+        return *response;
     }
     query.touched = Instant::now();
     if let Some((served, body)) = &query.last
@@ -541,13 +564,15 @@ fn append_rows(data: &mut Vec<Value>, batch: &RecordBatch, offset: usize, count:
 
 /// With a users file, a query's pages and its cancelling are its submitter's alone; to
 /// anyone else it does not exist.
-fn owner_only(app: &App, headers: &HeaderMap, query: &Query) -> Result<(), Response> {
+fn owner_only(app: &App, headers: &HeaderMap, query: &Query) -> Result<(), Box<Response>> {
     if app.options.users.is_none() {
         return Ok(());
     }
     match request_user(app, headers, None) {
         Ok(user) if user == query.user => Ok(()),
-        Ok(_) => Err((StatusCode::NOT_FOUND, format!("no query {}", query.id)).into_response()),
+        Ok(_) => Err(Box::new(
+            (StatusCode::NOT_FOUND, format!("no query {}", query.id)).into_response(),
+        )),
         Err(response) => Err(response),
     }
 }
@@ -560,7 +585,7 @@ async fn cancel(
     if let Some(query) = app.query(&id) {
         let query = query.lock().await;
         if let Err(response) = owner_only(&app, &headers, &query) {
-            return response;
+            return *response;
         }
         query.producer.abort();
         tracing::info!(id = %query.id, rows = query.rows_sent, "query cancelled");
