@@ -89,6 +89,7 @@ fn the_trino_python_client_reads_every_type_with_its_value() {
     assert_eq!(types["dec"], "decimal(10,2)", "{found}");
     assert_eq!(types["tstz"], "timestamp(3) with time zone", "{found}");
     assert_eq!(types["ro"], "row(x bigint, y varchar)", "{found}");
+    assert_eq!(types["j"], "json", "{found}");
 }
 
 #[test]
@@ -266,4 +267,18 @@ fn users_sign_in_and_read_only_what_they_are_granted() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("lak"), "{stderr}");
+}
+
+#[test]
+fn json_parse_refuses_text_that_is_not_json_naming_the_place() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::end_to_end::assert_user_error(
+        output(
+            pipelab(None)
+                .args(["query", "--lake"])
+                .arg(dir.path())
+                .arg(r#"SELECT json_parse('{"a": }') AS j"#),
+        ),
+        &["json_parse", "is not JSON", "line 1 column 7"],
+    );
 }

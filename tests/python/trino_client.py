@@ -49,7 +49,8 @@ TYPES = """SELECT
   make_array(1, 2, 3) AS arr,
   map(['a', 'b'], [1, 2]) AS m,
   named_struct('x', 1, 'y', 'z') AS ro,
-  NULL AS n
+  NULL AS n,
+  json_parse('{"a": [1, 2], "b": "x"}') AS j
 """
 
 
@@ -75,6 +76,7 @@ def check_types():
         {"a": 1, "b": 2},
         (1, "z"),
         None,
+        '{"a": [1, 2], "b": "x"}',
     ]
     for (name, *_), got, expected in zip(description, row, want):
         assert got == expected, f"{name}: {got!r} != {expected!r}"

@@ -6,6 +6,7 @@
 pub mod catalogs;
 pub mod databases;
 mod dynamic_where;
+pub mod json;
 pub mod kafka;
 pub mod pushdown;
 pub mod query_log;
@@ -189,6 +190,7 @@ impl QueryEngine {
                 catalogs::DEFAULT_SCHEMA,
             );
         let ctx = SessionContext::new_with_state(federated_state(config));
+        ctx.register_udf(json::json_parse());
         let tables = catalogs.register(&ctx).await?;
         let display = format!(
             "the catalogs {}",
@@ -248,7 +250,9 @@ impl QueryEngine {
     fn session() -> SessionContext {
         pipelab_lake::register_handlers();
         let config = SessionConfig::new().with_information_schema(true);
-        SessionContext::new_with_config(config)
+        let ctx = SessionContext::new_with_config(config);
+        ctx.register_udf(json::json_parse());
+        ctx
     }
 
     pub fn tables(&self) -> &[String] {

@@ -386,7 +386,7 @@ fn columns_of(schema: &arrow::datatypes::Schema) -> Value {
             .fields()
             .iter()
             .map(|f| {
-                let t = types::trino_type(f.data_type());
+                let t = types::trino_field_type(f);
                 json!({"name": f.name(), "type": t.name, "typeSignature": t.signature})
             })
             .collect(),

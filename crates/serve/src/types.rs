@@ -56,6 +56,16 @@ fn precision(unit: &TimeUnit) -> i64 {
 
 /// The Trino type of an Arrow type. Unsigned integers become the next wider signed
 /// type (Trino has none); anything without a Trino counterpart is sent as varchar text.
+/// A column's Trino type: its Arrow type's, or `json` for text marked as JSON (Arrow's
+/// `arrow.json` extension type, which `json_parse` gives).
+pub fn trino_field_type(field: &arrow::datatypes::Field) -> TrinoType {
+    if pipelab_federate::json::is_json(field) {
+        plain("json")
+    } else {
+        trino_type(field.data_type())
+    }
+}
+
 pub fn trino_type(data_type: &DataType) -> TrinoType {
     match data_type {
         DataType::Null => plain("unknown"),
