@@ -33,7 +33,7 @@ impl Server {
             .read_line(&mut line)
             .unwrap();
         let port = line
-            .split("http://127.0.0.1:")
+            .split("://127.0.0.1:")
             .nth(1)
             .and_then(|rest| rest.split_whitespace().next())
             .and_then(|p| p.parse().ok())
@@ -130,6 +130,14 @@ const SECRET_SHA256: &str = "2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25
 /// A lake (empty: it keeps the views) and a files catalog, behind a users file: `reader`
 /// reads the lake only, `admin` reads everything and changes the lake's views.
 fn signed_in_server(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, Server) {
+    signed_in_server_with(dir, &[])
+}
+
+/// [`signed_in_server`] with more arguments for `pipelab serve`.
+fn signed_in_server_with(
+    dir: &std::path::Path,
+    extra: &[&std::ffi::OsStr],
+) -> (std::path::PathBuf, std::path::PathBuf, Server) {
     std::fs::create_dir_all(dir.join("lake")).unwrap();
     std::fs::write(
         dir.join("countries.csv"),
@@ -162,7 +170,8 @@ fn signed_in_server(dir: &std::path::Path) -> (std::path::PathBuf, std::path::Pa
             .args(["serve", "--port", "0", "--catalogs"])
             .arg(&catalogs)
             .arg("--users")
-            .arg(&users),
+            .arg(&users)
+            .args(extra),
     );
     (catalogs, users, server)
 }
@@ -281,4 +290,76 @@ fn json_parse_refuses_text_that_is_not_json_naming_the_place() {
         ),
         &["json_parse", "is not JSON", "line 1 column 7"],
     );
+}
+
+#[test]
+fn trinos_python_client_signs_in_over_https() {
+    if !require("python trino", python_has(&["trino"]), "pip install trino")
+        || !require(
+            "openssl",
+            Command::new("openssl").arg("version").output().is_ok(),
+            "apt-get install openssl",
+        )
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let (catalogs, users, server) = signed_in_server_with(
+        dir.path(),
+        &[
+            "--tls-cert".as_ref(),
+            cert.as_os_str(),
+            "--tls-key".as_ref(),
+            key.as_os_str(),
+        ],
+    );
+    // requests lets these variables override the certificate the client is given.
+    let found = json_of(
+        Command::new(python())
+            .env_remove("REQUESTS_CA_BUNDLE")
+            .env_remove("CURL_CA_BUNDLE")
+            .arg(script("trino_client.py"))
+            .arg(server.port.to_string())
+            .arg("https")
+            .arg(&cert),
+    );
+    assert_eq!(found["ok"], true, "{found}");
+    drop(server);
+    // A certificate file that is not there: exit 2, naming it.
+    let out = output(
+        pipelab(None)
+            .args(["serve", "--port", "0", "--bind", "0.0.0.0", "--catalogs"])
+            .arg(&catalogs)
+            .arg("--users")
+            .arg(&users)
+            .arg("--tls-cert")
+            .arg(dir.path().join("missing.pem"))
+            .arg("--tls-key")
+            .arg(&key),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("missing.pem"), "{stderr}");
 }

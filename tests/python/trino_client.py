@@ -188,5 +188,37 @@ def check_concurrent():
     print(json.dumps({"clients": len(results)}))
 
 
+def check_https():
+    # Over HTTPS, with the server's certificate (argv[3]) trusted and basic credentials:
+    # the users file's `reader` reads only the lake, `admin` everything.
+    from trino.auth import BasicAuthentication
+    from trino.exceptions import HttpError
+
+    def signed_in(user, password):
+        return trino.dbapi.connect(host="127.0.0.1", port=PORT, user=user, http_scheme="https",
+                                   auth=BasicAuthentication(user, password), verify=sys.argv[3])
+
+    def fetch(conn, sql):
+        cur = conn.cursor()
+        cur.execute(sql)
+        return cur.fetchall()
+
+    reader, admin = signed_in("reader", "secret"), signed_in("admin", "secret")
+    assert fetch(reader, "SELECT 40 + 2") == [[42]]
+    try:
+        fetch(reader, "SELECT count(*) FROM ref.default.countries")
+        raise AssertionError("the reader read a catalog it is not granted")
+    except TrinoUserError as e:
+        assert e.error_name == "PERMISSION_DENIED", e.error_name
+    assert fetch(admin, "SELECT count(*) FROM ref.default.countries") == [[3]]
+    try:
+        fetch(signed_in("reader", "wrong"), "SELECT 1")
+        raise AssertionError("a wrong password was let in")
+    except HttpError as e:
+        assert "401" in str(e), str(e)
+    print(json.dumps({"ok": True}))
+
+
 {"types": check_types, "million": check_million, "syntax": check_syntax,
- "errors": check_errors, "cancel": check_cancel, "concurrent": check_concurrent}[CHECK]()
+ "errors": check_errors, "cancel": check_cancel, "concurrent": check_concurrent,
+ "https": check_https}[CHECK]()

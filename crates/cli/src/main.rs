@@ -105,9 +105,16 @@ struct ServeArgs {
     #[arg(long, default_value_t = 8080)]
     port: u16,
     /// A users file (TOML): `[users.NAME]` with `password_sha256`, `read` and `write`
-    /// catalogs. Clients then sign in with HTTP basic authentication; loopback only (no TLS).
+    /// catalogs. Clients then sign in with HTTP basic authentication: over HTTPS, or on a
+    /// loopback address.
     #[arg(long, value_name = "FILE", env = "PIPELAB_USERS")]
     users: Option<PathBuf>,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -450,12 +457,18 @@ async fn open_engine(
 }
 
 async fn serve(args: ServeArgs) -> Result<(), CliError> {
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(pipelab_serve::tls::server_config(cert, key).map_err(CliError::usage)?)
+        }
+        _ => None,
+    };
     let users = match &args.users {
         Some(path) => {
-            if !args.bind.is_loopback() {
+            if !args.bind.is_loopback() && tls.is_none() {
                 return Err(CliError::usage(format!(
-                    "--users with --bind {}: passwords would cross the network in clear text \
-                     (pipelab serve has no TLS); listen on a loopback address",
+                    "--users with --bind {}: passwords would cross the network in clear text; \
+                     serve HTTPS (--tls-cert, --tls-key) or listen on a loopback address",
                     args.bind
                 )));
             }
@@ -486,8 +499,9 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         .map_err(|e| CliError::environment(format!("cannot listen on {addr}: {e}")))?;
     let addr = listener.local_addr().map_err(CliError::environment)?;
     // The line a script waits for (with --port 0, the port the system chose).
+    let scheme = if tls.is_some() { "https" } else { "http" };
     println!(
-        "pipelab serve: Trino protocol on http://{addr} over {}",
+        "pipelab serve: Trino protocol on {scheme}://{addr} over {}",
         engine.lake()
     );
     if let Some(log) = engine.query_log() {
@@ -501,6 +515,7 @@ async fn serve(args: ServeArgs) -> Result<(), CliError> {
         listener,
         pipelab_serve::ServeOptions {
             users: users.map(Arc::new),
+            tls,
             ..Default::default()
         },
         shutdown,

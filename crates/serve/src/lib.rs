@@ -8,6 +8,7 @@
 
 pub mod auth;
 mod errors;
+pub mod tls;
 pub mod types;
 
 use std::collections::HashMap;
@@ -43,6 +44,8 @@ pub struct ServeOptions {
     pub abandoned_after: Duration,
     /// Users, passwords and grants; `None`: anyone, as any user, may read everything.
     pub users: Option<Arc<auth::Users>>,
+    /// HTTPS with this certificate and key ([`tls::server_config`]); `None`: plain HTTP.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Default for ServeOptions {
@@ -53,6 +56,7 @@ impl Default for ServeOptions {
             max_statement_bytes: 1 << 20,
             abandoned_after: Duration::from_secs(300),
             users: None,
+            tls: None,
         }
     }
 }
@@ -81,9 +85,18 @@ pub async fn serve(
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(options.max_statement_bytes))
         .with_state(app);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    match options.tls {
+        Some(config) => {
+            axum::serve(tls::TlsListener::new(listener, config)?, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
 }
 
 struct App {
@@ -127,13 +140,18 @@ impl App {
     }
 }
 
-/// `http://host:port` as the client reached the server.
-fn base_uri(headers: &HeaderMap) -> String {
+/// `http(s)://host:port` as the client reached the server.
+fn base_uri(app: &App, headers: &HeaderMap) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost");
-    format!("http://{host}")
+    let scheme = if app.options.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{host}")
 }
 
 fn json_response(status: StatusCode, body: &Value) -> Response {
@@ -229,7 +247,7 @@ async fn submit(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) ->
         return bad_request("the statement is not UTF-8 text");
     };
     let id = new_query_id();
-    let base = base_uri(&headers);
+    let base = base_uri(&app, &headers);
     let started = Instant::now();
     let respond = |columns: &Value, page: Page| {
         json_response(StatusCode::OK, &results(&id, &base, columns, page, started))
@@ -471,7 +489,7 @@ async fn next_page(
         )
             .into_response();
     };
-    let base = base_uri(&headers);
+    let base = base_uri(&app, &headers);
     let mut query = query.lock().await;
     if let Err(response) = owner_only(&app, &headers, &query) {
         return *response;
