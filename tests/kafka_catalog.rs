@@ -10,6 +10,7 @@ use pipelab_ingest::RawRecord;
 use serde_json::Value;
 
 use crate::common::*;
+use crate::end_to_end::{assert_environment_error, assert_user_error};
 use crate::serve::Server;
 
 fn write_catalogs(dir: &Path, text: &str) -> std::path::PathBuf {
@@ -129,6 +130,16 @@ async fn a_topic_is_a_table_of_its_records_and_bad_ones_are_kept_not_lost() {
     );
 }
 
+/// `pipelab query --catalogs FILE "SELECT 1"`: what opening the catalogs gives.
+fn select_one(catalogs: &Path) -> std::process::Output {
+    output(
+        pipelab(None)
+            .args(["query", "--catalogs"])
+            .arg(catalogs)
+            .arg("SELECT 1"),
+    )
+}
+
 #[test]
 fn a_kafka_catalog_that_cannot_be_used_is_named() {
     let dir = tempfile::tempdir().unwrap();
@@ -136,32 +147,9 @@ fn a_kafka_catalog_that_cannot_be_used_is_named() {
         dir.path(),
         "[catalogs.events]\nkind = \"kafka\"\nbrokers = \"127.0.0.1:1\"\n",
     );
-    let out = output(
-        pipelab(None)
-            .args(["query", "--catalogs"])
-            .arg(&down)
-            .arg("SELECT 1"),
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("\"events\"") && stderr.contains("127.0.0.1:1"),
-        "{stderr}"
-    );
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_environment_error(select_one(&down), &["\"events\"", "127.0.0.1:1"]);
     let no_brokers = write_catalogs(dir.path(), "[catalogs.events]\nkind = \"kafka\"\n");
-    let out = output(
-        pipelab(None)
-            .args(["query", "--catalogs"])
-            .arg(&no_brokers)
-            .arg("SELECT 1"),
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("line 1") && stderr.contains("needs `brokers`"),
-        "{stderr}"
-    );
+    assert_user_error(select_one(&no_brokers), &["line 1", "needs `brokers`"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -176,18 +164,7 @@ async fn an_unknown_topic_in_the_catalogs_file_exits_2() {
             stack.kafka_bootstrap()
         ),
     );
-    let out = output(
-        pipelab(None)
-            .args(["query", "--catalogs"])
-            .arg(&catalogs)
-            .arg("SELECT 1"),
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(
-        stderr.contains("\"nope\"") && stderr.contains("clicks"),
-        "{stderr}"
-    );
+    assert_user_error(select_one(&catalogs), &["\"nope\"", "clicks"]);
 }
 
 /// Ask until `check` holds of the rows of `sql` (events are stored as the queries

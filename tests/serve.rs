@@ -6,6 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 use crate::common::*;
+use crate::end_to_end::assert_user_error;
 
 /// A running `pipelab serve` on a port the system chose; killed (SIGKILL) when dropped.
 pub(crate) struct Server {
@@ -251,37 +252,39 @@ fn users_sign_in_and_read_only_what_they_are_granted() {
     drop(server);
 
     // Passwords only on loopback, and grants only of catalogs that exist.
-    let out = output(
-        pipelab(None)
-            .args(["serve", "--port", "0", "--bind", "0.0.0.0", "--catalogs"])
-            .arg(&catalogs)
-            .arg("--users")
-            .arg(&users),
+    assert_user_error(
+        serve_refused(&catalogs, &users, &["--bind", "0.0.0.0"]),
+        &["clear text"],
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("clear text"), "{stderr}");
     std::fs::write(
         &users,
         format!("[users.x]\npassword_sha256 = \"{SECRET_SHA256}\"\nread = [\"lak\"]\n"),
     )
     .unwrap();
-    let out = output(
+    assert_user_error(serve_refused(&catalogs, &users, &[]), &["lak"]);
+}
+
+/// `pipelab serve` with a users file and `extra` arguments that it must refuse to start
+/// with: its output.
+fn serve_refused(
+    catalogs: &std::path::Path,
+    users: &std::path::Path,
+    extra: &[&str],
+) -> std::process::Output {
+    output(
         pipelab(None)
             .args(["serve", "--port", "0", "--catalogs"])
-            .arg(&catalogs)
+            .arg(catalogs)
             .arg("--users")
-            .arg(&users),
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("lak"), "{stderr}");
+            .arg(users)
+            .args(extra),
+    )
 }
 
 #[test]
 fn json_parse_refuses_text_that_is_not_json_naming_the_place() {
     let dir = tempfile::tempdir().unwrap();
-    crate::end_to_end::assert_user_error(
+    assert_user_error(
         output(
             pipelab(None)
                 .args(["query", "--lake"])
@@ -348,18 +351,14 @@ fn trinos_python_client_signs_in_over_https() {
     assert_eq!(found["ok"], true, "{found}");
     drop(server);
     // A certificate file that is not there: exit 2, naming it.
-    let out = output(
-        pipelab(None)
-            .args(["serve", "--port", "0", "--bind", "0.0.0.0", "--catalogs"])
-            .arg(&catalogs)
-            .arg("--users")
-            .arg(&users)
-            .arg("--tls-cert")
-            .arg(dir.path().join("missing.pem"))
-            .arg("--tls-key")
-            .arg(&key),
+    let missing = dir.path().join("missing.pem");
+    let (missing, key) = (missing.to_str().unwrap(), key.to_str().unwrap());
+    assert_user_error(
+        serve_refused(
+            &catalogs,
+            &users,
+            &["--bind", "0.0.0.0", "--tls-cert", missing, "--tls-key", key],
+        ),
+        &["missing.pem"],
     );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("missing.pem"), "{stderr}");
 }

@@ -310,30 +310,16 @@ impl QueryEngine {
         log.submitted(&query).await.map_err(Box::new)?;
         let mut guard = query_log::FinishGuard::new(Arc::clone(log), query);
         let result = self.run_sql(sql).await;
-        match &result {
-            Ok((batches, _)) => {
-                batches.iter().for_each(|b| guard.add(b));
-                guard.finish(query_log::QueryState::Finished, None).await;
-            }
-            Err(e) => {
-                guard
-                    .finish(query_log::QueryState::Failed, Some(e.to_string()))
-                    .await;
-            }
+        if let Ok((batches, _)) = &result {
+            batches.iter().for_each(|b| guard.add(b));
         }
+        guard.ended(result.as_ref().err()).await;
         result
     }
 
     async fn run_sql(&self, sql: &str) -> Result<(Vec<RecordBatch>, ScanStats), FederateError> {
-        let defaults = self.ctx.state().config_options().catalog.clone();
-        let rewritten = listing_statement(sql, &defaults.default_catalog, &defaults.default_schema);
-        let sql = rewritten.as_deref().unwrap_or(sql);
-        let plan = self
-            .ctx
-            .state()
-            .create_logical_plan(sql)
-            .await
-            .map_err(|e| self.sql_error(sql, e))?;
+        let (plan, sql) = self.logical_plan(&self.ctx.state(), sql).await?;
+        let sql = sql.as_str();
         let kept = kept_view_change(&plan);
         let df = self
             .ctx
@@ -343,7 +329,30 @@ impl QueryEngine {
         let (batches, stats) = collect_with_stats(df)
             .await
             .map_err(|e| self.sql_error(sql, e))?;
-        match (kept, &self.location) {
+        self.keep(kept).await?;
+        Ok((batches, stats))
+    }
+
+    /// Plan `sql` in `state`, Trino's listings (`SHOW TABLES`, …) rewritten first; with
+    /// the SQL planned, for messages.
+    async fn logical_plan(
+        &self,
+        state: &datafusion::execution::SessionState,
+        sql: &str,
+    ) -> Result<(LogicalPlan, String), FederateError> {
+        let defaults = &state.config_options().catalog;
+        let sql = listing_statement(sql, &defaults.default_catalog, &defaults.default_schema)
+            .unwrap_or_else(|| sql.to_string());
+        let plan = state
+            .create_logical_plan(&sql)
+            .await
+            .map_err(|e| self.sql_error(&sql, e))?;
+        Ok((plan, sql))
+    }
+
+    /// Keep a view made or dropped in the lake, for every later session.
+    async fn keep(&self, change: Option<ViewChange>) -> Result<(), FederateError> {
+        match (change, &self.location) {
             (Some(ViewChange::Create(view)), Some(location)) => location.save_view(view).await?,
             (Some(ViewChange::Drop(name)), Some(location)) => {
                 location.drop_view(&name).await?;
@@ -351,7 +360,7 @@ impl QueryEngine {
             // No lake to keep it in: the view lives in this session only.
             _ => {}
         }
-        Ok((batches, stats))
+        Ok(())
     }
 
     /// Plan one statement for a client of `pipelab serve`, with its session's catalog,
@@ -379,12 +388,8 @@ impl QueryEngine {
         }
         let default_catalog = options.catalog.default_catalog.clone();
         let default_schema = options.catalog.default_schema.clone();
-        let rewritten = listing_statement(sql, &default_catalog, &default_schema);
-        let sql = rewritten.as_deref().unwrap_or(sql);
-        let plan = state
-            .create_logical_plan(sql)
-            .await
-            .map_err(|e| self.sql_error(sql, e))?;
+        let (plan, sql) = self.logical_plan(&state, sql).await?;
+        let sql = sql.as_str();
         let mut access = Access::default();
         access
             .add_reads(&plan, &default_catalog, &default_schema)
@@ -431,14 +436,7 @@ impl QueryEngine {
             .execute_logical_plan(plan)
             .await
             .map_err(|e| self.sql_error(&sql, e))?;
-        match (kept, &self.location) {
-            (Some(ViewChange::Create(view)), Some(location)) => location.save_view(view).await?,
-            (Some(ViewChange::Drop(name)), Some(location)) => {
-                location.drop_view(&name).await?;
-            }
-            _ => {}
-        }
-        Ok(())
+        self.keep(kept).await
     }
 
     fn sql_error(

@@ -255,6 +255,14 @@ impl FinishGuard {
         self.bytes += batch.get_array_memory_size() as u64;
     }
 
+    /// Log the query as FINISHED, or as FAILED with `error`.
+    pub async fn ended(self, error: Option<impl std::fmt::Display>) {
+        match error {
+            Some(e) => self.finish(QueryState::Failed, Some(e.to_string())).await,
+            None => self.finish(QueryState::Finished, None).await,
+        }
+    }
+
     /// Log how the query ended.
     pub async fn finish(mut self, state: QueryState, error: Option<String>) {
         if let Some(query) = self.query.take() {

@@ -275,7 +275,7 @@ async fn submit(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) ->
         }
         Err((message, error)) => {
             if let Some(guard) = guard {
-                guard.finish(QueryState::Failed, Some(message)).await;
+                guard.ended(Some(message)).await;
             }
             return respond(&Value::Null, Page::failed(&error));
         }
@@ -331,11 +331,7 @@ async fn change_view(
 ) -> Result<(), FederateError> {
     let done = app.engine.run_view_change(df).await;
     if let Some(guard) = guard {
-        let (state, error) = match &done {
-            Ok(()) => (QueryState::Finished, None),
-            Err(e) => (QueryState::Failed, Some(e.to_string())),
-        };
-        guard.finish(state, error).await;
+        guard.ended(done.as_ref().err()).await;
     }
     done
 }
@@ -353,9 +349,7 @@ async fn produce(
         Err(e) => {
             let error = execution_error(&sql, e);
             if let Some(guard) = guard {
-                guard
-                    .finish(QueryState::Failed, Some(error.message.clone()))
-                    .await;
+                guard.ended(Some(&error.message)).await;
             }
             let _ = tx.send(Err(error)).await;
             return;
@@ -369,9 +363,7 @@ async fn produce(
             Ok(batch) => guard.iter_mut().for_each(|g| g.add(batch)),
             Err(error) => {
                 if let Some(guard) = guard.take() {
-                    guard
-                        .finish(QueryState::Failed, Some(error.message.clone()))
-                        .await;
+                    guard.ended(Some(&error.message)).await;
                 }
             }
         }
