@@ -552,6 +552,36 @@ fn federated_queries_answer_as_one_database_holding_all_the_data() {
             .any(|m| analyzed.contains(m)),
         "{analyzed}"
     );
+
+    // EXISTS and IN (subquery) build on the subquery's side, whose keys then narrow the
+    // outer PostgreSQL scan: text keys as an IN list, integers as one array literal.
+    let semi = [
+        (
+            "SELECT count(*) FROM {c} c WHERE EXISTS \
+          (SELECT 1 FROM {o} o WHERE o.user_id = c.user_id AND o.id IN (7, 42))",
+            " IN ('",
+        ),
+        (
+            "SELECT count(*) FROM {c} c WHERE c.tier IN (SELECT t FROM (VALUES (1), (3)) v(t))",
+            " = ANY('{",
+        ),
+    ];
+    for (query, narrowed) in semi {
+        pg_tap.take_statements();
+        let got = federated(&catalogs, &substitute(query, fed));
+        let sent = pg_tap.take_statements();
+        let want = psql(&format!("{};", substitute(query, reference)));
+        assert_eq!(
+            got,
+            want.lines().map(str::to_string).collect::<Vec<_>>(),
+            "{query}"
+        );
+        assert!(
+            sent.iter()
+                .any(|s| s.contains("pl_fed_customers") && s.contains(narrowed)),
+            "{query}: PostgreSQL received {sent:#?}"
+        );
+    }
 }
 
 #[test]

@@ -10,6 +10,7 @@ pub mod json;
 pub mod kafka;
 pub mod pushdown;
 pub mod query_log;
+mod semi_join_build;
 pub mod source_metrics;
 
 use std::sync::Arc;
@@ -489,8 +490,23 @@ fn federated_state(mut config: SessionConfig) -> datafusion::execution::SessionS
         .with_default_features()
         .with_optimizer_rules(rules)
         .with_query_planner(Arc::new(datafusion_federation::FederatedQueryPlanner::new()))
-        .with_physical_optimizer_rule(Arc::new(source_metrics::CountDatabaseRows))
+        .with_physical_optimizer_rules(physical_rules())
         .build()
+}
+
+/// DataFusion's physical rules, with semi and anti joins built on the subquery's side
+/// where DataFusion cannot compare the sides (right after its `JoinSelection`), and every
+/// database scan counted for `EXPLAIN ANALYZE` (last).
+fn physical_rules()
+-> Vec<Arc<dyn datafusion::physical_optimizer::PhysicalOptimizerRule + Send + Sync>> {
+    let mut rules = datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules;
+    let after = rules
+        .iter()
+        .position(|r| r.name() == "join_selection")
+        .map_or(0, |i| i + 1);
+    rules.insert(after, Arc::new(semi_join_build::SubqueryBuildSide));
+    rules.push(Arc::new(source_metrics::CountDatabaseRows));
+    rules
 }
 
 /// Trino's `SHOW CATALOGS`, `SHOW SCHEMAS [FROM|IN catalog]` and `SHOW TABLES [FROM|IN
