@@ -274,11 +274,14 @@ impl Database {
                 }
             })
             .collect();
-        if kept.is_empty() {
-            url.set_query(None);
-        } else {
-            url.query_pairs_mut().clear().extend_pairs(kept);
+        // pipelab's connections only read, and never change their session: resetting each
+        // one as it goes back to the pool (COM_RESET_CONNECTION and the provider's four
+        // SETs again) only drops its prepared statements, to be prepared again.
+        let mut kept = kept;
+        if !kept.iter().any(|(k, _)| k == "reset_connection") {
+            kept.push(("reset_connection".into(), "false".into()));
         }
+        url.query_pairs_mut().clear().extend_pairs(kept);
         Ok(HashMap::from([
             ("connection_string".to_string(), url.to_string().into()),
             ("sslmode".to_string(), sslmode.into()),
