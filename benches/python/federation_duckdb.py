@@ -1,6 +1,6 @@
 """DuckDB's side of a federation benchmark: queries across PostgreSQL, MySQL/MariaDB and Delta.
 
-Usage: python federation_duckdb.py SPEC.json, where SPEC.json is
+Usage: python federation_duckdb.py < SPEC.json, where SPEC.json is
   {"postgres": "<libpq conninfo or postgres:// URL>", "mysql": "<mysql:// URL or key=value>",
    "delta_tables": {"name": "/path/to/delta/table"}, "runs": 5,
    "queries": [{"name": "...", "sql": "..."}],
@@ -79,8 +79,7 @@ def run_query(con, sql, runs):
 
 
 def main():
-    with open(sys.argv[1]) as f:
-        spec = json.load(f)
+    spec = json.load(sys.stdin)
     # Never fetch an extension from the network: only what is loaded below.
     con = duckdb.connect(config={"autoinstall_known_extensions": False,
                                  "autoload_known_extensions": False})

@@ -600,9 +600,7 @@ fn duckdb_side(
     queries: &[(&str, String)],
     work: &Path,
 ) -> Result<DuckDbSide, CliError> {
-    let script = work.join("federation_duckdb.py");
-    std::fs::write(&script, DUCKDB_SIDE)?;
-    let spec = serde_json::json!({
+    let job = serde_json::json!({
         "postgres": args.postgres,
         "mysql": args.mysql,
         "delta_tables": { "events": lake.join("events").display().to_string() },
@@ -610,24 +608,11 @@ fn duckdb_side(
         "queries": queries.iter().map(|(name, sql)| serde_json::json!({"name": name, "sql": sql})).collect::<Vec<_>>(),
         "stream": { "sql": STREAM_SQL },
     });
-    let spec_path = work.join("duckdb_spec.json");
-    std::fs::write(&spec_path, spec.to_string())?;
-    let out = Command::new(&args.python)
-        .arg(&script)
-        .arg(&spec_path)
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| {
-            CliError::environment(format!(
-                "{}: {e} (DuckDB's side needs Python with duckdb and duckdb-ext-postgres, -mysql, -delta)",
-                args.python
-            ))
-        })?;
-    if !out.status.success() {
-        return Err(CliError::environment(format!(
-            "DuckDB's side failed ({})",
-            out.status
-        )));
-    }
-    Ok(serde_json::from_slice(&out.stdout)?)
+    crate::bench::run_python_peer(
+        &args.python,
+        work,
+        ("federation_duckdb.py", DUCKDB_SIDE),
+        &job,
+        "DuckDB's side needs Python with duckdb and duckdb-ext-postgres, -mysql, -delta",
+    )
 }

@@ -5,9 +5,7 @@
 //! footers). Results in `bench-results/partitions.json`.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 
 use clap::Args;
 use pipelab_lab::LabResults;
@@ -170,8 +168,6 @@ fn duckdb_side(
     lab: &LabResults,
     out: &std::path::Path,
 ) -> Result<DuckDbResults, CliError> {
-    let script = out.join("lab_duckdb.py");
-    std::fs::write(&script, DUCKDB_SIDE)?;
     let tables: BTreeMap<&str, String> = lab
         .layouts
         .iter()
@@ -181,26 +177,11 @@ fn duckdb_side(
         })
         .collect();
     let job = serde_json::json!({ "tables": tables, "queries": lab.queries, "runs": lab.runs });
-    let mut child = Command::new(python)
-        .arg(&script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| {
-            CliError::environment(format!(
-                "{python}: {e} (DuckDB's side needs Python with duckdb and duckdb-ext-delta)"
-            ))
-        })?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(job.to_string().as_bytes())?;
-    }
-    let output = child.wait_with_output()?;
-    if !output.status.success() {
-        return Err(CliError::environment(format!(
-            "DuckDB's side failed ({})",
-            output.status
-        )));
-    }
-    Ok(serde_json::from_slice(&output.stdout)?)
+    crate::bench::run_python_peer(
+        python,
+        out,
+        ("lab_duckdb.py", DUCKDB_SIDE),
+        &job,
+        "DuckDB's side needs Python with duckdb and duckdb-ext-delta",
+    )
 }
