@@ -328,11 +328,14 @@ impl<'e> Target<'_> {
         let kind = self.kind(field.data_type())?;
         let cast_ok = cast_to
             .is_none_or(|to| self.kind(to) == Some(kind) && keeps_values(field.data_type(), to));
+        if !cast_ok {
+            return None;
+        }
         let ident = match self.dialect.identifier_quote_style(name) {
             Some(quote) => ast::Ident::with_quote(quote, name),
             None => ast::Ident::new(name),
         };
-        cast_ok.then(|| Key {
+        Some(Key {
             column: ast::Expr::Identifier(ident),
             kind,
         })
