@@ -263,7 +263,7 @@ impl Database {
     fn mysql_params(&self) -> Result<HashMap<String, SecretString>, String> {
         let mut url = url::Url::parse(&self.address).map_err(|e| format!("invalid url: {e}"))?;
         let mut sslmode = "disabled".to_string();
-        let kept: Vec<(String, String)> = url
+        let mut kept: Vec<(String, String)> = url
             .query_pairs()
             .filter_map(|(k, v)| {
                 if k == "sslmode" || k == "ssl-mode" {
@@ -277,7 +277,6 @@ impl Database {
         // pipelab's connections only read, and never change their session: resetting each
         // one as it goes back to the pool (COM_RESET_CONNECTION and the provider's four
         // SETs again) only drops its prepared statements, to be prepared again.
-        let mut kept = kept;
         if !kept.iter().any(|(k, _)| k == "reset_connection") {
             kept.push(("reset_connection".into(), "false".into()));
         }

@@ -11,6 +11,7 @@
 //! never by order: collations), with literals the database reads back unchanged.
 
 use std::cell::Cell;
+use std::fmt::Write as _;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Schema, SchemaRef};
@@ -372,7 +373,7 @@ impl<'e> Target<'_> {
                     .expr_to_sql(&Expr::Literal(value.clone(), None))
                     .ok();
             }
-            integer => ast::Value::Number(integer_text(integer)?, false),
+            integer => ast::Value::Number(integer_value(integer)?.to_string(), false),
         };
         Some(ast::Expr::value(value))
     }
@@ -382,7 +383,7 @@ impl<'e> Target<'_> {
 /// value.
 fn fits(kind: Kind, value: &ScalarValue) -> bool {
     match (kind, value) {
-        (Kind::Integer, v) => v.data_type().is_integer() && !v.is_null(),
+        (Kind::Integer, v) => integer_value(v).is_some(),
         (Kind::Date, ScalarValue::Date32(Some(days))) => (FIRST_DAY..=LAST_DAY).contains(days),
         (
             Kind::Text,
@@ -431,7 +432,7 @@ fn integer_array(column: ast::Expr, values: &[&ScalarValue]) -> Option<ast::Expr
         if i > 0 {
             array.push(',');
         }
-        array.push_str(&integer_text(value)?);
+        write!(array, "{}", integer_value(value)?).ok()?;
     }
     array.push('}');
     let element = Box::new(ast::DataType::BigInt(None));
@@ -449,20 +450,21 @@ fn integer_array(column: ast::Expr, values: &[&ScalarValue]) -> Option<ast::Expr
     })
 }
 
-/// An integer's decimal digits; `None` for any other value and for NULL.
-fn integer_text(value: &ScalarValue) -> Option<String> {
-    let text = match value {
-        ScalarValue::Int8(Some(v)) => v.to_string(),
-        ScalarValue::Int16(Some(v)) => v.to_string(),
-        ScalarValue::Int32(Some(v)) => v.to_string(),
-        ScalarValue::Int64(Some(v)) => v.to_string(),
-        ScalarValue::UInt8(Some(v)) => v.to_string(),
-        ScalarValue::UInt16(Some(v)) => v.to_string(),
-        ScalarValue::UInt32(Some(v)) => v.to_string(),
-        ScalarValue::UInt64(Some(v)) => v.to_string(),
+/// An integer's value (every integer type fits in an `i128`); `None` for any other
+/// value and for NULL.
+fn integer_value(value: &ScalarValue) -> Option<i128> {
+    let value = match value {
+        ScalarValue::Int8(Some(v)) => i128::from(*v),
+        ScalarValue::Int16(Some(v)) => i128::from(*v),
+        ScalarValue::Int32(Some(v)) => i128::from(*v),
+        ScalarValue::Int64(Some(v)) => i128::from(*v),
+        ScalarValue::UInt8(Some(v)) => i128::from(*v),
+        ScalarValue::UInt16(Some(v)) => i128::from(*v),
+        ScalarValue::UInt32(Some(v)) => i128::from(*v),
+        ScalarValue::UInt64(Some(v)) => i128::from(*v),
         _ => return None,
     };
-    Some(text)
+    Some(value)
 }
 
 /// The value of a literal expression.
