@@ -8,6 +8,7 @@ mod compose;
 mod devstack_peers;
 mod end_to_end;
 mod federation;
+mod hostile_input;
 mod ingest_guarantees;
 mod kafka_catalog;
 mod lab;

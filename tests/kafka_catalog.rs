@@ -45,6 +45,13 @@ async fn a_topic_is_a_table_of_its_records_and_bad_ones_are_kept_not_lost() {
             vec![],
         ),
         with("k-gone", None, vec![]),
+        // The name rules: a field that differs from a column only by case, a repeated key.
+        with("k-case", Some(br#"{"event_id":"y","Price":1.5}"#), vec![]),
+        with(
+            "k-twice",
+            Some(br#"{"event_id":"z","event_id":"w"}"#),
+            vec![],
+        ),
     ];
     let brokers = stack.kafka_bootstrap();
     tokio::task::spawn_blocking(move || {
@@ -67,7 +74,7 @@ async fn a_topic_is_a_table_of_its_records_and_bad_ones_are_kept_not_lost() {
             "SELECT count(*), count(DISTINCT _partition_id), \
              sum(CASE WHEN _message_corrupt THEN 1 ELSE 0 END) FROM events.default.clicks"
         ),
-        [["3003", "3", "3"]]
+        [["3005", "3", "5"]]
     );
     // The value's fields are columns: the days counted from the topic are the produced ones.
     let per_topic_day: std::collections::BTreeMap<String, i64> = catalog_rows(
@@ -89,9 +96,21 @@ async fn a_topic_is_a_table_of_its_records_and_bad_ones_are_kept_not_lost() {
         ),
         [
             ["k-bad", "false", "true", "true", "abc"],
+            ["k-case", "false", "false", "true", "-"],
             ["k-gone", "true", "", "true", "-"],
             ["k-misfit", "false", "false", "true", "-"],
+            ["k-twice", "false", "false", "true", "-"],
         ]
+    );
+    // A colliding record's text is kept whole, and it is no row of the colliding column.
+    assert_eq!(
+        catalog_rows(
+            &catalogs,
+            r#"SELECT _key, _message IN ('{"event_id":"y","Price":1.5}',
+             '{"event_id":"z","event_id":"w"}'), event_id IS NULL FROM clicks
+             WHERE _key IN ('k-case', 'k-twice') ORDER BY _key"#
+        ),
+        [["k-case", "true", "true"], ["k-twice", "true", "true"]]
     );
     // Offsets and partitions as filters, a LIMIT, and the topic listed as a table.
     assert_eq!(

@@ -160,23 +160,67 @@ fn bad_lab_input_exits_2_naming_it() {
 }
 
 /// The lab reads a JSON-lines file (text times parsed) and a Parquet file as its data.
+/// A JSON-lines file is decoded as a pipeline decodes a topic: lines that are not JSON,
+/// repeat a key or have a name that differs from a column only by case are left out, kept
+/// in refused.jsonl and counted on stderr; `--field-names fold` writes the last kind to
+/// its column.
 #[test]
 fn the_lab_reads_json_lines_and_parquet_files() {
     let dir = tempfile::tempdir().unwrap();
-    let lines = run_ok(pipelab(None).args(["gen", "--stdout", "--events", "3000"]));
+    let mut lines = run_ok(pipelab(None).args(["gen", "--stdout", "--events", "3000"]));
+    let renamed = lines
+        .lines()
+        .next()
+        .unwrap()
+        .replace("\"device\":", "\"Device\":");
+    assert!(renamed.contains("Device"), "{renamed}");
+    lines.push_str("not json\n");
+    lines.push_str("{\"event_id\":\"e\",\"event_id\":\"f\",\"ts\":\"2026-11-23T10:00:00Z\"}\n");
+    lines.push_str(&renamed);
+    lines.push_str("\n\n");
     let json = dir.path().join("clicks.jsonl");
     std::fs::write(&json, lines).unwrap();
     let from_json = dir.path().join("from-json");
-    run_ok(
+    let out = output(
         lab(&from_json)
             .args(["--layouts", "none,day", "--source"])
             .arg(&json),
     );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("3 line(s) of") && stderr.contains("line 3001: invalid JSON"),
+        "{stderr}"
+    );
+    let refused: Vec<Value> = std::fs::read_to_string(from_json.join("refused.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let at: Vec<(i64, &str)> = refused
+        .iter()
+        .map(|r| (r["line"].as_i64().unwrap(), r["error"].as_str().unwrap()))
+        .collect();
+    assert_eq!(at.len(), 3, "{at:?}");
+    assert_eq!((at[0].0, at[1].0, at[2].0), (3001, 3002, 3003));
+    assert!(at[1].1.starts_with("duplicate key `event_id`"), "{at:?}");
+    assert!(at[2].1.contains("`Device` differs only by case"), "{at:?}");
+    assert_eq!(refused[2]["text"], renamed.as_str());
     let results: Value =
         serde_json::from_slice(&std::fs::read(from_json.join("results.json")).unwrap()).unwrap();
     assert_eq!(results["rows"], 3000);
     let (_, one_day) = measured(&results, "day", "one day");
     assert_eq!(one_day["partitions_scanned"], 1);
+
+    let folded = dir.path().join("folded");
+    run_ok(
+        lab(&folded)
+            .args(["--layouts", "none", "--field-names", "fold", "--source"])
+            .arg(&json),
+    );
+    let results: Value =
+        serde_json::from_slice(&std::fs::read(folded.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["rows"], 3001);
 
     // One of the lab's own Parquet files, read back as a file.
     let parquet = std::fs::read_dir(from_json.join("lake/none"))

@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+use pipelab_ingest::{DuplicateKeys, FieldNames, NameRules};
+use pipelab_lab::data::RefusedLine;
 use pipelab_lab::{LabOptions, Source, chart, queries, report};
 
 use crate::error::CliError;
@@ -58,6 +60,41 @@ pub struct PartitionsArgs {
     /// The generated clickstream's seed.
     #[arg(long, default_value_t = 42)]
     pub(crate) seed: u64,
+    /// A JSON-lines source's field that differs only by case from another's: refuse its
+    /// line (exact) or write it to that column (fold), as a pipeline's `field_names`.
+    #[arg(long, value_enum, default_value = "exact")]
+    pub(crate) field_names: FieldNamesArg,
+    /// A JSON-lines source's line that repeats a key: refuse it (dead-letter) or keep
+    /// the last value (last), as a pipeline's `duplicate_keys`.
+    #[arg(long, value_enum, default_value = "dead-letter")]
+    pub(crate) duplicate_keys: DuplicateKeysArg,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum FieldNamesArg {
+    Exact,
+    Fold,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub(crate) enum DuplicateKeysArg {
+    DeadLetter,
+    Last,
+}
+
+impl PartitionsArgs {
+    fn name_rules(&self) -> NameRules {
+        NameRules {
+            field_names: match self.field_names {
+                FieldNamesArg::Exact => FieldNames::Exact,
+                FieldNamesArg::Fold => FieldNames::Fold,
+            },
+            duplicate_keys: match self.duplicate_keys {
+                DuplicateKeysArg::DeadLetter => DuplicateKeys::DeadLetter,
+                DuplicateKeysArg::Last => DuplicateKeys::Last,
+            },
+        }
+    }
 }
 
 pub async fn run(args: LabArgs) -> Result<(), CliError> {
@@ -101,9 +138,11 @@ pub async fn partitions(args: &PartitionsArgs) -> Result<pipelab_lab::LabResults
             until: chrono::Utc::now().date_naive(),
         },
     };
-    let batches = pipelab_lab::data::load(&source, &args.time_column).await?;
+    let loaded = pipelab_lab::data::load(&source, &args.time_column, args.name_rules()).await?;
     // A second run replaces the first one's directory; one the lab did not make is kept.
     crate::output::fresh_dir(&args.out, "pipelab lab partitions", "--out")?;
+    keep_refused(&loaded.refused, args)?;
+    let batches = loaded.batches;
     let opts = LabOptions {
         layouts,
         queries,
@@ -127,6 +166,30 @@ pub async fn partitions(args: &PartitionsArgs) -> Result<pipelab_lab::LabResults
         &args.out.join("chart.png"),
     )?;
     Ok(results)
+}
+
+/// Lines of the source that did not decode go to `refused.jsonl` under --out (line,
+/// error, text), and stderr says how many and why the first was refused.
+fn keep_refused(refused: &[RefusedLine], args: &PartitionsArgs) -> Result<(), CliError> {
+    let Some(first) = refused.first() else {
+        return Ok(());
+    };
+    let path = args.out.join("refused.jsonl");
+    let mut text = String::new();
+    for line in refused {
+        text.push_str(&serde_json::to_string(line)?);
+        text.push('\n');
+    }
+    write(&path, text.as_bytes())?;
+    eprintln!(
+        "{} line(s) of {} refused and left out (kept in {}); line {}: {}",
+        refused.len(),
+        args.source.as_deref().unwrap_or_default(),
+        path.display(),
+        first.line,
+        first.error
+    );
+    Ok(())
 }
 
 fn write(path: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {

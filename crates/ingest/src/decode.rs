@@ -22,6 +22,9 @@ use serde_json::Value;
 use crate::error::IngestError;
 use crate::flat::{FlatDecoder, Pushed};
 use crate::kafka::RawRecord;
+use crate::names::{
+    CaseMatch, Key, NameRules, add_names, case_match, json_kind, parse_record, same_name, settle,
+};
 
 /// A record that could not be stored, kept with everything needed to replay it.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,11 +75,13 @@ pub enum TypePolicy {
 #[derive(Debug, Default)]
 pub struct JsonDecoder {
     policy: TypePolicy,
+    names: NameRules,
     known: Vec<Arc<Field>>,
     /// The lake table's columns (a restarted pipeline): a field appearing in the data
     /// takes its table column's type when that is one JSON decodes to directly (bool,
     /// integer, double, text, list, struct). Columns of other types (timestamps a step
     /// converts text to, say) keep the type inferred from the data; the sink checks them.
+    /// Every column's name counts for [`NameRules`].
     table: Vec<Arc<Field>>,
 }
 
@@ -88,14 +93,8 @@ impl JsonDecoder {
     /// A decoder for a pipeline whose table already exists with `schema`.
     pub fn for_table(schema: &Schema) -> Self {
         Self {
-            policy: TypePolicy::DeadLetter,
-            known: Vec::new(),
-            table: schema
-                .fields()
-                .iter()
-                .filter(|f| json_native(f.data_type()))
-                .cloned()
-                .collect(),
+            table: schema.fields().iter().cloned().collect(),
+            ..Self::default()
         }
     }
 
@@ -105,8 +104,40 @@ impl JsonDecoder {
         self
     }
 
+    /// Set the rules for repeated keys and names that differ only by case (see
+    /// [`crate::names`]).
+    pub fn with_names(mut self, names: NameRules) -> Self {
+        self.names = names;
+        self
+    }
+
     fn widening(&self) -> bool {
         self.policy == TypePolicy::Widen
+    }
+
+    /// The names [`NameRules`] compare a record's with: the fields typed so far and the
+    /// table's columns, nested sub-fields included.
+    fn name_fields(&self) -> Fields {
+        let mut fields = self.known.clone();
+        for column in &self.table {
+            match fields.iter_mut().find(|f| f.name() == column.name()) {
+                Some(f) => {
+                    let merged = merge_type(f.data_type(), column.data_type(), self.names.fold());
+                    *f = Arc::new(f.as_ref().clone().with_data_type(merged));
+                }
+                None => fields.push(column.clone()),
+            }
+        }
+        Fields::from(fields)
+    }
+
+    /// A payload parsed as a JSON object under the name rules, against `names` (from
+    /// [`Self::name_fields`]): its names folded where the rules say so, and whether it
+    /// has a field with a value that no column has yet.
+    fn parse(&self, payload: &[u8], names: &Fields) -> Result<(Value, bool), String> {
+        let mut value = parse_record(payload, self.names)?;
+        let new_field = settle(&mut value, names, self.names)?;
+        Ok((value, new_field))
     }
 
     pub fn schema(&self) -> SchemaRef {
@@ -178,6 +209,8 @@ impl JsonDecoder {
         let mut appender = self.appender(&schema, records.len())?;
         let mut rows = Vec::with_capacity(records.len());
         let mut dead_letters = Vec::new();
+        // What the name rules compare with, made when a record first needs it.
+        let mut names: Option<Fields> = None;
         for (i, record) in records.iter().enumerate() {
             let reject = |e: String| DeadLetter::new(topic, record, "decode", e);
             let Some(payload) = &record.payload else {
@@ -190,16 +223,25 @@ impl JsonDecoder {
             match look {
                 Look::Fits => rows.push(i),
                 Look::NewField => return Ok(None),
-                Look::Other => match parse_object(payload) {
-                    Err(e) => dead_letters.push(reject(e)),
-                    // Widening: the field's type must grow first.
-                    Ok(_) if self.widening() || misfit == Misfit::Refuse => return Ok(None),
-                    Ok(v) => match fits_record(&v, &schema, self.policy) {
+                Look::Other => {
+                    match self.parse(payload, names.get_or_insert_with(|| self.name_fields())) {
                         Err(e) => dead_letters.push(reject(e)),
-                        // Fits as a tree but not in the quick look (a repeated key, say).
-                        Ok(()) => return Ok(None),
-                    },
-                },
+                        // Widening: the field's type must grow first.
+                        Ok(_) if self.widening() || misfit == Misfit::Refuse => return Ok(None),
+                        Ok((v, new_field)) => match fits_record(&v, &schema, self.policy) {
+                            Err(e) => dead_letters.push(reject(e)),
+                            Ok(()) if new_field => return Ok(None),
+                            // Fits once its names are settled (a name folded, a repeated
+                            // key's last value kept): decoded from the tree.
+                            Ok(()) => {
+                                if !appender.push_value(&v)? {
+                                    return Ok(None);
+                                }
+                                rows.push(i);
+                            }
+                        },
+                    }
+                }
             }
         }
         let batch = appender.finish()?;
@@ -217,7 +259,7 @@ impl JsonDecoder {
     /// (which also does widening's numbers-as-text).
     fn appender(&self, schema: &SchemaRef, records: usize) -> Result<Appender, IngestError> {
         if !self.widening()
-            && let Some(flat) = FlatDecoder::new(schema.clone(), records)
+            && let Some(flat) = FlatDecoder::new(schema.clone(), records, self.names)
         {
             return Ok(Appender::Flat(flat));
         }
@@ -234,13 +276,14 @@ impl JsonDecoder {
     fn decode_trees(&mut self, topic: &str, records: &[RawRecord]) -> Result<Decoded, IngestError> {
         let mut dead_letters = Vec::new();
         let mut valid: Vec<(usize, Value)> = Vec::with_capacity(records.len());
+        let names = self.name_fields();
         for (i, record) in records.iter().enumerate() {
             let parsed = match &record.payload {
                 None => Err(NO_PAYLOAD.to_string()),
-                Some(payload) => parse_object(payload),
+                Some(payload) => self.parse(payload, &names),
             };
             match parsed {
-                Ok(v) => valid.push((i, v)),
+                Ok((v, _)) => valid.push((i, v)),
                 Err(e) => dead_letters.push(DeadLetter::new(topic, record, "decode", e)),
             }
         }
@@ -279,30 +322,68 @@ impl JsonDecoder {
     /// Add the fields (and nested sub-fields) this batch has that the known schema lacks.
     /// A field that is null everywhere has no type yet and waits for a batch that gives
     /// it one: the rows before simply lack it (null once the column exists).
+    ///
+    /// The records are read under the name rules: those that break them type nothing
+    /// (they are dead letters), and folded names type the column they are written to. A
+    /// new field that differs only by case from one typed earlier in the batch (or a
+    /// column) is left out, as its records will be dead letters, or folded into it.
     fn evolve(&mut self, records: &[RawRecord]) {
-        for field in infer_fields(records) {
+        let fold = self.names.fold();
+        // Each record is compared with the names the records before it brought.
+        let this: &Self = self;
+        let objects = || {
+            let mut names = this.name_fields();
+            records
+                .iter()
+                .filter_map(|r| r.payload.as_deref())
+                .filter_map(move |p| {
+                    let (value, _) = this.parse(p, &names).ok()?;
+                    add_names(&mut names, &value);
+                    Some(value)
+                })
+        };
+        for field in infer_fields(objects, fold) {
             if field.data_type() == &DataType::Null {
                 continue;
             }
-            match self.known.iter_mut().find(|k| k.name() == field.name()) {
+            let Some(name) = self.column_name(field.name()) else {
+                continue;
+            };
+            match self.known.iter_mut().find(|k| k.name() == &name) {
                 Some(known) => {
-                    let merged = merge_type(known.data_type(), field.data_type());
+                    let merged = merge_type(known.data_type(), field.data_type(), fold);
                     if &merged != known.data_type() {
                         *known = Arc::new(known.as_ref().clone().with_data_type(merged));
                     }
                 }
                 None => {
-                    let dt = strip_null(field.data_type());
+                    let dt = merge_type(&DataType::Null, field.data_type(), fold);
                     // The table's column type wins (values that do not fit it are dead
                     // letters), plus nested sub-fields the table does not have yet.
-                    let dt = match self.table.iter().find(|t| t.name() == field.name()) {
-                        Some(col) => merge_type(col.data_type(), &dt),
-                        None => dt,
+                    let dt = match self.table.iter().find(|t| t.name() == &name) {
+                        Some(col) if json_native(col.data_type()) => {
+                            merge_type(col.data_type(), &dt, fold)
+                        }
+                        _ => dt,
                     };
-                    self.known
-                        .push(Arc::new(Field::new(field.name(), dt, true)));
+                    self.known.push(Arc::new(Field::new(name, dt, true)));
                 }
             }
+        }
+    }
+
+    /// The column an inferred field's values go to: its own name, or under
+    /// [`crate::FieldNames::Fold`] the one typed field or table column it matches
+    /// ignoring case. `None` when it differs only by case from one and is not folded.
+    fn column_name(&self, name: &str) -> Option<String> {
+        let columns = self.name_fields();
+        if columns.iter().any(|c| c.name() == name) {
+            return Some(name.to_string());
+        }
+        match case_match(name, &columns) {
+            CaseMatch::None => Some(name.to_string()),
+            CaseMatch::One(column) if self.names.fold() => Some(column.name().clone()),
+            _ => None,
         }
     }
 }
@@ -316,11 +397,12 @@ impl JsonDecoder {
         loop {
             let fields = Fields::from(self.known.clone());
             let mut changed = false;
+            let names = self.name_fields();
             for payload in records.iter().filter_map(|r| r.payload.as_deref()) {
                 if look(payload, &fields, self.policy) != Look::Other {
                     continue;
                 }
-                let Ok(Value::Object(map)) = parse_object(payload) else {
+                let Ok((Value::Object(map), _)) = self.parse(payload, &names) else {
                     continue;
                 };
                 for field in &mut self.known {
@@ -436,6 +518,18 @@ impl Appender {
         }
     }
 
+    /// Append a record already parsed and checked; `false` when this appender cannot
+    /// take a tree (the one-pass decoder reads bytes only).
+    fn push_value(&mut self, value: &Value) -> Result<bool, IngestError> {
+        match self {
+            Appender::Flat(_) => Ok(false),
+            Appender::Json(decoder) => {
+                decoder.serialize(std::slice::from_ref(value))?;
+                Ok(true)
+            }
+        }
+    }
+
     fn finish(self) -> Result<Option<RecordBatch>, IngestError> {
         match self {
             Appender::Flat(flat) if flat.rows() == 0 => Ok(None),
@@ -447,8 +541,10 @@ impl Appender {
 
 /// The type a field has after a batch with `new` values: `known`, plus nested sub-fields
 /// it lacked. Any other difference keeps `known` (the values that do not fit it are
-/// dead-lettered).
-fn merge_type(known: &DataType, new: &DataType) -> DataType {
+/// dead-lettered). With `known` Null, `new` with its Null-typed sub-fields left out (they
+/// have no type yet). A new sub-field that differs only by case from one the struct has
+/// is left out (its records are dead letters) or, with `fold`, merged into it.
+fn merge_type(known: &DataType, new: &DataType, fold: bool) -> DataType {
     match (known, new) {
         (DataType::Struct(k), DataType::Struct(n)) => {
             let mut fields: Vec<Arc<Field>> = k.iter().cloned().collect();
@@ -456,14 +552,17 @@ fn merge_type(known: &DataType, new: &DataType) -> DataType {
                 if nf.data_type() == &DataType::Null {
                     continue;
                 }
-                match fields.iter_mut().find(|f| f.name() == nf.name()) {
-                    Some(f) => {
-                        let merged = merge_type(f.data_type(), nf.data_type());
-                        *f = Arc::new(f.as_ref().clone().with_data_type(merged));
+                let exact = fields.iter().position(|f| f.name() == nf.name());
+                let twin = || fields.iter().position(|f| same_name(f.name(), nf.name()));
+                match exact.or_else(|| twin().filter(|_| fold)) {
+                    Some(i) => {
+                        let merged = merge_type(fields[i].data_type(), nf.data_type(), fold);
+                        fields[i] = Arc::new(fields[i].as_ref().clone().with_data_type(merged));
                     }
+                    None if twin().is_some() => {}
                     None => fields.push(Arc::new(Field::new(
                         nf.name(),
-                        strip_null(nf.data_type()),
+                        merge_type(&DataType::Null, nf.data_type(), fold),
                         true,
                     ))),
                 }
@@ -471,30 +570,19 @@ fn merge_type(known: &DataType, new: &DataType) -> DataType {
             DataType::Struct(Fields::from(fields))
         }
         (DataType::List(k), DataType::List(n)) => {
-            let item = merge_type(k.data_type(), n.data_type());
+            let item = merge_type(k.data_type(), n.data_type(), fold);
             DataType::List(Arc::new(k.as_ref().clone().with_data_type(item)))
         }
-        (DataType::Null, n) => strip_null(n),
-        _ => known.clone(),
-    }
-}
-
-/// A type with Null-typed struct sub-fields removed (they have no type yet).
-fn strip_null(dt: &DataType) -> DataType {
-    match dt {
-        DataType::Struct(fields) => DataType::Struct(
-            fields
-                .iter()
-                .filter(|f| f.data_type() != &DataType::Null)
-                .map(|f| Arc::new(f.as_ref().clone().with_data_type(strip_null(f.data_type()))))
-                .collect(),
-        ),
-        DataType::List(item) => DataType::List(Arc::new(
-            item.as_ref()
+        (DataType::Null, DataType::Struct(_)) => {
+            merge_type(&DataType::Struct(Fields::empty()), new, fold)
+        }
+        (DataType::Null, DataType::List(n)) => DataType::List(Arc::new(
+            n.as_ref()
                 .clone()
-                .with_data_type(strip_null(item.data_type())),
+                .with_data_type(merge_type(&DataType::Null, n.data_type(), fold)),
         )),
-        other => other.clone(),
+        (DataType::Null, n) => n.clone(),
+        _ => known.clone(),
     }
 }
 
@@ -511,18 +599,6 @@ enum Misfit {
 }
 
 const NO_PAYLOAD: &str = "the record has no payload (null value)";
-
-/// A payload parsed as a JSON object, or why it is not one.
-fn parse_object(payload: &[u8]) -> Result<Value, String> {
-    match serde_json::from_slice::<Value>(payload) {
-        Ok(v @ Value::Object(_)) => Ok(v),
-        Ok(other) => Err(format!(
-            "expected a JSON object, found {}",
-            json_kind(&other)
-        )),
-        Err(e) => Err(format!("invalid JSON: {e}")),
-    }
-}
 
 /// What a quick look at a record's bytes found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -631,21 +707,64 @@ impl<'de> serde::de::Visitor<'de> for Fit<'_> {
         let DataType::Struct(fields) = self.dt else {
             return self.fits(false);
         };
+        // Keys seen in this object: a repeated one, or a name that differs only by case
+        // from a field's, is left to the tree path (see `crate::names`).
+        let mut seen = Seen::new(fields.len());
+        let mut unknown: Vec<Key<'de>> = Vec::new();
         while let Some(key) = map.next_key::<Key<'de>>()? {
-            match fields.iter().find(|f| f.name() == key.as_str()) {
-                Some(field) => map.next_value_seed(Fit {
-                    dt: field.data_type(),
+            let name = key.as_str();
+            if let Some(i) = fields.iter().position(|f| f.name() == name) {
+                if seen.mark(i) {
+                    return self.fits(false);
+                }
+                map.next_value_seed(Fit {
+                    dt: fields[i].data_type(),
                     top: false,
                     ..self
-                })?,
-                None => {
-                    if map.next_value::<Option<serde::de::IgnoredAny>>()?.is_some() {
-                        self.new_field.set(true);
-                    }
-                }
+                })?;
+                continue;
             }
+            if unknown.iter().any(|k| k.as_str() == name) {
+                return self.fits(false);
+            }
+            if map.next_value::<Option<serde::de::IgnoredAny>>()?.is_some() {
+                if !matches!(case_match(name, fields), CaseMatch::None) {
+                    return self.fits(false);
+                }
+                self.new_field.set(true);
+            }
+            unknown.push(key);
         }
         Ok(())
+    }
+}
+
+/// Which fields of an object a look has met: bits for up to 64 fields (no allocation per
+/// object on the hot path), else one flag each.
+enum Seen {
+    Bits(u64),
+    Flags(Vec<bool>),
+}
+
+impl Seen {
+    fn new(fields: usize) -> Self {
+        if fields <= 64 {
+            Seen::Bits(0)
+        } else {
+            Seen::Flags(vec![false; fields])
+        }
+    }
+
+    /// Mark field `i`; true when it was met already (a repeated key).
+    fn mark(&mut self, i: usize) -> bool {
+        match self {
+            Seen::Bits(bits) => {
+                let was = *bits & (1 << i) != 0;
+                *bits |= 1 << i;
+                was
+            }
+            Seen::Flags(flags) => std::mem::replace(&mut flags[i], true),
+        }
     }
 }
 
@@ -661,40 +780,6 @@ impl Fit<'_> {
         } else {
             Err(E::custom("does not fit"))
         }
-    }
-}
-
-/// An object key, borrowed from the payload unless it has escapes.
-pub(crate) enum Key<'de> {
-    Borrowed(&'de str),
-    Owned(String),
-}
-
-impl Key<'_> {
-    pub(crate) fn as_str(&self) -> &str {
-        match self {
-            Key::Borrowed(s) => s,
-            Key::Owned(s) => s,
-        }
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Key<'de> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl<'de> serde::de::Visitor<'de> for KeyVisitor {
-            type Value = Key<'de>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an object key")
-            }
-            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Key<'de>, E> {
-                Ok(Key::Borrowed(v))
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Key<'de>, E> {
-                Ok(Key::Owned(v.to_string()))
-            }
-        }
-        d.deserialize_str(KeyVisitor)
     }
 }
 
@@ -769,17 +854,12 @@ fn fits(value: &Value, dt: &DataType, path: &str, policy: TypePolicy) -> Result<
     ))
 }
 
-/// The fields of a batch with their inferred types. When the records disagree in a way
-/// inference cannot merge (an object here, a number there), each field takes the type of
-/// the first record that has it; the records that do not fit it become dead letters.
-fn infer_fields(records: &[RawRecord]) -> Vec<Arc<Field>> {
-    // Parsed one at a time while inferring: no tree of the whole batch is held.
-    let objects = || {
-        records
-            .iter()
-            .filter_map(|r| r.payload.as_deref())
-            .filter_map(|p| parse_object(p).ok())
-    };
+/// The fields of a batch's objects with their inferred types. When the records disagree
+/// in a way inference cannot merge (an object here, a number there), each field takes the
+/// type of the first record that has it; the records that do not fit it become dead
+/// letters. `objects` parses the batch anew on each call: no tree of the whole batch is
+/// held.
+fn infer_fields<I: Iterator<Item = Value>>(objects: impl Fn() -> I, fold: bool) -> Vec<Arc<Field>> {
     if let Ok(schema) =
         infer_json_schema_from_iterator(objects().map(Ok::<_, arrow::error::ArrowError>))
     {
@@ -799,7 +879,7 @@ fn infer_fields(records: &[RawRecord]) -> Vec<Arc<Field>> {
                 // A field null so far takes the first real type seen; a struct gains the
                 // sub-fields later records bring.
                 Some(f) => {
-                    let merged = merge_type(f.data_type(), field.data_type());
+                    let merged = merge_type(f.data_type(), field.data_type(), fold);
                     *f = Arc::new(f.as_ref().clone().with_data_type(merged));
                 }
             }
@@ -816,17 +896,6 @@ fn decode_values(schema: &SchemaRef, values: &[&Value]) -> Result<RecordBatch, I
     Ok(decoder
         .flush()?
         .unwrap_or_else(|| RecordBatch::new_empty(schema.clone())))
-}
-
-fn json_kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]
@@ -868,6 +937,14 @@ mod tests {
         r#"{"\u0069d":7}"#,
         r#"{"id":8,"id":"x"}"#,
         "",
+        // The name rules: a repeated key, a name that differs only by case from a column
+        // (top-level, nested, in a list), nulls that count as absent.
+        r#"{"id":10,"id":10}"#,
+        r#"{"x":null,"x":null}"#,
+        r#"{"ID":11}"#,
+        r#"{"n":{"A":12}}"#,
+        r#"{"ID":null,"id":13,"n":{"A":null}}"#,
+        r#"{"id":14,"n":{"a":1,"a":2}}"#,
     ];
 
     fn typed() -> JsonDecoder {
@@ -885,7 +962,7 @@ mod tests {
     /// each record into a tree.
     #[test]
     fn the_fast_path_decodes_and_refuses_exactly_as_the_tree_path() {
-        assert_eq!(fast_equals_tree(typed, MIXED), [0, 1, 9, 14]);
+        assert_eq!(fast_equals_tree(typed, MIXED), [0, 1, 9, 14, 21]);
     }
 
     /// Decode `lines` on the fast path and on the tree path with decoders from `typed`,
@@ -937,6 +1014,11 @@ mod tests {
         "{}",
         r#"{"id":null,"name":null,"ok":null,"price":null}"#,
         "  {\"id\":9}\n",
+        r#"{"id":10,"id":10}"#,
+        r#"{"x":null,"x":null}"#,
+        r#"{"ID":11}"#,
+        r#"{"Name":"c","id":12}"#,
+        r#"{"ID":null,"id":13}"#,
     ];
 
     #[test]
@@ -952,7 +1034,7 @@ mod tests {
         };
         assert_eq!(
             fast_equals_tree(typed, FLAT),
-            [0, 1, 9, 11, 13, 18, 21, 22, 23]
+            [0, 1, 9, 11, 13, 18, 21, 22, 23, 28]
         );
     }
 
@@ -1001,6 +1083,10 @@ mod tests {
             (r#"{"n":{"a":2,"b":3}}"#, false),
             (r#"{"tags":[1]}"#, false),
             (r#"{"id":18446744073709551615}"#, false),
+            (r#"{"ID":1}"#, true),
+            (r#"{"id":1,"id":2}"#, true),
+            (r#"{"Late":1,"late":2}"#, false),
+            (r#"{"ID":1,"late":2}"#, true),
         ];
         for (line, sample_kept) in late {
             let mut lines: Vec<String> = (0..SAMPLE + 500).map(uniform).collect();
@@ -1282,5 +1368,200 @@ mod tests {
         let batch = out.batch.unwrap();
         let price = batch.column(0).as_string::<i32>();
         assert_eq!((price.value(0), price.value(1)), ("4.7", "3"));
+    }
+
+    fn rules(fold: bool, last: bool) -> NameRules {
+        use crate::names::{DuplicateKeys, FieldNames};
+        NameRules {
+            field_names: if fold {
+                FieldNames::Fold
+            } else {
+                FieldNames::Exact
+            },
+            duplicate_keys: if last {
+                DuplicateKeys::Last
+            } else {
+                DuplicateKeys::DeadLetter
+            },
+        }
+    }
+
+    fn errors(out: &Decoded) -> Vec<&str> {
+        out.dead_letters.iter().map(|d| d.error.as_str()).collect()
+    }
+
+    fn ints(batch: &RecordBatch, column: &str) -> Vec<Option<i64>> {
+        let array = batch
+            .column_by_name(column)
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        (0..array.len())
+            .map(|i| array.is_valid(i).then(|| array.value(i)))
+            .collect()
+    }
+
+    fn names_of(batch: &RecordBatch) -> Vec<String> {
+        batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect()
+    }
+
+    #[test]
+    fn two_fields_of_one_record_that_differ_only_by_case_make_it_a_dead_letter() {
+        for fold in [false, true] {
+            let mut d = JsonDecoder::new().with_names(rules(fold, false));
+            let out = decode(&mut d, &[r#"{"ID":7,"id":8}"#, r#"{"id":9}"#]);
+            assert_eq!(out.rows, [1], "fold {fold}");
+            assert!(
+                errors(&out)[0].contains("`ID` and `id` differ only by case"),
+                "{out:?}"
+            );
+            assert_eq!(ints(out.batch.as_ref().unwrap(), "id"), [Some(9)]);
+            let out = decode(&mut d, &[r#"{"id":10}"#, r#"{"n":{"B":1,"b":2}}"#]);
+            assert_eq!(out.rows, [0]);
+            assert!(errors(&out)[0].contains("`n.B` and `n.b`"), "{out:?}");
+        }
+    }
+
+    #[test]
+    fn a_field_that_differs_from_a_table_column_only_by_case_is_refused_or_folded() {
+        let table = Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("name", DataType::Utf8, true),
+        ]);
+        let lines = [r#"{"id":10,"Name":"upper"}"#, r#"{"id":11,"name":"lower"}"#];
+        let mut d = JsonDecoder::for_table(&table);
+        let out = decode(&mut d, &lines);
+        assert_eq!(out.rows, [1]);
+        assert!(
+            errors(&out)[0].contains("`Name` differs only by case from the column `name`"),
+            "{out:?}"
+        );
+        let mut d = JsonDecoder::for_table(&table).with_names(rules(true, false));
+        let out = decode(&mut d, &lines);
+        assert_eq!(out.rows, [0, 1], "{out:?}");
+        let batch = out.batch.unwrap();
+        assert_eq!(names_of(&batch), ["id", "name"]);
+        let names = batch.column_by_name("name").unwrap().as_string::<i32>();
+        assert_eq!((names.value(0), names.value(1)), ("upper", "lower"));
+        // A later batch on the fast path folds as well.
+        let out = decode(&mut d, &[r#"{"NAME":"again","iD":12}"#]);
+        assert_eq!(ints(out.batch.as_ref().unwrap(), "id"), [Some(12)]);
+    }
+
+    #[test]
+    fn a_nested_sub_field_that_differs_only_by_case_is_refused_or_folded() {
+        for fold in [false, true] {
+            let mut d = JsonDecoder::new().with_names(rules(fold, false));
+            decode(&mut d, &[r#"{"n":{"a":1},"tags":[{"k":1}]}"#]);
+            let out = decode(
+                &mut d,
+                &[
+                    r#"{"n":{"A":2}}"#,
+                    r#"{"tags":[{"k":2},{"K":3}]}"#,
+                    r#"{"n":{"a":4}}"#,
+                ],
+            );
+            let batch = out.batch.clone().unwrap();
+            let n = batch.column_by_name("n").unwrap().as_struct();
+            assert_eq!(n.fields().len(), 1, "{:?}", n.fields());
+            let a = n.column_by_name("a").unwrap().as_primitive::<Int64Type>();
+            if fold {
+                assert_eq!(out.rows, [0, 1, 2], "{:?}", out.dead_letters);
+                assert_eq!((a.value(0), a.value(2)), (2, 4));
+            } else {
+                assert_eq!(out.rows, [2]);
+                let e = errors(&out);
+                assert!(e[0].contains("`n.A`") && e[0].contains("`n.a`"), "{e:?}");
+                assert!(e[1].contains("`tags[1].K`"), "{e:?}");
+                assert_eq!(a.value(0), 4);
+            }
+        }
+    }
+
+    #[test]
+    fn new_fields_of_one_first_batch_that_differ_only_by_case_keep_the_first_name() {
+        // Written so that the first name is not the one that sorts first.
+        let lines = [
+            r#"{"id":7}"#,
+            r#"{"ID":8}"#,
+            r#"{"x":1,"n":{"a":1}}"#,
+            r#"{"n":{"A":2}}"#,
+        ];
+        let mut d = JsonDecoder::new();
+        let out = decode(&mut d, &lines);
+        assert_eq!(out.rows, [0, 2]);
+        let e = errors(&out);
+        assert!(
+            e[0].contains("`ID` differs only by case from the column `id`"),
+            "{e:?}"
+        );
+        assert!(
+            e[1].contains("`n.A` differs only by case from the column `n.a`"),
+            "{e:?}"
+        );
+        let mut columns = names_of(out.batch.as_ref().unwrap());
+        columns.sort();
+        assert_eq!(columns, ["id", "n", "x"]);
+        // Next batch: the first name is the column's.
+        let out = decode(&mut d, &[r#"{"id":9}"#, r#"{"Id":10}"#]);
+        assert_eq!(out.rows, [0]);
+
+        let mut d = JsonDecoder::new().with_names(rules(true, false));
+        let out = decode(&mut d, &lines);
+        assert_eq!(out.rows, [0, 1, 2, 3], "{:?}", out.dead_letters);
+        let batch = out.batch.unwrap();
+        let mut columns = names_of(&batch);
+        columns.sort();
+        assert_eq!(columns, ["id", "n", "x"]);
+        assert_eq!(ints(&batch, "id"), [Some(7), Some(8), None, None]);
+        let n = batch.column_by_name("n").unwrap().as_struct();
+        let a = n.column_by_name("a").unwrap().as_primitive::<Int64Type>();
+        assert_eq!((a.value(2), a.value(3)), (1, 2));
+    }
+
+    #[test]
+    fn a_repeated_key_at_any_depth_is_a_dead_letter_unless_the_last_is_kept() {
+        let lines = [
+            r#"{"id":1,"id":2}"#,
+            r#"{"id":5,"n":{"a":1,"a":2}}"#,
+            r#"{"id":3,"n":{"a":4}}"#,
+        ];
+        let mut d = JsonDecoder::new();
+        let out = decode(&mut d, &lines);
+        assert_eq!(out.rows, [2]);
+        let e = errors(&out);
+        assert!(e[0].starts_with("duplicate key `id`"), "{e:?}");
+        assert!(e[1].starts_with("duplicate key `n.a`"), "{e:?}");
+        // The same on the fast path of a typed decoder.
+        let out = decode(&mut d, &lines);
+        assert_eq!(out.rows, [2]);
+
+        let mut d = JsonDecoder::new().with_names(rules(false, true));
+        for _ in 0..2 {
+            let out = decode(&mut d, &lines);
+            assert_eq!(out.rows, [0, 1, 2], "{:?}", out.dead_letters);
+            let batch = out.batch.unwrap();
+            assert_eq!(ints(&batch, "id"), [Some(2), Some(5), Some(3)]);
+            let a = batch
+                .column_by_name("n")
+                .unwrap()
+                .as_struct()
+                .column(0)
+                .clone();
+            let a = a.as_primitive::<Int64Type>();
+            assert_eq!((a.value(1), a.value(2)), (2, 4));
+        }
+        // A flat schema's one-pass decoder keeps the last value too.
+        let mut d = JsonDecoder::new().with_names(rules(false, true));
+        decode(&mut d, &[r#"{"id":0,"s":"a"}"#]);
+        let out = decode(&mut d, &[r#"{"s":"x","id":1,"s":"y"}"#]);
+        let batch = out.batch.unwrap();
+        let s = batch.column_by_name("s").unwrap().as_string::<i32>();
+        assert_eq!(s.value(0), "y");
+        assert_eq!(s.value_data(), b"y");
     }
 }

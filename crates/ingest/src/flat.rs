@@ -19,6 +19,8 @@ use arrow::buffer::{BooleanBuffer, NullBuffer, OffsetBuffer};
 use arrow::datatypes::{DataType, SchemaRef};
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 
+use crate::names::{Key, NameRules, same_name};
+
 /// Integers a double holds exactly.
 const EXACT_IN_DOUBLE: u64 = 1 << 53;
 
@@ -29,7 +31,8 @@ pub(crate) enum Pushed {
     Row,
     /// Not appended: a field the schema lacks has a value.
     NewField,
-    /// Not appended: not one JSON object, a value that does not fit, a repeated key.
+    /// Not appended: not one JSON object, a value that does not fit, a repeated key, a
+    /// name that differs only by case from a column's (unless folded into it).
     Refused,
 }
 
@@ -95,11 +98,12 @@ pub(crate) struct FlatDecoder {
     /// Where the next key is looked for first: records of one stream tend to list
     /// their fields in the same order.
     next_guess: usize,
+    names: NameRules,
 }
 
 impl FlatDecoder {
     /// `None` when a field is not a scalar this decoder handles.
-    pub(crate) fn new(schema: SchemaRef, capacity: usize) -> Option<Self> {
+    pub(crate) fn new(schema: SchemaRef, capacity: usize, names: NameRules) -> Option<Self> {
         let columns = schema
             .fields()
             .iter()
@@ -131,6 +135,7 @@ impl FlatDecoder {
             columns,
             rows: 0,
             next_guess: 0,
+            names,
         })
     }
 
@@ -181,6 +186,13 @@ impl FlatDecoder {
         self.next_guess = (found + 1) % n;
         Some(found)
     }
+
+    /// The columns a key that is no column's name matches when case is ignored: the
+    /// first, and whether there is another.
+    fn twin(&self, key: &str) -> (Option<usize>, bool) {
+        let mut twins = (0..self.columns.len()).filter(|&i| same_name(&self.columns[i].name, key));
+        (twins.next(), twins.next().is_some())
+    }
 }
 
 /// A whole record: one JSON object.
@@ -205,18 +217,44 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let row = self.decoder.rows;
-        while let Some(key) = map.next_key::<crate::decode::Key<'de>>()? {
-            let Some(i) = self.decoder.find(key.as_str()) else {
-                if map.next_value::<Option<IgnoredAny>>()?.is_some() {
-                    *self.new_field = true;
-                    return Err(serde::de::Error::custom("new field"));
-                }
-                continue;
+        let names = self.decoder.names;
+        // The name rules (`crate::names`): what they refuse is left to the tree path,
+        // which names the problem.
+        let mut folded = false;
+        let mut unknown: Vec<Key<'de>> = Vec::new();
+        while let Some(key) = map.next_key::<Key<'de>>()? {
+            let i = match self.decoder.find(key.as_str()) {
+                Some(i) => i,
+                None => match self.decoder.twin(key.as_str()) {
+                    (Some(i), false) if names.fold() => {
+                        folded = true;
+                        i
+                    }
+                    (twin, _) => {
+                        if unknown.iter().any(|k| k.as_str() == key.as_str()) && !names.keep_last()
+                        {
+                            return Err(serde::de::Error::custom("repeated key"));
+                        }
+                        if map.next_value::<Option<IgnoredAny>>()?.is_some() {
+                            if twin.is_some() {
+                                return Err(serde::de::Error::custom("differs only by case"));
+                            }
+                            *self.new_field = true;
+                            return Err(serde::de::Error::custom("new field"));
+                        }
+                        unknown.push(key);
+                        continue;
+                    }
+                },
             };
             let column = &mut self.decoder.columns[i];
             if column.seen == row + 1 {
-                // A repeated key: left to the tree path, which keeps the last value.
-                return Err(serde::de::Error::custom("repeated key"));
+                // A repeated key keeps its last value only when the rules say so and no
+                // name was folded (two names of one column would be a collision).
+                if folded || !names.keep_last() {
+                    return Err(serde::de::Error::custom("repeated key"));
+                }
+                column.truncate(row);
             }
             column.seen = row + 1;
             map.next_value_seed(ValueSeed(column))?;
@@ -333,7 +371,7 @@ mod tests {
 
     #[test]
     fn a_refused_record_leaves_no_trace_in_any_column() {
-        let mut d = FlatDecoder::new(schema(), 4).unwrap();
+        let mut d = FlatDecoder::new(schema(), 4, NameRules::default()).unwrap();
         assert_eq!(d.push(br#"{"id":1,"name":"a"}"#), Pushed::Row);
         // The name is appended before the id is found not to fit.
         assert_eq!(d.push(br#"{"name":"zz","id":1.5}"#), Pushed::Refused);
@@ -356,6 +394,6 @@ mod tests {
             DataType::Struct(vec![Field::new("a", DataType::Int64, true)].into()),
             true,
         )]);
-        assert!(FlatDecoder::new(Arc::new(nested), 1).is_none());
+        assert!(FlatDecoder::new(Arc::new(nested), 1, NameRules::default()).is_none());
     }
 }

@@ -9,6 +9,7 @@ pub mod error;
 mod flat;
 pub mod generate;
 pub mod kafka;
+pub mod names;
 pub mod produce;
 pub mod topic_read;
 
@@ -18,4 +19,5 @@ pub use kafka::{
     Assignment, KafkaSource, MicroBatch, OffsetStore, OutOfRange, Position, RawRecord,
     SourceControl, SourceOptions, StopReason,
 };
+pub use names::{DuplicateKeys, FieldNames, NameRules};
 pub use topic_read::{PartitionRange, TopicReader};

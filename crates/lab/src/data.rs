@@ -5,8 +5,9 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use chrono::NaiveDate;
-use datafusion::prelude::{JsonReadOptions, ParquetReadOptions, SessionContext, col};
+use datafusion::prelude::{ParquetReadOptions, SessionContext, col};
 use pipelab_ingest::generate::{ClickEvent, Clickstream, ClickstreamConfig};
+use pipelab_ingest::{JsonDecoder, NameRules, RawRecord};
 use pipelab_lake::{LakeLocation, LakeTable};
 
 use crate::LabError;
@@ -28,8 +29,31 @@ pub enum Source {
     Path(String),
 }
 
-/// The source's rows, with the time column as a UTC timestamp (text is parsed).
-pub async fn load(source: &Source, time_column: &str) -> Result<Vec<RecordBatch>, LabError> {
+/// What [`load`] read.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub batches: Vec<RecordBatch>,
+    /// The lines of a JSON-lines source that do not decode, as a pipeline's dead
+    /// letters: the lab leaves them out and says so, it never drops them silently.
+    pub refused: Vec<RefusedLine>,
+}
+
+/// A line of a JSON-lines source the decoder refused, and why.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RefusedLine {
+    /// Counted from 1.
+    pub line: i64,
+    pub error: String,
+    pub text: String,
+}
+
+/// The source's rows, with the time column as a UTC timestamp (text is parsed). A
+/// JSON-lines file is decoded as `pipelab run` decodes a topic's records, under `names`.
+pub async fn load(
+    source: &Source,
+    time_column: &str,
+    names: NameRules,
+) -> Result<Loaded, LabError> {
     match source {
         Source::Generate {
             events,
@@ -39,9 +63,15 @@ pub async fn load(source: &Source, time_column: &str) -> Result<Vec<RecordBatch>
             let mut cfg = ClickstreamConfig::new(*events, *until);
             cfg.seed = *seed;
             let events: Vec<ClickEvent> = Clickstream::new(cfg).collect();
-            events.chunks(BATCH_ROWS).map(clickstream_batch).collect()
+            Ok(Loaded {
+                batches: events
+                    .chunks(BATCH_ROWS)
+                    .map(clickstream_batch)
+                    .collect::<Result<_, _>>()?,
+                refused: Vec::new(),
+            })
         }
-        Source::Path(path) => read(path, time_column).await,
+        Source::Path(path) => read(path, time_column, names).await,
     }
 }
 
@@ -93,8 +123,9 @@ fn clickstream_batch(events: &[ClickEvent]) -> Result<RecordBatch, LabError> {
     })
 }
 
-/// A Delta table or a file, read through DataFusion.
-async fn read(path: &str, time_column: &str) -> Result<Vec<RecordBatch>, LabError> {
+/// A Delta table or a file, read through DataFusion (a JSON-lines file through
+/// pipelab's decoder first).
+async fn read(path: &str, time_column: &str, names: NameRules) -> Result<Loaded, LabError> {
     let fail = |reason: String| LabError::Source {
         origin: path.to_string(),
         reason,
@@ -102,6 +133,7 @@ async fn read(path: &str, time_column: &str) -> Result<Vec<RecordBatch>, LabErro
     pipelab_lake::register_handlers();
     let ctx = SessionContext::new();
     let lower = path.to_ascii_lowercase();
+    let mut refused = Vec::new();
     let registered = if lower.ends_with(".parquet") {
         ctx.register_parquet("source", path, ParquetReadOptions::default())
             .await
@@ -111,13 +143,9 @@ async fn read(path: &str, time_column: &str) -> Result<Vec<RecordBatch>, LabErro
         .iter()
         .any(|e| lower.ends_with(e))
     {
-        let ext = &path[path.rfind('.').unwrap_or(0)..];
-        ctx.register_json(
-            "source",
-            path,
-            JsonReadOptions::default().file_extension(ext),
-        )
-        .await
+        let batch;
+        (batch, refused) = decode_json_lines(path, names)?;
+        ctx.register_batch("source", batch).map(|_| ())
     } else {
         let table = open_table(path).await?;
         pipelab_lake::register_table_as(&ctx, &table, "source").await?;
@@ -162,9 +190,52 @@ async fn read(path: &str, time_column: &str) -> Result<Vec<RecordBatch>, LabErro
             )
             .map_err(|e| fail(e.to_string()))?;
     }
-    df.collect()
+    let batches = df
+        .collect()
         .await
-        .map_err(|e| fail(format!("reading it failed: {e}")))
+        .map_err(|e| fail(format!("reading it failed: {e}")))?;
+    Ok(Loaded { batches, refused })
+}
+
+/// A JSON-lines file decoded as a topic's records are (types inferred, the name rules
+/// applied): its rows, and the lines refused with their errors. Blank lines are no
+/// records.
+fn decode_json_lines(
+    path: &str,
+    names: NameRules,
+) -> Result<(RecordBatch, Vec<RefusedLine>), LabError> {
+    let fail = |reason: String| LabError::Source {
+        origin: path.to_string(),
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(|e| LabError::io(std::path::Path::new(path), e))?;
+    let records: Vec<RawRecord> = bytes
+        .split(|&b| b == b'\n')
+        .enumerate()
+        .filter(|(_, line)| !line.trim_ascii().is_empty())
+        .map(|(i, line)| RawRecord::new(0, i as i64 + 1, line))
+        .collect();
+    let decoded = JsonDecoder::new()
+        .with_names(names)
+        .decode(path, &records)
+        .map_err(|e| fail(e.to_string()))?;
+    let refused: Vec<RefusedLine> = decoded
+        .dead_letters
+        .into_iter()
+        .map(|d| RefusedLine {
+            line: d.record.offset,
+            error: d.error,
+            text: String::from_utf8_lossy(d.record.payload.as_deref().unwrap_or_default())
+                .into_owned(),
+        })
+        .collect();
+    match decoded.batch {
+        Some(batch) => Ok((batch, refused)),
+        None => Err(fail(match refused.first() {
+            Some(first) => format!("no line decodes; line {}: {}", first.line, first.error),
+            None => "no records (the file is empty)".into(),
+        })),
+    }
 }
 
 /// A Delta table at a directory or URL: its parent is the lake, its last part the name.

@@ -199,7 +199,8 @@ fn writer_for<'a>(
     // A restarted pipeline decodes fields into the types the table already has.
     let decoder = table
         .map_or_else(JsonDecoder::new, |t| JsonDecoder::for_table(&t.schema()))
-        .with_policy(spec.sink.on_type_mismatch.into());
+        .with_policy(spec.sink.on_type_mismatch.into())
+        .with_names(spec.source.name_rules());
     let dead_letters =
         DeadLetterSink::new(spec.dead_letter_table(), &spec.name, &spec.source.topic);
     BatchWriter::new(spec, lake, transform, decoder, dead_letters, source)

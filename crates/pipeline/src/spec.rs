@@ -84,6 +84,48 @@ pub struct KafkaSourceSpec {
     /// librdkafka settings passed through as they are.
     #[serde(default)]
     pub options: BTreeMap<String, String>,
+    /// A field whose name differs only by case from a column's (Delta's column names
+    /// ignore case): `exact` (default) sends its record to the dead-letter table; `fold`
+    /// writes it to that column. See [`pipelab_ingest::names`].
+    #[serde(default)]
+    pub field_names: FieldNamesSpec,
+    /// A record that repeats a key: `dead_letter` (default) or `last` (its last value).
+    #[serde(default)]
+    pub duplicate_keys: DuplicateKeysSpec,
+}
+
+/// `field_names`: see [`pipelab_ingest::FieldNames`].
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldNamesSpec {
+    #[default]
+    Exact,
+    Fold,
+}
+
+/// `duplicate_keys`: see [`pipelab_ingest::DuplicateKeys`].
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DuplicateKeysSpec {
+    #[default]
+    DeadLetter,
+    Last,
+}
+
+impl KafkaSourceSpec {
+    /// The decoder's name rules.
+    pub fn name_rules(&self) -> pipelab_ingest::NameRules {
+        pipelab_ingest::NameRules {
+            field_names: match self.field_names {
+                FieldNamesSpec::Exact => pipelab_ingest::FieldNames::Exact,
+                FieldNamesSpec::Fold => pipelab_ingest::FieldNames::Fold,
+            },
+            duplicate_keys: match self.duplicate_keys {
+                DuplicateKeysSpec::DeadLetter => pipelab_ingest::DuplicateKeys::DeadLetter,
+                DuplicateKeysSpec::Last => pipelab_ingest::DuplicateKeys::Last,
+            },
+        }
+    }
 }
 
 /// `assignment`: how a process gets its partitions.
@@ -491,6 +533,27 @@ partition_by = ["dt"]
             .unwrap_err()
             .to_string();
         assert!(msg.contains("line 11") && msg.contains("cast"), "{msg}");
+    }
+
+    #[test]
+    fn name_rules_are_read() {
+        let s = PipelineSpec::parse(GOOD, Path::new("p.toml")).unwrap();
+        assert_eq!(s.source.name_rules(), pipelab_ingest::NameRules::default());
+        let spec = GOOD.replace(
+            "topic = \"clicks\"",
+            "topic = \"clicks\"\nfield_names = \"fold\"\nduplicate_keys = \"last\"",
+        );
+        let rules = PipelineSpec::parse(&spec, Path::new("p.toml"))
+            .unwrap()
+            .source
+            .name_rules();
+        assert_eq!(rules.field_names, pipelab_ingest::FieldNames::Fold);
+        assert_eq!(rules.duplicate_keys, pipelab_ingest::DuplicateKeys::Last);
+        let bad = spec.replace("\"fold\"", "\"lower\"");
+        let msg = PipelineSpec::parse(&bad, Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("line 5") && msg.contains("lower"), "{msg}");
     }
 
     #[test]
