@@ -1,7 +1,7 @@
 //! One pass from JSON bytes to Arrow columns, for schemas whose fields are all scalars
 //! (integer, double, text, boolean): most event streams. serde visits each record's
 //! values once; each value is checked against its field's type by the same rules as
-//! the decoder's [`crate::decode`] check and appended to its column as it goes. A record
+//! the decoder's [`crate::fit`] check and appended to its column as it goes. A record
 //! that does not fit is taken back out of every column, so the caller can send it down
 //! the path that explains why (a dead letter) or evolves the schema (a new field).
 //!
@@ -19,10 +19,8 @@ use arrow::buffer::{BooleanBuffer, NullBuffer, OffsetBuffer};
 use arrow::datatypes::{DataType, SchemaRef};
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 
+use crate::fit::EXACT_IN_DOUBLE;
 use crate::names::{Key, NameRules, same_name};
-
-/// Integers a double holds exactly.
-const EXACT_IN_DOUBLE: u64 = 1 << 53;
 
 /// What [`FlatDecoder::push`] made of a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -28,62 +28,13 @@ use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::mpsc;
 
+use crate::client::CONNECT_TIMEOUT;
 use crate::error::{IngestError, StoreError};
+use crate::record::RawRecord;
 
 /// A member killed with SIGKILL holds its partitions until its session expires: 10 s
 /// rather than librdkafka's 45 s, so a restart resumes soon.
 const DEFAULT_SESSION_TIMEOUT_MS: u64 = 10_000;
-
-/// How long to wait for the broker before calling it unreachable.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// One Kafka record, as read: everything needed to store it or to re-produce it
-/// byte for byte.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawRecord {
-    pub partition: i32,
-    pub offset: i64,
-    pub timestamp_ms: Option<i64>,
-    /// `None` is a null key, distinct from an empty one.
-    pub key: Option<Vec<u8>>,
-    /// Header names and values in record order; a `None` value is a null header value.
-    pub headers: Vec<(String, Option<Vec<u8>>)>,
-    /// `None` is a null payload (a tombstone), distinct from an empty one.
-    pub payload: Option<Vec<u8>>,
-}
-
-impl RawRecord {
-    /// A record with a payload and nothing else (tests, generators).
-    pub fn new(partition: i32, offset: i64, payload: impl Into<Vec<u8>>) -> Self {
-        Self {
-            partition,
-            offset,
-            timestamp_ms: None,
-            key: None,
-            headers: Vec::new(),
-            payload: Some(payload.into()),
-        }
-    }
-
-    /// Bytes this record holds in memory (payload, key and headers).
-    pub fn size(&self) -> usize {
-        let headers: usize = self
-            .headers
-            .iter()
-            .map(|(k, v)| k.len() + v.as_ref().map_or(0, Vec::len))
-            .sum();
-        self.payload.as_ref().map_or(0, Vec::len) + self.key.as_ref().map_or(0, Vec::len) + headers
-    }
-
-    /// Bytes this record takes in memory, the struct itself and its header entries
-    /// included: what the memory budget counts (for 200-byte events the struct alone
-    /// is another half).
-    pub fn memory(&self) -> usize {
-        std::mem::size_of::<Self>()
-            + self.headers.len() * std::mem::size_of::<(String, Option<Vec<u8>>)>()
-            + self.size()
-    }
-}
 
 /// Where reading a partition started: its log start, or an offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -596,7 +547,7 @@ impl Reader {
             Error(KafkaError),
         }
         let polled = match self.source.consumer.poll(timeout) {
-            Some(Ok(m)) => Some(Polled::Record(crate::topic_read::raw_record(&m))),
+            Some(Ok(m)) => Some(Polled::Record(crate::record::raw_record(&m))),
             Some(Err(KafkaError::PartitionEOF(p))) => Some(Polled::End(p)),
             Some(Err(e)) => Some(Polled::Error(e)),
             None => None,
@@ -1213,27 +1164,12 @@ impl SourceContext {
 }
 
 impl ClientContext for SourceContext {
-    /// librdkafka's own log lines (its `debug` setting) go to pipelab's log.
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, log_message: &str) {
-        use rdkafka::config::RDKafkaLogLevel as L;
-        match level {
-            L::Emerg | L::Alert | L::Critical | L::Error => {
-                tracing::error!(target: "librdkafka", "{fac}: {log_message}")
-            }
-            L::Warning => tracing::warn!(target: "librdkafka", "{fac}: {log_message}"),
-            L::Notice | L::Info => tracing::info!(target: "librdkafka", "{fac}: {log_message}"),
-            L::Debug => tracing::debug!(target: "librdkafka", "{fac}: {log_message}"),
-        }
+        crate::client::log(level, fac, log_message);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        let end_of_partition = matches!(
-            error,
-            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
-        );
-        if !end_of_partition {
-            tracing::error!("librdkafka: {error}: {reason}");
-        }
+        crate::client::error(error, reason);
     }
 }
 

@@ -4,20 +4,29 @@
 //! This crate knows nothing about Parquet paths or lake tables: it hands the
 //! pipeline runner micro-batches of raw records and decodes them to Arrow.
 
+mod client;
+mod dead_letter;
 pub mod decode;
 pub mod error;
+mod fit;
 mod flat;
 pub mod generate;
+mod infer;
 pub mod kafka;
 pub mod names;
 pub mod produce;
+pub mod record;
 pub mod topic_read;
+mod widen;
 
-pub use decode::{DeadLetter, Decoded, JsonDecoder, TypePolicy};
+pub use dead_letter::DeadLetter;
+pub use decode::{Decoded, JsonDecoder};
 pub use error::{IngestError, StoreError};
+pub use fit::TypePolicy;
 pub use kafka::{
-    Assignment, KafkaSource, MicroBatch, OffsetStore, OutOfRange, Position, RawRecord,
-    SourceControl, SourceOptions, StopReason,
+    Assignment, KafkaSource, MicroBatch, OffsetStore, OutOfRange, Position, SourceControl,
+    SourceOptions, StopReason,
 };
 pub use names::{DuplicateKeys, FieldNames, NameRules};
+pub use record::RawRecord;
 pub use topic_read::{PartitionRange, TopicReader};

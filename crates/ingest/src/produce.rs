@@ -12,7 +12,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 
 use crate::error::IngestError;
-use crate::kafka::RawRecord;
+use crate::record::RawRecord;
 
 /// Counts acknowledged and failed deliveries.
 #[derive(Default)]
@@ -100,7 +100,7 @@ where
     // Fail fast, naming the broker, rather than queueing into the void.
     producer
         .client()
-        .fetch_metadata(Some(topic), crate::kafka::CONNECT_TIMEOUT)
+        .fetch_metadata(Some(topic), crate::client::CONNECT_TIMEOUT)
         .map_err(|source| IngestError::Unreachable {
             brokers: brokers.to_string(),
             source,

@@ -12,11 +12,12 @@ use rdkafka::Offset;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Headers, Message};
+use rdkafka::message::Message;
 use rdkafka::topic_partition_list::TopicPartitionList;
 
+use crate::client::{CONNECT_TIMEOUT, QuietContext};
 use crate::error::IngestError;
-use crate::kafka::{CONNECT_TIMEOUT, RawRecord};
+use crate::record::{RawRecord, raw_record};
 
 /// A partition's records from `from` (inclusive) to `to` (exclusive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +33,7 @@ const STALL: Duration = Duration::from_secs(30);
 
 /// A consumer that reads ranges of partitions; no group, no commits.
 pub struct TopicReader {
-    consumer: BaseConsumer,
+    consumer: BaseConsumer<QuietContext>,
     brokers: String,
 }
 
@@ -43,7 +44,7 @@ impl TopicReader {
             brokers: brokers.to_string(),
             source,
         };
-        let consumer: BaseConsumer = ClientConfig::new()
+        let consumer: BaseConsumer<QuietContext> = ClientConfig::new()
             .set("bootstrap.servers", brokers)
             // librdkafka wants a group id even for assigned partitions; it is never
             // joined (no subscribe) and nothing is committed to it.
@@ -55,7 +56,7 @@ impl TopicReader {
             .set("auto.offset.reset", "error")
             .set("queued.max.messages.kbytes", "16384")
             .set("socket.connection.setup.timeout.ms", "10000")
-            .create()
+            .create_with_context(QuietContext)
             .map_err(unreachable)?;
         consumer
             .fetch_metadata(None, CONNECT_TIMEOUT)
@@ -232,21 +233,5 @@ impl TopicReader {
             context: format!("{what} topic '{topic}'"),
             source,
         }
-    }
-}
-
-/// A record as read, owned.
-pub(crate) fn raw_record(m: &impl Message) -> RawRecord {
-    RawRecord {
-        partition: m.partition(),
-        offset: m.offset(),
-        timestamp_ms: m.timestamp().to_millis(),
-        key: m.key().map(<[u8]>::to_vec),
-        headers: m.headers().map_or_else(Vec::new, |hs| {
-            hs.iter()
-                .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
-                .collect()
-        }),
-        payload: m.payload().map(<[u8]>::to_vec),
     }
 }
