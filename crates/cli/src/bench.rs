@@ -9,9 +9,8 @@
 //!
 //! `pipelab bench partitions`: see [`crate::bench_partitions`].
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -237,38 +236,6 @@ async fn ingest(args: IngestArgs) -> Result<(), CliError> {
         python_runs: &python_runs,
     };
     write_results(&args.out, "ingest.json", &results)
-}
-
-/// Run a peer's Python script (`source`, written to `work/name`) with `job` as JSON on its
-/// standard input, and read its one JSON result from standard output. `needs` says what
-/// the interpreter must have, for the message when it cannot start.
-pub(crate) fn run_python_peer<T: serde::de::DeserializeOwned>(
-    python: &str,
-    work: &Path,
-    (name, source): (&str, &str),
-    job: &serde_json::Value,
-    needs: &str,
-) -> Result<T, CliError> {
-    let script = work.join(name);
-    std::fs::write(&script, source)?;
-    let mut child = Command::new(python)
-        .arg(&script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| CliError::environment(format!("{python}: {e} ({needs})")))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(job.to_string().as_bytes())?;
-    }
-    let output = child.wait_with_output()?;
-    if !output.status.success() {
-        return Err(CliError::environment(format!(
-            "{name} failed ({})",
-            output.status
-        )));
-    }
-    Ok(serde_json::from_slice(&output.stdout)?)
 }
 
 fn write_results(dir: &Path, name: &str, results: &impl Serialize) -> Result<(), CliError> {

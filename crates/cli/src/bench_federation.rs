@@ -608,7 +608,7 @@ fn duckdb_side(
         "queries": queries.iter().map(|(name, sql)| serde_json::json!({"name": name, "sql": sql})).collect::<Vec<_>>(),
         "stream": { "sql": STREAM_SQL },
     });
-    crate::bench::run_python_peer(
+    crate::python_peer::run_python_peer(
         &args.python,
         work,
         ("federation_duckdb.py", DUCKDB_SIDE),

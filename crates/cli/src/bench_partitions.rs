@@ -177,7 +177,7 @@ fn duckdb_side(
         })
         .collect();
     let job = serde_json::json!({ "tables": tables, "queries": lab.queries, "runs": lab.runs });
-    crate::bench::run_python_peer(
+    crate::python_peer::run_python_peer(
         python,
         out,
         ("lab_duckdb.py", DUCKDB_SIDE),

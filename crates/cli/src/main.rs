@@ -11,6 +11,7 @@ mod error;
 mod lab;
 mod lake;
 mod output;
+mod python_peer;
 mod shell;
 
 use std::collections::HashMap;
@@ -210,13 +211,21 @@ struct ProduceArgs {
 fn main() -> ExitCode {
     limit_malloc_arenas();
     let cli = Cli::parse();
-    let filter = match tracing_subscriber::EnvFilter::try_new(&cli.log) {
+    let mut filter = match tracing_subscriber::EnvFilter::try_new(&cli.log) {
         Ok(filter) => filter,
         Err(e) => {
             eprintln!("error: --log (or PIPELAB_LOG) {:?}: {e}", cli.log);
             return ExitCode::from(2);
         }
     };
+    // deltalake logs at ERROR the commit conflicts and failures it returns to pipelab,
+    // which retries or reports each one itself: unless the filter names deltalake, a
+    // user sees a failure once, from pipelab.
+    if !cli.log.contains("deltalake")
+        && let Ok(quiet) = "deltalake_core::kernel::transaction=off".parse()
+    {
+        filter = filter.add_directive(quiet);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -61,8 +61,8 @@ use serde::Deserialize;
 use thiserror::Error;
 use toml::Spanned;
 
-/// The schema a lake's or a files catalog's tables are in.
-pub const DEFAULT_SCHEMA: &str = "default";
+use crate::engine::Engine;
+use crate::register::{DEFAULT_SCHEMA, RegisterError};
 
 /// A catalogs file that cannot be used, with the file and, where known, the line.
 #[derive(Debug, Error)]
@@ -222,10 +222,10 @@ impl Catalogs {
                     Catalog::Files { tables: files }
                 }
                 kind @ ("postgres" | "mysql" | "sqlite") => {
-                    let engine = crate::databases::Engine::of_kind(kind);
+                    let engine = Engine::of_kind(kind);
                     let address = match (spec.url, spec.location) {
                         (Some(url), None) => url.into_inner(),
-                        (None, Some(path)) if engine == crate::databases::Engine::Sqlite => path,
+                        (None, Some(path)) if engine == Engine::Sqlite => path,
                         _ => {
                             return Err(err(format!(
                                 "{where_}: catalog {name:?} of kind {kind} needs {}",
@@ -366,62 +366,6 @@ fn check_name(name: &str) -> Result<(), &'static str> {
         Err("has a dot, which reads as catalog.schema.table")
     } else {
         Ok(())
-    }
-}
-
-/// A catalog whose tables could not be registered.
-#[derive(Debug, Error)]
-pub enum RegisterError {
-    #[error("catalog {catalog:?}: {source}")]
-    Lake {
-        catalog: String,
-        #[source]
-        source: Box<pipelab_lake::LakeError>,
-    },
-    #[error("catalog {catalog:?}: {source}")]
-    DataFusion {
-        catalog: String,
-        #[source]
-        source: Box<datafusion::error::DataFusionError>,
-    },
-    /// A database that could not be reached, refused the login, or whose tables could
-    /// not be listed or described.
-    #[error("catalog {catalog:?} ({address}): {message}")]
-    Database {
-        catalog: String,
-        address: String,
-        message: String,
-        /// The user can fix it (a wrong URL, user, password or database name).
-        user_fixable: bool,
-    },
-    #[error("catalog {catalog:?}: table {table:?} at {path}: {source}")]
-    File {
-        catalog: String,
-        table: String,
-        path: String,
-        #[source]
-        source: Box<datafusion::error::DataFusionError>,
-    },
-}
-
-impl RegisterError {
-    fn datafusion(catalog: &str, source: datafusion::error::DataFusionError) -> Self {
-        RegisterError::DataFusion {
-            catalog: catalog.to_string(),
-            source: Box::new(source),
-        }
-    }
-
-    /// True when the user can fix it in the file (a path with no files, a lake location
-    /// the storage refuses); false when reading failed.
-    pub fn is_user_fixable(&self) -> bool {
-        match self {
-            RegisterError::Lake { source, .. } => source.is_user_fixable(),
-            RegisterError::Database { user_fixable, .. } => *user_fixable,
-            RegisterError::DataFusion { source, .. } | RegisterError::File { source, .. } => {
-                !pipelab_lake::storage_failed(source.as_ref())
-            }
-        }
     }
 }
 

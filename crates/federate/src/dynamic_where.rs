@@ -30,7 +30,7 @@ use datafusion::sql::unparser::dialect::Dialect;
 use datafusion_federation::sql::SQLExecutor;
 use futures::{FutureExt, StreamExt};
 
-use crate::databases::Engine;
+use crate::engine::Engine;
 use crate::pushdown::Rules;
 
 /// At most this many values in the `IN` lists of one query: a longer list costs the

@@ -47,7 +47,7 @@ use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
 use datafusion::prelude::SessionContext;
 use pipelab_ingest::{IngestError, JsonDecoder, PartitionRange, RawRecord, TopicReader};
 
-use crate::catalogs::{DEFAULT_SCHEMA, RegisterError};
+use crate::register::{DEFAULT_SCHEMA, RegisterError};
 
 /// Records read to type a topic's value fields: this many from the start of each
 /// partition and as many of its latest (fields added later are in those).

@@ -6,10 +6,12 @@
 pub mod catalogs;
 pub mod databases;
 mod dynamic_where;
+mod engine;
 pub mod json;
 pub mod kafka;
 pub mod pushdown;
 pub mod query_log;
+mod register;
 mod semi_join_build;
 pub mod source_metrics;
 
@@ -33,7 +35,7 @@ pub enum FederateError {
     #[error(transparent)]
     Catalogs(#[from] catalogs::CatalogsError),
     #[error(transparent)]
-    Register(#[from] catalogs::RegisterError),
+    Register(#[from] register::RegisterError),
     #[error(transparent)]
     QueryLog(#[from] Box<query_log::QueryLogError>),
     #[error("{source}\n  in SQL: {sql}{hint}")]
@@ -188,7 +190,7 @@ impl QueryEngine {
             .with_create_default_catalog_and_schema(false)
             .with_default_catalog_and_schema(
                 catalogs.default_catalog.as_str(),
-                catalogs::DEFAULT_SCHEMA,
+                register::DEFAULT_SCHEMA,
             );
         let ctx = SessionContext::new_with_state(federated_state(config));
         ctx.register_udf(json::json_parse());

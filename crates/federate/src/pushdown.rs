@@ -35,7 +35,7 @@ use datafusion::logical_expr::{
 };
 use datafusion_federation::FederatedPlanNode;
 
-use crate::databases::Engine;
+use crate::engine::Engine;
 
 /// What one engine computes as DataFusion does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -19,6 +19,7 @@
 //! conditional PUT (AWS S3, MinIO, R2, s3s); setting `aws_conditional_put=disabled` makes
 //! every commit fail.
 
+mod as_of;
 pub mod catalog;
 mod checksum;
 mod conform;
@@ -29,6 +30,7 @@ mod layout;
 mod location;
 pub mod maintain;
 pub mod partitioning;
+mod properties;
 mod pruning;
 mod query;
 mod store_wrapper;
@@ -38,7 +40,7 @@ pub mod views;
 mod widen;
 mod write;
 
-pub use catalog::AsOf;
+pub use as_of::AsOf;
 pub use conform::{Misfit, conform};
 pub use error::{LakeError, storage_failed, storage_refused};
 pub use layout::{Codec, FileLayout, Statistics};

@@ -6,7 +6,6 @@
 use std::collections::BTreeMap;
 use std::num::NonZeroU64;
 
-use deltalake::TableProperty;
 use deltalake::checkpoints::{cleanup_metadata, create_checkpoint};
 use deltalake::operations::optimize::OptimizeType;
 use deltalake::operations::vacuum::VacuumMode;
@@ -15,6 +14,7 @@ use deltalake::{FilterValue, filter_literal};
 use serde::Serialize;
 
 use crate::error::LakeError;
+use crate::properties::check_properties;
 use crate::table::LakeTable;
 
 /// Which files to compact and how.
@@ -91,22 +91,6 @@ pub struct CheckpointReport {
     /// Log entries older than the table's log retention that the checkpoint made
     /// unnecessary, deleted (versions before them can no longer be read).
     pub log_entries_deleted: usize,
-}
-
-/// Refuse `delta.` keys Delta does not define (a typo would silently do nothing).
-pub(crate) fn check_properties(
-    url: &url::Url,
-    properties: &BTreeMap<String, String>,
-) -> Result<(), LakeError> {
-    for key in properties.keys() {
-        if key.starts_with("delta.") && key.parse::<TableProperty>().is_err() {
-            return Err(LakeError::UnknownProperty {
-                url: url.to_string(),
-                key: key.clone(),
-            });
-        }
-    }
-    Ok(())
 }
 
 /// What a compaction did.

@@ -3,7 +3,7 @@
 use datafusion::common::TableReference;
 use datafusion::prelude::SessionContext;
 
-use crate::catalog::AsOf;
+use crate::as_of::AsOf;
 use crate::error::LakeError;
 use crate::location::LakeLocation;
 use crate::table::LakeTable;

@@ -20,7 +20,7 @@ use deltalake::{DeltaTable, DeltaTableBuilder};
 use futures::{StreamExt, TryStreamExt};
 use url::Url;
 
-use crate::catalog::AsOf;
+use crate::as_of::AsOf;
 use crate::error::LakeError;
 use crate::layout::FileLayout;
 use crate::location::{LakeLocation, validate_table_name};
@@ -123,7 +123,7 @@ impl LakeTable {
         let delta_schema = StructType::try_from_arrow(normalized.as_ref())
             .map_err(|e| schema_err(e.to_string()))?;
 
-        crate::maintain::check_properties(&url, &spec.properties)?;
+        crate::properties::check_properties(&url, &spec.properties)?;
         let mut properties = spec.properties.clone();
         if spec.partitioning.has_transforms() {
             properties.insert(

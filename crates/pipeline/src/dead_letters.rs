@@ -21,7 +21,7 @@ use pipelab_ingest::{DeadLetter, RawRecord};
 use pipelab_lake::{LakeLocation, LakeTable, TableSpec};
 
 use crate::error::PipelineError;
-use crate::runner::{app_id, open_existing, txn_offsets};
+use crate::offsets::{app_id, open_existing, txn_offsets};
 
 const ATTEMPTS: usize = 20;
 

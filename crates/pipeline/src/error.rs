@@ -1,7 +1,5 @@
 use thiserror::Error;
 
-use crate::spec::SpecError;
-
 /// Everything that can stop a pipeline. Each variant's message names its object
 /// (file and line, step and SQL, broker or lake URL).
 #[derive(Debug, Error)]
@@ -68,4 +66,12 @@ impl PipelineError {
             | PipelineError::Thread { .. } => false,
         }
     }
+}
+
+/// A pipeline spec that cannot be used: the file (and line, where there is one) and why.
+#[derive(Debug, Error)]
+#[error("{path}: {message}")]
+pub struct SpecError {
+    pub path: String,
+    pub message: String,
 }

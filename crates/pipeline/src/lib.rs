@@ -5,15 +5,16 @@
 mod dead_letters;
 pub mod error;
 mod memory;
+mod offsets;
+mod progress;
 pub mod quality;
 pub mod runner;
 pub mod spec;
 mod writer;
 
 pub use dead_letters::replayable;
-pub use error::PipelineError;
+pub use error::{PipelineError, SpecError};
 pub use memory::MemoryPeak;
-pub use runner::{Progress, RunOptions, RunReport, run, store_batches};
-pub use spec::{
-    KafkaSourceSpec, LakeSinkSpec, MemoryBudget, OnOutOfRange, PipelineSpec, SpecError, StepSpec,
-};
+pub use progress::Progress;
+pub use runner::{RunOptions, RunReport, run, store_batches};
+pub use spec::{KafkaSourceSpec, LakeSinkSpec, MemoryBudget, OnOutOfRange, PipelineSpec, StepSpec};

@@ -11,48 +11,24 @@
 //! repeats a record. The consumer group's offsets are written afterwards, for lag tools.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use pipelab_ingest::kafka::{KafkaSource, OffsetStore, SourceControl, SourceOptions, StopReason};
-use pipelab_ingest::{JsonDecoder, MicroBatch, StoreError};
-use pipelab_lake::{LakeError, LakeLocation, LakeTable};
+use pipelab_ingest::kafka::{KafkaSource, SourceControl, SourceOptions, StopReason};
+use pipelab_ingest::{JsonDecoder, MicroBatch};
+use pipelab_lake::{LakeLocation, LakeTable};
 use pipelab_transform::{Step, Transform};
 use tokio::sync::mpsc;
 
 use crate::dead_letters::DeadLetterSink;
 use crate::error::PipelineError;
+use crate::error::SpecError;
 use crate::memory::{MemoryPeak, PeakSampler};
-use crate::spec::{PipelineSpec, SpecError};
+use crate::offsets::{LakeOffsets, open_existing};
+use crate::progress::Progress;
+use crate::spec::PipelineSpec;
 use crate::writer::BatchWriter;
-
-/// Counters a progress display or a summary reads.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Progress {
-    pub read: u64,
-    pub read_bytes: u64,
-    pub written: u64,
-    pub dead_letters: u64,
-    pub commits: u64,
-    pub files: u64,
-    pub bytes: u64,
-    /// Records dropped because a commit (this process's or another's) already holds them.
-    pub already_stored: u64,
-    /// Partitions re-read because a batch did not continue where the table stands.
-    pub reseeks: u64,
-    /// Commits lost to a concurrent writer and retried.
-    pub conflicts: u64,
-    /// Rewrites of the table that widened column types (`on_type_mismatch = "widen"`).
-    pub widenings: u64,
-    /// Partitions compacted after writes (`[sink.compaction]`).
-    pub compactions: u64,
-    /// Where the writer's time went: decoding JSON, running the steps (and fitting
-    /// their output to the table), and writing files and committing.
-    pub decode_time: Duration,
-    pub steps_time: Duration,
-    pub commit_time: Duration,
-}
 
 pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
 
@@ -91,11 +67,6 @@ pub struct RunReport {
     pub transient_errors: u64,
     /// The process's memory peak during the run, where the system tells it.
     pub memory: Option<MemoryPeak>,
-}
-
-/// The Delta `txn` app id that holds a partition's next offset.
-pub fn app_id(pipeline: &str, topic: &str, partition: i32) -> String {
-    format!("pipelab/{pipeline}/{topic}/{partition}")
 }
 
 pub async fn run(spec: &PipelineSpec, opts: RunOptions) -> Result<RunReport, PipelineError> {
@@ -206,82 +177,6 @@ fn writer_for<'a>(
     BatchWriter::new(spec, lake, transform, decoder, dead_letters, source)
 }
 
-/// Where the partitions stand in the lake: the tables' `txn` versions, read anew on
-/// every call (another member may have committed since). Called on the consumer thread,
-/// which is not a runtime worker, so it may block on the runtime.
-struct LakeOffsets {
-    runtime: tokio::runtime::Handle,
-    lake: LakeLocation,
-    table: String,
-    dead_letter_table: String,
-    pipeline: String,
-    topic: String,
-    /// What each assignment found, for the run report.
-    resumed: Mutex<BTreeMap<i32, i64>>,
-}
-
-impl LakeOffsets {
-    fn new(spec: &PipelineSpec, lake: &LakeLocation) -> Self {
-        Self {
-            runtime: tokio::runtime::Handle::current(),
-            lake: lake.clone(),
-            table: spec.sink.table.clone(),
-            dead_letter_table: spec.dead_letter_table(),
-            pipeline: spec.name.clone(),
-            topic: spec.source.topic.clone(),
-            resumed: Mutex::new(BTreeMap::new()),
-        }
-    }
-
-    fn resumed(&self) -> BTreeMap<i32, i64> {
-        self.resumed
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-
-    /// The table's `txn` versions for these partitions; `None` when there is no table.
-    fn read(
-        &self,
-        table: &str,
-        partitions: &[i32],
-    ) -> Result<Option<BTreeMap<i32, i64>>, PipelineError> {
-        let app_ids: BTreeMap<i32, String> = partitions
-            .iter()
-            .map(|&p| (p, app_id(&self.pipeline, &self.topic, p)))
-            .collect();
-        self.runtime.block_on(async {
-            match open_existing(&self.lake, table).await? {
-                Some(mut t) => txn_offsets(&mut t, &app_ids).await.map(Some),
-                None => Ok(None),
-            }
-        })
-    }
-}
-
-impl OffsetStore for LakeOffsets {
-    fn resume(&self, partitions: &[i32]) -> Result<HashMap<i32, i64>, StoreError> {
-        let found = self.read(&self.table, partitions)?.unwrap_or_default();
-        self.resumed
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .extend(found.iter().map(|(&p, &o)| (p, o)));
-        Ok(found.into_iter().collect())
-    }
-
-    /// Once the table exists, every batch commits its offsets there (with no rows if all
-    /// its records were dead letters). Before, only the dead-letter table has any.
-    fn handled(&self, partitions: &[i32]) -> Result<HashMap<i32, i64>, StoreError> {
-        let found = match self.read(&self.table, partitions)? {
-            Some(found) => found,
-            None => self
-                .read(&self.dead_letter_table, partitions)?
-                .unwrap_or_default(),
-        };
-        Ok(found.into_iter().collect())
-    }
-}
-
 async fn connect(
     spec: &PipelineSpec,
     opts: &RunOptions,
@@ -337,29 +232,4 @@ fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
             None => "panicked".to_string(),
         },
     }
-}
-
-pub(crate) async fn open_existing(
-    lake: &LakeLocation,
-    name: &str,
-) -> Result<Option<LakeTable>, PipelineError> {
-    match LakeTable::open(lake, name).await {
-        Ok(t) => Ok(Some(t)),
-        Err(LakeError::TableNotFound { .. }) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Next offset per partition, from the table's `txn` actions (the table is refreshed
-/// to its newest version first).
-pub(crate) async fn txn_offsets(
-    table: &mut LakeTable,
-    app_ids: &BTreeMap<i32, String>,
-) -> Result<BTreeMap<i32, i64>, PipelineError> {
-    let ids: Vec<String> = app_ids.values().cloned().collect();
-    let versions = table.txn_versions(&ids).await?;
-    Ok(app_ids
-        .iter()
-        .filter_map(|(&p, id)| versions.get(id).map(|&v| (p, v)))
-        .collect())
 }

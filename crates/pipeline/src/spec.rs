@@ -23,14 +23,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
-use thiserror::Error;
 
-#[derive(Debug, Error)]
-#[error("{path}: {message}")]
-pub struct SpecError {
-    pub path: String,
-    pub message: String,
-}
+use crate::error::SpecError;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

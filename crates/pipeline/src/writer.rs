@@ -14,8 +14,9 @@ use pipelab_transform::Transform;
 
 use crate::dead_letters::DeadLetterSink;
 use crate::error::PipelineError;
+use crate::offsets::{app_id, open_existing, txn_offsets};
+use crate::progress::Progress;
 use crate::quality::QualitySink;
-use crate::runner::{Progress, app_id, open_existing, txn_offsets};
 use crate::spec::{OnTypeMismatch, PipelineSpec};
 
 /// `PIPELAB_FAILPOINT=pipeline-after-commit`: crash tests die right after a lake commit.

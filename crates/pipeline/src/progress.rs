@@ -1,0 +1,30 @@
+//! What a run has done so far, for a progress display and the run's summary.
+
+use std::time::Duration;
+
+/// Counters a progress display or a summary reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub read: u64,
+    pub read_bytes: u64,
+    pub written: u64,
+    pub dead_letters: u64,
+    pub commits: u64,
+    pub files: u64,
+    pub bytes: u64,
+    /// Records dropped because a commit (this process's or another's) already holds them.
+    pub already_stored: u64,
+    /// Partitions re-read because a batch did not continue where the table stands.
+    pub reseeks: u64,
+    /// Commits lost to a concurrent writer and retried.
+    pub conflicts: u64,
+    /// Rewrites of the table that widened column types (`on_type_mismatch = "widen"`).
+    pub widenings: u64,
+    /// Partitions compacted after writes (`[sink.compaction]`).
+    pub compactions: u64,
+    /// Where the writer's time went: decoding JSON, running the steps (and fitting
+    /// their output to the table), and writing files and committing.
+    pub decode_time: Duration,
+    pub steps_time: Duration,
+    pub commit_time: Duration,
+}
