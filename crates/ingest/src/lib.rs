@@ -4,6 +4,7 @@
 //! This crate knows nothing about Parquet paths or lake tables: it hands the
 //! pipeline runner micro-batches of raw records and decodes them to Arrow.
 
+mod batch;
 mod client;
 mod dead_letter;
 pub mod decode;
@@ -14,19 +15,22 @@ pub mod generate;
 mod infer;
 pub mod kafka;
 pub mod names;
+mod options;
 pub mod produce;
+mod rebalance;
 pub mod record;
 pub mod topic_read;
 mod widen;
 
+pub use batch::{MicroBatch, Position};
 pub use dead_letter::DeadLetter;
 pub use decode::{Decoded, JsonDecoder};
 pub use error::{IngestError, StoreError};
 pub use fit::TypePolicy;
-pub use kafka::{
-    Assignment, KafkaSource, MicroBatch, OffsetStore, OutOfRange, Position, SourceControl,
-    SourceOptions, StopReason,
-};
+pub use kafka::{KafkaSource, SourceControl, SourceCounters};
 pub use names::{DuplicateKeys, FieldNames, NameRules};
+pub use options::{
+    Assignment, EMBEDDED_CLUSTER_ID, OffsetStore, OutOfRange, SourceOptions, StopReason,
+};
 pub use record::RawRecord;
 pub use topic_read::{PartitionRange, TopicReader};

@@ -5,8 +5,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
+use pipelab_ingest::OffsetStore;
 use pipelab_ingest::StoreError;
-use pipelab_ingest::kafka::OffsetStore;
 use pipelab_lake::{LakeError, LakeLocation, LakeTable};
 
 use crate::error::PipelineError;

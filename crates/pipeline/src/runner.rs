@@ -15,8 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use pipelab_ingest::kafka::{KafkaSource, SourceControl, SourceOptions, StopReason};
 use pipelab_ingest::{JsonDecoder, MicroBatch};
+use pipelab_ingest::{KafkaSource, SourceControl, SourceOptions, StopReason};
 use pipelab_lake::{LakeLocation, LakeTable};
 use pipelab_transform::{Step, Transform};
 use tokio::sync::mpsc;

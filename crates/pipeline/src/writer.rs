@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::Schema;
-use pipelab_ingest::kafka::SourceControl;
+use pipelab_ingest::SourceControl;
 use pipelab_ingest::{DeadLetter, JsonDecoder, MicroBatch, Position, RawRecord};
 use pipelab_lake::maintain::CompactOptions;
 use pipelab_lake::{LakeLocation, LakeTable, TableSpec, conform, widen_batch, widened_schema};
