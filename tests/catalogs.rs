@@ -151,7 +151,7 @@ fn a_lake_joins_csv_json_and_parquet_files_by_catalog_names() {
 fn bad_catalogs_files_exit_2_naming_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("catalogs.toml");
-    let cases: [(&str, &[&str]); 4] = [
+    let cases: [(&str, &[&str]); 5] = [
         (
             "[catalogs.pg]\nkind = \"oracle\"\n",
             &["catalogs.toml: line 2", "\"oracle\"", "lake, files"],
@@ -159,6 +159,10 @@ fn bad_catalogs_files_exit_2_naming_file_and_line() {
         (
             "[catalogs.l]\nkind = \"lake\"\nlocaton = \"x\"\n",
             &["catalogs.toml", "line 3", "locaton"],
+        ),
+        (
+            "[catalogs.l]\nkind = \"lake\"\nlocation = \"x\"\nbrokers = \"127.0.0.1:9092\"\n",
+            &["catalogs.toml: line 4", "kind lake does not take `brokers`"],
         ),
         (
             "[catalogs.f]\nkind = \"files\"\ntables = { t = \"notes.txt\" }\n",

@@ -367,6 +367,13 @@ fn bad_config_exits_2_naming_file_and_line() {
         output(pipelab(None).arg("run").arg(&unknown)),
         &["unknown.toml", "line 4", "speed"],
     );
+    // A [source] key written in [sink] is refused there, not ignored.
+    let misplaced = dir.path().join("misplaced.toml");
+    std::fs::write(&misplaced, "name = \"x\"\n[source]\ntopic = \"t\"\n[sink]\nlocation = \"/tmp/l\"\ntable = \"t\"\nfield_names = \"fold\"\n").unwrap();
+    assert_user_error(
+        output(pipelab(None).arg("run").arg(&misplaced)),
+        &["misplaced.toml", "line 7", "field_names"],
+    );
 
     let same_table = dir.path().join("same_table.toml");
     std::fs::write(&same_table, "name = \"x\"\n[source]\ntopic = \"t\"\n[sink]\nlocation = \"/tmp/l\"\ntable = \"t\"\ndead_letter_table = \"t\"\n").unwrap();

@@ -145,22 +145,56 @@ struct RawQueryLog {
     topic: Option<String>,
 }
 
+/// A catalog as written: every kind's keys, each kept with where it is, so that a key
+/// its kind does not take is refused at its line ([`kind_keys`]) rather than ignored.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCatalog {
     kind: Spanned<String>,
-    location: Option<String>,
-    #[serde(default)]
-    storage_options: HashMap<String, String>,
-    tables: Option<BTreeMap<String, Spanned<String>>>,
+    location: Option<Spanned<String>>,
+    storage_options: Option<Spanned<HashMap<String, String>>>,
+    tables: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
     url: Option<Spanned<String>>,
-    schemas: Option<Vec<String>>,
-    brokers: Option<String>,
-    topics: Option<Vec<String>>,
+    schemas: Option<Spanned<Vec<String>>>,
+    brokers: Option<Spanned<String>>,
+    topics: Option<Spanned<Vec<String>>>,
+}
+
+impl RawCatalog {
+    /// The keys set besides `kind`, with where each value is.
+    fn keys(&self) -> Vec<(&'static str, std::ops::Range<usize>)> {
+        [
+            ("location", self.location.as_ref().map(Spanned::span)),
+            (
+                "storage_options",
+                self.storage_options.as_ref().map(Spanned::span),
+            ),
+            ("tables", self.tables.as_ref().map(Spanned::span)),
+            ("url", self.url.as_ref().map(Spanned::span)),
+            ("schemas", self.schemas.as_ref().map(Spanned::span)),
+            ("brokers", self.brokers.as_ref().map(Spanned::span)),
+            ("topics", self.topics.as_ref().map(Spanned::span)),
+        ]
+        .into_iter()
+        .filter_map(|(key, span)| span.map(|span| (key, span)))
+        .collect()
+    }
 }
 
 /// The kinds this build of pipelab knows.
 const KINDS: &str = "lake, files, postgres, mysql, sqlite, kafka";
+
+/// The keys a catalog of `kind` takes besides `kind`; `None` for a kind there is not.
+fn kind_keys(kind: &str) -> Option<&'static [&'static str]> {
+    Some(match kind {
+        "lake" => &["location", "storage_options"],
+        "files" => &["tables"],
+        "postgres" | "mysql" => &["url", "schemas"],
+        "sqlite" => &["url", "location", "schemas"],
+        "kafka" => &["brokers", "topics"],
+        _ => return None,
+    })
+}
 
 impl Catalogs {
     /// Read and check a catalogs file.
@@ -189,17 +223,31 @@ impl Catalogs {
             let where_ = at(name.span());
             let name = name.into_inner();
             check_name(&name).map_err(|m| err(format!("{where_}: catalog {name:?} {m}")))?;
-            let catalog = match spec.kind.get_ref().as_str() {
+            let kind = spec.kind.get_ref().as_str();
+            if let Some(allowed) = kind_keys(kind)
+                && let Some((key, span)) =
+                    spec.keys().into_iter().find(|(k, _)| !allowed.contains(k))
+            {
+                return Err(err(format!(
+                    "{}: catalog {name:?} of kind {kind} does not take `{key}` (its keys: kind, {})",
+                    at(span),
+                    allowed.join(", ")
+                )));
+            }
+            let catalog = match kind {
                 "lake" => Catalog::Lake {
-                    location: spec.location.ok_or_else(|| {
+                    location: spec.location.map(Spanned::into_inner).ok_or_else(|| {
                         err(format!(
                             "{where_}: catalog {name:?} of kind lake needs a `location`"
                         ))
                     })?,
-                    storage_options: spec.storage_options,
+                    storage_options: spec
+                        .storage_options
+                        .map(Spanned::into_inner)
+                        .unwrap_or_default(),
                 },
                 "files" => {
-                    let tables = spec.tables.ok_or_else(|| {
+                    let tables = spec.tables.map(Spanned::into_inner).ok_or_else(|| {
                         err(format!(
                             "{where_}: catalog {name:?} of kind files needs `tables` \
                              (name = \"path\")"
@@ -225,7 +273,7 @@ impl Catalogs {
                     let engine = Engine::of_kind(kind);
                     let address = match (spec.url, spec.location) {
                         (Some(url), None) => url.into_inner(),
-                        (None, Some(path)) if engine == Engine::Sqlite => path,
+                        (None, Some(path)) if engine == Engine::Sqlite => path.into_inner(),
                         _ => {
                             return Err(err(format!(
                                 "{where_}: catalog {name:?} of kind {kind} needs {}",
@@ -233,18 +281,19 @@ impl Catalogs {
                             )));
                         }
                     };
-                    let database = crate::databases::Database::new(engine, address, spec.schemas)
+                    let schemas = spec.schemas.map(Spanned::into_inner);
+                    let database = crate::databases::Database::new(engine, address, schemas)
                         .map_err(|m| err(format!("{where_}: catalog {name:?}: {m}")))?;
                     Catalog::Database(database)
                 }
                 "kafka" => Catalog::Kafka(crate::kafka::KafkaCatalog {
-                    brokers: spec.brokers.ok_or_else(|| {
+                    brokers: spec.brokers.map(Spanned::into_inner).ok_or_else(|| {
                         err(format!(
                             "{where_}: catalog {name:?} of kind kafka needs `brokers` \
                              (\"host:port,...\")"
                         ))
                     })?,
-                    topics: spec.topics,
+                    topics: spec.topics.map(Spanned::into_inner),
                 }),
                 other => {
                     return Err(err(format!(
@@ -489,5 +538,23 @@ mod tests {
         assert!(two.contains("default_catalog"), "{two}");
         let dotted = parse("[catalogs.\"a.b\"]\nkind = \"lake\"\nlocation = \"x\"\n").unwrap_err();
         assert!(dotted.contains("has a dot"), "{dotted}");
+        // A key of another kind is refused at its line, not ignored.
+        let other = parse(
+            "[catalogs.l]\nkind = \"lake\"\nlocation = \"x\"\nbrokers = \"127.0.0.1:9092\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            other.starts_with("cat.toml: line 4:")
+                && other.contains("kind lake does not take `brokers`")
+                && other.contains("location, storage_options"),
+            "{other}"
+        );
+        let other =
+            parse("[catalogs.k]\nkind = \"kafka\"\nbrokers = \"b:9092\"\nlocation = \"x\"\n")
+                .unwrap_err();
+        assert!(
+            other.contains("line 4") && other.contains("`location`"),
+            "{other}"
+        );
     }
 }
