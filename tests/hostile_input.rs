@@ -45,19 +45,6 @@ fn keyed(key: String, payload: Option<Vec<u8>>) -> RawRecord {
     }
 }
 
-async fn send(stack: &pipelab_devstack::DevStack, topic: &str, records: Vec<RawRecord>) {
-    let brokers = stack.kafka_bootstrap();
-    let topic = topic.to_string();
-    let n = records.len() as u64;
-    let stats = tokio::task::spawn_blocking(move || {
-        pipelab_ingest::produce::produce_records(&brokers, &topic, records, |_| {})
-    })
-    .await
-    .unwrap()
-    .unwrap();
-    assert_eq!(stats.acked, n);
-}
-
 fn lines(records: &[&str]) -> Vec<RawRecord> {
     records
         .iter()
@@ -138,11 +125,11 @@ async fn names_that_differ_only_by_case_and_repeated_keys_never_stop_a_pipeline(
     for (topic, source, table, dead) in cases {
         stack.create_topic(topic, 1).await.unwrap();
         let spec = spec(dir.path(), &stack, topic, source);
-        send(&stack, topic, lines(&first)).await;
+        produce_records(&stack, topic, lines(&first)).await;
         // A first batch: the table is created from it.
         let out = run_until_idle(&stack, &spec);
         assert!(out.contains("read 6 records"), "{topic}: {out}");
-        send(&stack, topic, lines(&second)).await;
+        produce_records(&stack, topic, lines(&second)).await;
         // A restart: the table's columns are the ones to differ from.
         let out = run_until_idle(&stack, &spec);
         assert!(out.contains("read 5 records"), "{topic}: {out}");
@@ -210,7 +197,7 @@ async fn a_mix_of_hostile_records_is_kept_and_good_records_are_unchanged() {
     for i in 0..bad {
         records.swap(n - 1 - i, i * 14 + 3);
     }
-    send(&stack, "mixed", records).await;
+    produce_records(&stack, "mixed", records).await;
     let spec = spec(dir.path(), &stack, "mixed", "");
     let out = run_until_idle(&stack, &spec);
     assert_eq!(n, 3000);

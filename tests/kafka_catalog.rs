@@ -53,13 +53,7 @@ async fn a_topic_is_a_table_of_its_records_and_bad_ones_are_kept_not_lost() {
             vec![],
         ),
     ];
-    let brokers = stack.kafka_bootstrap();
-    tokio::task::spawn_blocking(move || {
-        pipelab_ingest::produce::produce_records(&brokers, "clicks", bad, |_| {})
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    produce_records(&stack, "clicks", bad).await;
     let catalogs = write_catalogs(
         dir.path(),
         &format!(

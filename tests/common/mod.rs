@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use pipelab_devstack::{DevStack, DevStackConfig};
+use pipelab_ingest::RawRecord;
 use pipelab_ingest::generate::{Clickstream, ClickstreamConfig};
 
 pub const PIPELAB: &str = env!("CARGO_BIN_EXE_pipelab");
@@ -141,6 +142,20 @@ pub async fn produce(
         .map(|e| (e.user_id.clone(), serde_json::to_vec(e).unwrap()))
         .collect();
     produce_raw(stack, topic, records).await;
+}
+
+/// Produce records as they are (keys, headers, null payloads) to `topic`, through rdkafka.
+pub async fn produce_records(stack: &DevStack, topic: &str, records: Vec<RawRecord>) {
+    let brokers = stack.kafka_bootstrap();
+    let topic = topic.to_string();
+    let n = records.len() as u64;
+    let stats = tokio::task::spawn_blocking(move || {
+        pipelab_ingest::produce::produce_records(&brokers, &topic, records, |_| {})
+    })
+    .await
+    .unwrap()
+    .expect("produce");
+    assert_eq!(stats.acked, n);
 }
 
 pub async fn produce_raw(stack: &DevStack, topic: &str, records: Vec<(String, Vec<u8>)>) {
