@@ -553,43 +553,31 @@ fn demo_runs_end_to_end_and_leaves_a_queryable_lake() {
     assert!(foreign.join("keep.txt").exists());
 }
 
-/// A shell as a new terminal would be: `pipelab` on PATH, and none of the variables
-/// that would point pipelab somewhere else (the test's own or the user's).
-fn pasted(line: &str) -> std::process::Command {
-    let bin = std::path::Path::new(PIPELAB).parent().unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let mut cmd = std::process::Command::new("bash");
-    cmd.args(["-c", line])
-        .env("PATH", path)
-        .stdin(Stdio::null());
-    without_user_env(&mut cmd);
-    cmd
-}
-
-/// Every command the demo prints works when pasted into a shell, in the order printed:
-/// the queries, the devstack (kept running, on the ports the spec names), then from
-/// "a second terminal" gen, run and the last query, which counts the events added.
+/// Every command the demo prints works when pasted into a new shell, in the order
+/// printed: the queries, the devstack (kept running, on the ports the spec names), then
+/// from "a second terminal" gen, run and the last query, which counts the events added.
+/// Started as `cargo run` starts it (not on PATH), the demo prints the binary's path;
+/// with `pipelab` on PATH, `pipelab`.
 #[test]
 fn the_commands_the_demo_prints_work_when_pasted() {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().join("demo");
     let out = run_ok(
         pipelab(None)
+            .env("PATH", NO_PIPELAB_PATH)
             .args(["demo", "--events", "2000", "--dir"])
             .arg(&work),
     );
+    let me = std::path::Path::new(PIPELAB).canonicalize().unwrap();
+    let me = format!("{} ", me.display());
     let commands: Vec<&str> = out
         .lines()
         .filter_map(|l| l.strip_prefix("  "))
-        .filter(|l| l.starts_with("pipelab "))
+        .filter(|l| l.starts_with(&me))
         .collect();
     let names: Vec<&str> = commands
         .iter()
-        .map(|c| c.split_whitespace().nth(1).unwrap())
+        .map(|c| c[me.len()..].split_whitespace().next().unwrap())
         .collect();
     assert_eq!(
         names,
@@ -599,7 +587,7 @@ fn the_commands_the_demo_prints_work_when_pasted() {
     let mut devstack = None;
     let mut last = String::new();
     for command in &commands {
-        if command.starts_with("pipelab devstack ") {
+        if command[me.len()..].starts_with("devstack ") {
             devstack = Some(DevstackChild::start(pasted(&format!("exec {command}"))));
             continue;
         }
@@ -607,6 +595,29 @@ fn the_commands_the_demo_prints_work_when_pasted() {
     }
     drop(devstack);
     assert!(last.contains("12000"), "the last query printed:\n{last}");
+
+    let bin = std::path::Path::new(PIPELAB).parent().unwrap();
+    let on_path = run_ok(
+        pipelab(None)
+            .env("PATH", format!("{}:{NO_PIPELAB_PATH}", bin.display()))
+            .args(["demo", "--events", "100", "--dir"])
+            .arg(dir.path().join("again")),
+    );
+    assert!(on_path.contains("\n  pipelab query --lake "), "{on_path}");
+}
+
+/// A PATH with the system's tools and no `pipelab`, as a new user's shell has.
+const NO_PIPELAB_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+/// A shell as a new terminal would be: PATH without `pipelab`, and none of the variables
+/// that would point pipelab somewhere else (the test's own or the user's).
+fn pasted(line: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new("bash");
+    cmd.args(["-c", line])
+        .env("PATH", NO_PIPELAB_PATH)
+        .stdin(Stdio::null());
+    without_user_env(&mut cmd);
+    cmd
 }
 
 /// A `pipelab devstack` child, stopped with Ctrl-C (SIGINT) when dropped.

@@ -224,13 +224,15 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
         "\nThe lake is a directory of Delta tables: {}",
         lake_dir.display()
     );
+    // The follow-up commands as the user can paste them into a new shell.
+    let me = command_name();
     println!("Query it again:");
     println!(
-        "  pipelab query --lake {} \"SELECT dt, count(*) FROM clicks GROUP BY dt ORDER BY dt\"",
+        "  {me} query --lake {} \"SELECT dt, count(*) FROM clicks GROUP BY dt ORDER BY dt\"",
         lake_dir.display()
     );
     println!(
-        "  pipelab query --lake {}            # interactive shell",
+        "  {me} query --lake {}            # interactive shell",
         lake_dir.display()
     );
     println!(
@@ -238,18 +240,16 @@ pub async fn run(args: DemoArgs) -> Result<(), CliError> {
          running):"
     );
     println!(
-        "  pipelab devstack --dir {} --kafka-port {kafka_port} --s3-port {s3_port}",
+        "  {me} devstack --dir {} --kafka-port {kafka_port} --s3-port {s3_port}",
         dir.display()
     );
     println!(
         "and from a second terminal, add events and run the pipeline again (it resumes where the lake says it stopped):"
     );
+    println!("  {me} gen --brokers 127.0.0.1:{kafka_port} --topic {TOPIC} --events 10000 --seed 7");
+    println!("  {me} run {} --until-idle", spec_path.display());
     println!(
-        "  pipelab gen --brokers 127.0.0.1:{kafka_port} --topic {TOPIC} --events 10000 --seed 7"
-    );
-    println!("  pipelab run {} --until-idle", spec_path.display());
-    println!(
-        "  pipelab query --lake {} \"SELECT count(*) FROM clicks\"",
+        "  {me} query --lake {} \"SELECT count(*) FROM clicks\"",
         lake_dir.display()
     );
     if !matches {
@@ -355,4 +355,28 @@ fn day_counts(
         }
     }
     Ok(out)
+}
+
+/// How a user runs this binary from a new shell: `pipelab` when that is what PATH finds,
+/// else the path this process was started from (`cargo run` puts nothing on PATH),
+/// quoted for the shell when it has to be.
+fn command_name() -> String {
+    let Ok(exe) = std::env::current_exe().and_then(|p| p.canonicalize()) else {
+        return "pipelab".into();
+    };
+    let on_path = std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths)
+            .any(|dir| dir.join("pipelab").canonicalize().is_ok_and(|p| p == exe))
+    });
+    let path = exe.display().to_string();
+    if on_path {
+        "pipelab".into()
+    } else if path
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+".contains(c))
+    {
+        path
+    } else {
+        format!("'{}'", path.replace('\'', "'\\''"))
+    }
 }
