@@ -4,7 +4,6 @@
 use std::path::Path;
 
 use crate::common::*;
-use crate::end_to_end::assert_user_error;
 
 /// The shell of `pipelab query --catalogs FILE --format csv`, fed `input`: what it printed.
 fn shell(catalogs: &Path, input: &str) -> String {

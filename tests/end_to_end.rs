@@ -10,43 +10,6 @@ use crate::common::*;
 
 const N: u64 = 30_000;
 
-fn counts(rows: Vec<Vec<String>>) -> BTreeMap<String, i64> {
-    rows.into_iter()
-        .map(|r| (r[0].clone(), r[1].parse().unwrap()))
-        .collect()
-}
-
-pub(crate) fn total_and_distinct(
-    stack: &pipelab_devstack::DevStack,
-    lake: &str,
-    table: &str,
-) -> (i64, i64) {
-    let rows = query_csv(
-        Some(stack),
-        lake,
-        &format!("SELECT count(*), count(DISTINCT event_id) FROM {table}"),
-    );
-    (rows[0][0].parse().unwrap(), rows[0][1].parse().unwrap())
-}
-
-/// The `clicks` table holds every event once, and its per-day counts are those of the
-/// generated events; returns those counts.
-pub(crate) fn assert_exactly_once(
-    stack: &pipelab_devstack::DevStack,
-    lake: &str,
-    events: &[pipelab_ingest::generate::ClickEvent],
-) -> BTreeMap<String, i64> {
-    let n = events.len() as i64;
-    assert_eq!(total_and_distinct(stack, lake, "clicks"), (n, n));
-    let days = counts(query_csv(
-        Some(stack),
-        lake,
-        "SELECT dt, count(*) FROM clicks GROUP BY dt ORDER BY dt",
-    ));
-    assert_eq!(days, per_day(events));
-    days
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn produced_events_land_exactly_once_with_right_daily_counts() {
     let dir = tempfile::tempdir().unwrap();
@@ -250,30 +213,6 @@ async fn bad_records_go_to_the_dead_letter_table_and_the_rest_flows() {
         "SELECT count(*) FROM mixed_dead_letters",
     );
     assert_eq!(dead[0][0], "6");
-}
-
-/// Exit code 2 (the input needs fixing) and a message holding each of `expect`.
-pub(crate) fn assert_user_error(out: std::process::Output, expect: &[&str]) {
-    assert_failure(out, 2, expect);
-}
-
-/// Exit code 1 (a service or the machine failed) and a message holding each of `expect`.
-pub(crate) fn assert_environment_error(out: std::process::Output, expect: &[&str]) {
-    assert_failure(out, 1, expect);
-}
-
-fn assert_failure(out: std::process::Output, code: i32, expect: &[&str]) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "exit code; stderr:\n{stderr}"
-    );
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(stderr.lines().any(|l| l.starts_with("error: ")), "{stderr}");
-    for e in expect {
-        assert!(stderr.contains(e), "expected {e:?} in:\n{stderr}");
-    }
 }
 
 /// A reader that stops early (`pipelab query … | head -1`) ends pipelab quietly and

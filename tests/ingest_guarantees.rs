@@ -13,7 +13,6 @@ use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedPr
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::common::*;
-use crate::end_to_end::{assert_environment_error, assert_exactly_once, total_and_distinct};
 
 /// A spec with the given [sink] extras, reading every partition (the default on the
 /// embedded broker).
@@ -1150,7 +1149,7 @@ async fn storage_going_down_mid_run_exits_1_and_loses_nothing() {
         .unwrap();
     produce_records(&brokers, "falls", &(0..10).map(record).collect::<Vec<_>>());
     let started = std::time::Instant::now();
-    while lake_count(&storage, &lake) != Some(10) {
+    while falls_rows(&storage, &lake) != Some(10) {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "the first records were not committed"
@@ -1188,7 +1187,7 @@ async fn storage_going_down_mid_run_exits_1_and_loses_nothing() {
 }
 
 /// The row count of table `falls`, or `None` while it does not exist.
-fn lake_count(stack: &pipelab_devstack::DevStack, lake: &str) -> Option<i64> {
+fn falls_rows(stack: &pipelab_devstack::DevStack, lake: &str) -> Option<i64> {
     let out = output(pipelab(Some(stack)).args([
         "query",
         "--lake",

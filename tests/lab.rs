@@ -6,7 +6,6 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::common::*;
-use crate::end_to_end::assert_user_error;
 
 fn lab(out: &Path) -> std::process::Command {
     let mut cmd = pipelab(None);

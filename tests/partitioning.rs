@@ -259,7 +259,7 @@ async fn transforms_partition_escape_round_trip_and_prune() {
             .args(["run", "--until-idle"])
             .arg(&bad_spec),
     );
-    crate::end_to_end::assert_user_error(out, &["tx_text", "CAST(ts AS TIMESTAMP)"]);
+    assert_user_error(out, &["tx_text", "CAST(ts AS TIMESTAMP)"]);
     assert!(!lake_dir.join("tx_text/_delta_log").exists());
 }
 
@@ -283,6 +283,6 @@ fn bad_transforms_exit_2_naming_the_entry() {
         )
         .unwrap();
         let out = output(pipelab(None).arg("run").arg(&path));
-        crate::end_to_end::assert_user_error(out, &[entry, says]);
+        assert_user_error(out, &[entry, says]);
     }
 }

@@ -1,7 +1,6 @@
 //! `[[sink.quality]]`: data-quality metrics per commit, kept as a queryable table.
 
 use crate::common::*;
-use crate::end_to_end::assert_user_error;
 
 /// 200 records: every fifth without a price, every tenth with a negative one, users
 /// repeating every 10 records, every twentieth a day old.

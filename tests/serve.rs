@@ -6,7 +6,6 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 use crate::common::*;
-use crate::end_to_end::assert_user_error;
 
 /// A running `pipelab serve` on a port the system chose; killed (SIGKILL) when dropped.
 pub(crate) struct Server {

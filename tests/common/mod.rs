@@ -10,6 +10,9 @@ use pipelab_devstack::{DevStack, DevStackConfig};
 use pipelab_ingest::RawRecord;
 use pipelab_ingest::generate::{Clickstream, ClickstreamConfig};
 
+mod assert;
+pub use assert::*;
+
 pub const PIPELAB: &str = env!("CARGO_BIN_EXE_pipelab");
 
 /// The `pipelab` binary, with the lake's S3 settings of `stack` in its environment and
