@@ -14,27 +14,15 @@ use crate::common::*;
 /// A spec reading `topic` into the table of the same name, with `source` lines added to
 /// its [source].
 fn spec(dir: &Path, stack: &pipelab_devstack::DevStack, topic: &str, source: &str) -> PathBuf {
-    let path = dir.join(format!("{topic}.toml"));
-    let text = format!(
-        r#"name = "{topic}"
-[source]
-brokers = "{brokers}"
-topic = "{topic}"
-{source}
-[[steps]]
-name = "event_date"
-sql = "SELECT *, substr(ts, 1, 10) AS dt FROM input"
-[sink]
-location = "{lake}"
-table = "{topic}"
-partition_by = ["dt"]
-flush_interval_secs = 0.5
-"#,
-        brokers = stack.kafka_bootstrap(),
-        lake = stack.lake_url(),
-    );
-    std::fs::write(&path, text).unwrap();
-    path
+    let (brokers, lake) = (stack.kafka_bootstrap(), stack.lake_url());
+    write_spec_with(
+        dir,
+        topic,
+        (&brokers, topic),
+        &lake,
+        source,
+        "flush_interval_secs = 0.5",
+    )
 }
 
 fn keyed(key: String, payload: Option<Vec<u8>>) -> RawRecord {

@@ -35,27 +35,10 @@ fn spec_with(
     assignment: &str,
     extra: &str,
 ) -> PathBuf {
-    let path = dir.join(format!("{name}.toml"));
-    let text = format!(
-        r#"name = "{name}"
-[source]
-brokers = "{brokers}"
-topic = "{topic}"
-assignment = "{assignment}"
-options = {{ "session.timeout.ms" = "3000" }}
-[[steps]]
-name = "event_date"
-sql = "SELECT *, substr(ts, 1, 10) AS dt FROM input"
-[sink]
-location = "{lake}"
-table = "{topic}"
-partition_by = ["dt"]
-flush_interval_secs = 0.5
-{extra}
-"#
-    );
-    std::fs::write(&path, text).unwrap();
-    path
+    let source =
+        format!("assignment = \"{assignment}\"\noptions = {{ \"session.timeout.ms\" = \"3000\" }}");
+    let sink = format!("flush_interval_secs = 0.5\n{extra}");
+    write_spec_with(dir, name, (brokers, topic), lake, &source, &sink)
 }
 
 fn member(stack: &pipelab_devstack::DevStack, spec: &Path) -> Child {

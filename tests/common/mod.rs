@@ -162,16 +162,14 @@ pub async fn produce_records(stack: &DevStack, topic: &str, records: Vec<RawReco
 }
 
 pub async fn produce_raw(stack: &DevStack, topic: &str, records: Vec<(String, Vec<u8>)>) {
-    let brokers = stack.kafka_bootstrap();
-    let topic = topic.to_string();
-    let n = records.len() as u64;
-    let stats = tokio::task::spawn_blocking(move || {
-        pipelab_ingest::produce::produce_all(&brokers, &topic, records, |_| {})
-    })
-    .await
-    .unwrap()
-    .expect("produce");
-    assert_eq!(stats.acked, n);
+    let records = records
+        .into_iter()
+        .map(|(key, payload)| RawRecord {
+            key: Some(key.into_bytes()),
+            ..RawRecord::new(0, 0, payload)
+        })
+        .collect();
+    produce_records(stack, topic, records).await;
 }
 
 /// A pipeline spec over the stack's broker and S3 lake.
@@ -183,12 +181,27 @@ pub fn write_spec(
     lake: &str,
     flush_rows: usize,
 ) -> PathBuf {
+    let sink = format!("flush_rows = {flush_rows}\nflush_interval_secs = 1.0");
+    write_spec_with(dir, name, (brokers, topic), lake, "", &sink)
+}
+
+/// A pipeline spec `name` reading `topic` at `brokers` into the table of the same name,
+/// partitioned by the day of `ts`, with `source` and `sink` lines added to those sections.
+pub fn write_spec_with(
+    dir: &Path,
+    name: &str,
+    (brokers, topic): (&str, &str),
+    lake: &str,
+    source: &str,
+    sink: &str,
+) -> PathBuf {
     let path = dir.join(format!("{name}.toml"));
     let text = format!(
         r#"name = "{name}"
 [source]
 brokers = "{brokers}"
 topic = "{topic}"
+{source}
 [[steps]]
 name = "event_date"
 sql = "SELECT *, substr(ts, 1, 10) AS dt FROM input"
@@ -196,8 +209,7 @@ sql = "SELECT *, substr(ts, 1, 10) AS dt FROM input"
 location = "{lake}"
 table = "{topic}"
 partition_by = ["dt"]
-flush_rows = {flush_rows}
-flush_interval_secs = 1.0
+{sink}
 "#
     );
     std::fs::write(&path, text).unwrap();

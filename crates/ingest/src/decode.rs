@@ -24,7 +24,7 @@ use crate::error::IngestError;
 use crate::fit::{Look, TypePolicy, fits_record, look};
 use crate::flat::{FlatDecoder, Pushed};
 use crate::infer::{infer_fields, json_native, merge_type};
-use crate::names::{CaseMatch, NameRules, add_names, case_match, parse_record, settle};
+use crate::names::{CaseMatch, NameRules, add_names, field_match, parse_record, settle};
 use crate::record::RawRecord;
 use crate::widen::{stringify_record, widen_type};
 
@@ -348,7 +348,7 @@ impl JsonDecoder {
         if columns.iter().any(|c| c.name() == name) {
             return Some(name.to_string());
         }
-        match case_match(name, &columns) {
+        match field_match(name, &columns) {
             CaseMatch::None => Some(name.to_string()),
             CaseMatch::One(column) if self.names.fold() => Some(column.name().clone()),
             _ => None,

@@ -5,7 +5,7 @@
 use arrow::datatypes::{DataType, Fields, Schema};
 use serde_json::Value;
 
-use crate::names::{CaseMatch, Key, case_match, json_kind};
+use crate::names::{CaseMatch, Key, field_match, json_kind};
 
 /// What becomes of a value that does not fit its field's type.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -148,7 +148,7 @@ impl<'de> serde::de::Visitor<'de> for Fit<'_> {
                 return self.fits(false);
             }
             if map.next_value::<Option<serde::de::IgnoredAny>>()?.is_some() {
-                if !matches!(case_match(name, fields), CaseMatch::None) {
+                if !matches!(field_match(name, fields), CaseMatch::None) {
                     return self.fits(false);
                 }
                 self.new_field.set(true);

@@ -20,7 +20,7 @@ use arrow::datatypes::{DataType, SchemaRef};
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 
 use crate::fit::EXACT_IN_DOUBLE;
-use crate::names::{Key, NameRules, same_name};
+use crate::names::{CaseMatch, Key, NameRules, case_match};
 
 /// What [`FlatDecoder::push`] made of a record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,11 +185,15 @@ impl FlatDecoder {
         Some(found)
     }
 
-    /// The columns a key that is no column's name matches when case is ignored: the
-    /// first, and whether there is another.
-    fn twin(&self, key: &str) -> (Option<usize>, bool) {
-        let mut twins = (0..self.columns.len()).filter(|&i| same_name(&self.columns[i].name, key));
-        (twins.next(), twins.next().is_some())
+    /// The column a key that is no column's name matches when case is ignored.
+    fn twin(&self, key: &str) -> CaseMatch<usize> {
+        case_match(
+            key,
+            self.columns
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (i, c.name.as_str())),
+        )
     }
 }
 
@@ -224,17 +228,17 @@ impl<'de> Visitor<'de> for RecordSeed<'_> {
             let i = match self.decoder.find(key.as_str()) {
                 Some(i) => i,
                 None => match self.decoder.twin(key.as_str()) {
-                    (Some(i), false) if names.fold() => {
+                    CaseMatch::One(i) if names.fold() => {
                         folded = true;
                         i
                     }
-                    (twin, _) => {
-                        if unknown.iter().any(|k| k.as_str() == key.as_str()) && !names.keep_last()
+                    twin => {
+                        if !names.keep_last() && unknown.iter().any(|k| k.as_str() == key.as_str())
                         {
                             return Err(serde::de::Error::custom("repeated key"));
                         }
                         if map.next_value::<Option<IgnoredAny>>()?.is_some() {
-                            if twin.is_some() {
+                            if !matches!(twin, CaseMatch::None) {
                                 return Err(serde::de::Error::custom("differs only by case"));
                             }
                             *self.new_field = true;

@@ -72,22 +72,32 @@ pub(crate) fn same_name(a: &str, b: &str) -> bool {
 }
 
 /// What a name that is not a column's matches among the columns when case is ignored.
-pub(crate) enum CaseMatch<'f> {
+pub(crate) enum CaseMatch<T> {
     /// No column: a new field.
     None,
     /// Exactly one column.
-    One(&'f Field),
+    One(T),
     /// Several columns (a table made elsewhere may have both `a` and `A`).
     Several,
 }
 
-pub(crate) fn case_match<'f>(name: &str, columns: &'f Fields) -> CaseMatch<'f> {
-    let mut matches = columns.iter().filter(|f| same_name(f.name(), name));
+/// The one rule both decoders and the tree check use: which of the `columns` (each
+/// given with its name) `name` matches when case is ignored.
+pub(crate) fn case_match<'n, T>(
+    name: &str,
+    columns: impl IntoIterator<Item = (T, &'n str)>,
+) -> CaseMatch<T> {
+    let mut matches = columns.into_iter().filter(|(_, n)| same_name(n, name));
     match (matches.next(), matches.next()) {
         (None, _) => CaseMatch::None,
-        (Some(f), None) => CaseMatch::One(f),
+        (Some((column, _)), None) => CaseMatch::One(column),
         (Some(_), Some(_)) => CaseMatch::Several,
     }
+}
+
+/// [`case_match`] among a struct's fields.
+pub(crate) fn field_match<'f>(name: &str, fields: &'f Fields) -> CaseMatch<&'f Field> {
+    case_match(name, fields.iter().map(|f| (f.as_ref(), f.name().as_str())))
 }
 
 /// Where a value sits in its record, for messages: `n.a`, `tags[2].x`.
@@ -316,7 +326,7 @@ fn settle_object(
         }
         let column = match columns.iter().find(|f| f.name() == key) {
             Some(column) => column,
-            None => match case_match(key, columns) {
+            None => match field_match(key, columns) {
                 CaseMatch::None => {
                     new_field = true;
                     continue;
