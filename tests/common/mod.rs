@@ -260,8 +260,120 @@ pub fn require(what: &str, present: bool, install: &str) -> bool {
     false
 }
 
+/// The Python the peers run in: `PIPELAB_PYTHON` when set (`.ci/run` sets it), else a
+/// virtual environment of the tests' own with `tests/python/requirements.txt`, made once
+/// under the target directory and reused while the requirements stay the same. A user's
+/// `python3` is used only when that environment cannot be made, and then the tests say
+/// why; each test names the peers it finds missing.
 pub fn python() -> String {
-    std::env::var("PIPELAB_PYTHON").unwrap_or_else(|_| "python3".to_string())
+    static PYTHON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PYTHON
+        .get_or_init(|| match std::env::var("PIPELAB_PYTHON") {
+            Ok(python) if !python.is_empty() => python,
+            _ => test_venv().unwrap_or_else(|why| {
+                use std::io::Write;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "the tests' Python environment could not be made ({why}); \
+                     peers are looked for in python3"
+                );
+                "python3".to_string()
+            }),
+        })
+        .clone()
+}
+
+/// `python3 -m venv` + `pip install -r tests/python/requirements.txt`, unless the venv
+/// under the target directory already holds these requirements.
+fn test_venv() -> Result<String, String> {
+    let requirements =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/requirements.txt");
+    let wanted = std::fs::read_to_string(&requirements)
+        .map_err(|e| format!("{}: {e}", requirements.display()))?;
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("pipelab-test-venv");
+    let python = venv.join("bin").join("python");
+    let marker = venv.join("pipelab-requirements.txt");
+    if std::fs::read_to_string(&marker).is_ok_and(|made| made == wanted) && python.exists() {
+        return Ok(python.display().to_string());
+    }
+    let step = |what: &str, cmd: &mut Command| -> Result<(), String> {
+        let out = cmd.output().map_err(|e| format!("{what}: {e}"))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        Err(format!(
+            "{what}: {}",
+            stderr.lines().last().unwrap_or("failed")
+        ))
+    };
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "making the tests' Python environment in {} (once)",
+        venv.display()
+    );
+    step(
+        "python3 -m venv",
+        Command::new("python3")
+            .args(["-m", "venv", "--clear"])
+            .arg(&venv),
+    )?;
+    step(
+        "pip install -r tests/python/requirements.txt",
+        Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                "-r",
+            ])
+            .arg(&requirements),
+    )?;
+    std::fs::write(&marker, wanted).map_err(|e| format!("{}: {e}", marker.display()))?;
+    Ok(python.display().to_string())
+}
+
+/// Whether the DuckDB extension packages (`duckdb-ext-NAME`) hold these extensions for
+/// the installed DuckDB, looked up as the peer scripts load them: by path.
+pub fn duckdb_extensions_here(names: &[&str]) -> bool {
+    let code = "import duckdb, duckdb_ext, glob, os, sys\n\
+        root = list(duckdb_ext.__path__)[0]\n\
+        sys.exit(0 if all(glob.glob(os.path.join(root, 'extensions', f'v{duckdb.__version__}', '*', \
+        f'{n}.duckdb_extension')) for n in sys.argv[1:]) else 1)";
+    Command::new(python())
+        .args(["-c", code])
+        .args(names)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The test PostgreSQL database: `PIPELAB_TEST_POSTGRES_URL`, else the machine's own at
+/// 127.0.0.1:5432 when it answers there.
+pub fn postgres_url() -> Option<String> {
+    test_database(
+        "PIPELAB_TEST_POSTGRES_URL",
+        "postgres://postgres@127.0.0.1:5432/test",
+    )
+}
+
+/// The test MySQL/MariaDB database: `PIPELAB_TEST_MYSQL_URL`, else the machine's own at
+/// 127.0.0.1:3306 when it answers there.
+pub fn mysql_url() -> Option<String> {
+    test_database("PIPELAB_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
+}
+
+fn test_database(variable: &str, local: &str) -> Option<String> {
+    if let Ok(url) = std::env::var(variable) {
+        return Some(url);
+    }
+    let address = local.rsplit_once('@')?.1.split('/').next()?;
+    let answers = address.parse().is_ok_and(|addr| {
+        std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(1)).is_ok()
+    });
+    answers.then(|| local.to_string())
 }
 
 pub fn python_has(modules: &[&str]) -> bool {

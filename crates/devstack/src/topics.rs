@@ -1,20 +1,19 @@
 //! Topic administration through the Kafka admin API, as against any Kafka.
 
+use pipelab_ingest::client::{CreateTopicError, create_topic};
 use rdkafka::{
     ClientConfig,
-    admin::{AdminClient, AdminOptions, NewTopic, TopicReplication},
+    admin::{AdminClient, AdminOptions},
     client::DefaultClientContext,
     error::KafkaError,
-    types::RDKafkaErrorCode,
 };
 
 use crate::DevstackError;
 use crate::config::ADMIN_TIMEOUT;
 
 fn admin_config(bootstrap: &str) -> ClientConfig {
-    let mut config = ClientConfig::new();
+    let mut config = pipelab_ingest::client::config(bootstrap);
     let _ = config
-        .set("bootstrap.servers", bootstrap)
         // 127.0.0.1 only; do not let librdkafka try IPv6 first.
         .set("broker.address.family", "v4")
         .set("socket.timeout.ms", ADMIN_TIMEOUT.as_millis().to_string());
@@ -38,27 +37,21 @@ pub(crate) fn create_topic_blocking(
         .create()
         .map_err(kafka_error("admin client creation"))?;
 
-    let new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
     let options = AdminOptions::new()
         .request_timeout(Some(ADMIN_TIMEOUT))
         .operation_timeout(Some(ADMIN_TIMEOUT));
 
     // The admin future completes from rdkafka's own polling thread; no runtime is needed.
-    let results = futures::executor::block_on(admin.create_topics([&new_topic], &options))
-        .map_err(kafka_error("CreateTopics"))?;
-
-    for result in results {
-        match result {
-            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-            Err((name, code)) => {
-                return Err(DevstackError::CreateTopic {
-                    topic: name,
-                    bootstrap: bootstrap.to_owned(),
-                    code,
-                });
-            }
-        }
-    }
+    futures::executor::block_on(create_topic(&admin, topic, partitions, &options)).map_err(
+        |e| match e {
+            CreateTopicError::Request(source) => kafka_error("CreateTopics")(source),
+            CreateTopicError::Refused { topic, code } => DevstackError::CreateTopic {
+                topic,
+                bootstrap: bootstrap.to_owned(),
+                code,
+            },
+        },
+    )?;
 
     // Confirm through metadata, which is what producers and consumers will see, and
     // catch an existing topic of a different size.

@@ -328,8 +328,10 @@ fn split(plan: LogicalPlan, rules: &Rules, federated: &FederatedPlanNode) -> Res
     plan.with_new_exprs(plan.expressions(), inputs)
 }
 
-/// The prefix of the names a pushed part's columns are given in the SQL sent.
-const PUSHED_COLUMN: &str = "pipelab_col";
+/// The prefix of the names a pushed part's columns are given in the SQL sent. A column
+/// named otherwise may be named differently in that SQL: a condition added to the SQL
+/// later (a join's dynamic filter) names only columns with this prefix.
+pub(crate) const PUSHED_COLUMN: &str = "pipelab_col";
 
 /// `plan` to run in the database: its columns named `pipelab_col0…` in the SQL sent (the
 /// MySQL provider finds result columns by name, and MySQL names `sum(x)` its own way),

@@ -17,12 +17,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use pipelab_ingest::client::create_topic;
+use rdkafka::admin::{AdminClient, AdminOptions};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use rdkafka::types::RDKafkaErrorCode;
 use serde_json::{Value, json};
 use thiserror::Error;
 
@@ -76,31 +75,18 @@ impl QueryLog {
                 source,
             }
         };
-        let mut client = ClientConfig::new();
+        let delivery_ms = DELIVERY_TIMEOUT.as_millis().to_string();
+        let mut client = pipelab_ingest::client::config(&config.brokers);
         client
-            .set("bootstrap.servers", &config.brokers)
             .set("acks", "all")
             .set("linger.ms", "0")
-            .set(
-                "message.timeout.ms",
-                DELIVERY_TIMEOUT.as_millis().to_string(),
-            );
+            .set("message.timeout.ms", delivery_ms);
         let producer: FutureProducer = client.create().map_err(err("connect"))?;
         let admin: AdminClient<DefaultClientContext> = client.create().map_err(err("connect"))?;
         let options = AdminOptions::new().request_timeout(Some(DELIVERY_TIMEOUT));
-        let topic = NewTopic::new(&config.topic, 1, TopicReplication::Fixed(1));
-        for result in admin
-            .create_topics([&topic], &options)
+        create_topic(&admin, &config.topic, 1, &options)
             .await
-            .map_err(err("create the topic"))?
-        {
-            match result {
-                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
-                Err((_, code)) => {
-                    return Err(err("create the topic")(KafkaError::AdminOp(code)));
-                }
-            }
-        }
+            .map_err(|e| err("create the topic")(e.into_kafka()))?;
         producer
             .client()
             .fetch_metadata(Some(&config.topic), DELIVERY_TIMEOUT)

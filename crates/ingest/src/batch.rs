@@ -10,7 +10,9 @@ use crate::record::RawRecord;
 /// Where reading a partition started: its log start, or an offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Position {
+    /// The first offset the log still holds.
     Beginning,
+    /// This offset.
     Offset(i64),
 }
 
@@ -27,6 +29,7 @@ impl Position {
 /// its records start and the next offset to read once this batch is safely stored.
 #[derive(Debug, Default)]
 pub struct MicroBatch {
+    /// The records, in offset order within each partition.
     pub records: Vec<RawRecord>,
     /// Bytes of payloads, keys and headers (what was read).
     pub bytes: usize,
@@ -35,6 +38,7 @@ pub struct MicroBatch {
     /// The consumer's position for the partition before its first record in this batch:
     /// every record the log holds from there on up to `next_offsets` is in the batch.
     pub starts: BTreeMap<i32, Position>,
+    /// The next offset to read per partition, once this batch is stored.
     pub next_offsets: BTreeMap<i32, i64>,
     /// Partitions whose stored offset was out of range and that were moved, by the
     /// spec's `on_offset_out_of_range` policy, away from this stored offset.
@@ -98,6 +102,7 @@ impl MicroBatch {
         }
     }
 
+    /// The batch holds no record.
     pub fn is_empty(&self) -> bool {
         self.records.is_empty()
     }
@@ -105,5 +110,54 @@ impl MicroBatch {
     fn recount(&mut self) {
         self.bytes = self.records.iter().map(RawRecord::size).sum();
         self.memory = self.records.iter().map(RawRecord::memory).sum();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch() -> MicroBatch {
+        let mut b = MicroBatch::default();
+        for (p, o) in [(0, 5), (1, 0), (0, 6), (1, 1), (0, 7)] {
+            let pos = if o == 5 {
+                Position::Offset(5)
+            } else {
+                Position::Beginning
+            };
+            b.push(RawRecord::new(p, o, vec![b'x'; 10]), pos);
+        }
+        b
+    }
+
+    #[test]
+    fn a_batch_knows_where_each_partition_starts_and_ends() {
+        let b = batch();
+        assert_eq!(b.starts[&0], Position::Offset(5));
+        assert_eq!(b.starts[&1], Position::Beginning);
+        assert_eq!(b.next_offsets[&0], 8);
+        assert_eq!(b.next_offsets[&1], 2);
+        assert_eq!(b.bytes, 50);
+    }
+
+    #[test]
+    fn trimming_keeps_the_rest_of_a_partition_and_moves_its_start() {
+        let mut b = batch();
+        b.trim_before(0, 7);
+        assert_eq!(b.records.len(), 3);
+        assert_eq!(b.starts[&0], Position::Offset(7));
+        assert_eq!(b.next_offsets[&0], 8);
+        b.trim_before(1, 2);
+        assert!(!b.starts.contains_key(&1) && !b.next_offsets.contains_key(&1));
+        assert_eq!(b.bytes, 10);
+    }
+
+    #[test]
+    fn dropping_a_partition_forgets_it() {
+        let mut b = batch();
+        b.drop_partitions(&HashSet::from([0]));
+        assert!(b.records.iter().all(|r| r.partition == 1));
+        assert!(!b.starts.contains_key(&0) && !b.next_offsets.contains_key(&0));
+        assert_eq!(b.bytes, 20);
     }
 }

@@ -82,7 +82,7 @@ pub enum IngestError {
     },
 }
 
-/// An [`crate::kafka::OffsetStore`]'s error: the store (the lake) is not this crate's.
+/// An `OffsetStore`'s error: the store (the lake) is not this crate's.
 pub type StoreError = Box<dyn std::error::Error + Send + Sync>;
 
 impl IngestError {

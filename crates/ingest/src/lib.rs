@@ -5,9 +5,11 @@
 //! pipeline runner micro-batches of raw records and decodes them to Arrow.
 
 mod batch;
-mod client;
+pub mod client;
+mod control;
 mod dead_letter;
 pub mod decode;
+mod drain;
 pub mod error;
 mod fit;
 mod flat;
@@ -16,7 +18,9 @@ mod infer;
 pub mod kafka;
 pub mod names;
 mod options;
+mod positions;
 pub mod produce;
+mod reader;
 mod rebalance;
 pub mod record;
 pub mod topic_read;

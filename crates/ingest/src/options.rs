@@ -61,14 +61,25 @@ pub trait OffsetStore: Send + Sync {
     fn handled(&self, partitions: &[i32]) -> Result<HashMap<i32, i64>, StoreError>;
 }
 
+/// A member killed with SIGKILL holds its partitions until its session expires: 10 s
+/// rather than librdkafka's 45 s, so a restart resumes soon.
+pub(crate) const DEFAULT_SESSION_TIMEOUT_MS: u64 = 10_000;
+
+/// Everything a Kafka source is told: where it reads, when it cuts a batch and stops,
+/// and how it gets its partitions.
 #[derive(Clone)]
 pub struct SourceOptions {
+    /// The bootstrap brokers, `host:port[,host:port…]`.
     pub brokers: String,
+    /// The topic read.
     pub topic: String,
+    /// The consumer group the source joins (and commits to, for lag tools).
     pub group_id: String,
+    /// A batch is cut when it holds this many records.
     pub flush_rows: usize,
     /// A batch is cut when its records take this many bytes of memory.
     pub flush_bytes: usize,
+    /// A batch is cut when its first record is this old.
     pub flush_interval: Duration,
     /// librdkafka's prefetch queue (`queued.max.messages.kbytes`), in bytes; `None`
     /// leaves librdkafka's default (64 MiB).
@@ -79,6 +90,7 @@ pub struct SourceOptions {
     pub until_idle: bool,
     /// Stop after this many records.
     pub max_records: Option<u64>,
+    /// What to do when a partition's stored offset is outside the log.
     pub on_out_of_range: OutOfRange,
     /// How partitions come to this process: from the consumer group, or all of them.
     pub assignment: Assignment,
@@ -109,6 +121,16 @@ impl SourceOptions {
             assignment: Assignment::Group,
             extra: Vec::new(),
         }
+    }
+
+    /// The group session timeout in force: `session.timeout.ms` from `extra` when it is
+    /// given (it overrides pipelab's), else [`DEFAULT_SESSION_TIMEOUT_MS`].
+    pub(crate) fn session_timeout_ms(&self) -> u64 {
+        self.extra
+            .iter()
+            .find(|(k, _)| k == "session.timeout.ms")
+            .and_then(|(_, v)| v.parse::<u64>().ok())
+            .unwrap_or(DEFAULT_SESSION_TIMEOUT_MS)
     }
 }
 

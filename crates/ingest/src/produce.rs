@@ -6,11 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rdkafka::ClientContext;
-use rdkafka::config::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 
+use crate::client::{CONNECT_TIMEOUT, config};
 use crate::error::IngestError;
 use crate::record::RawRecord;
 
@@ -49,10 +49,14 @@ impl ProducerContext for Deliveries {
     }
 }
 
+/// What a produce call delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ProduceStats {
+    /// Records the broker acknowledged.
     pub acked: u64,
+    /// Records that were not delivered.
     pub failed: u64,
+    /// Bytes of payloads, keys and headers sent.
     pub bytes: u64,
 }
 
@@ -86,8 +90,7 @@ pub fn produce_records<I>(
 where
     I: IntoIterator<Item = RawRecord>,
 {
-    let producer: ThreadedProducer<Deliveries> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+    let producer: ThreadedProducer<Deliveries> = config(brokers)
         .set("linger.ms", "20")
         .set("batch.num.messages", "10000")
         .set("queue.buffering.max.messages", "500000")
@@ -100,7 +103,7 @@ where
     // Fail fast, naming the broker, rather than queueing into the void.
     producer
         .client()
-        .fetch_metadata(Some(topic), crate::client::CONNECT_TIMEOUT)
+        .fetch_metadata(Some(topic), CONNECT_TIMEOUT)
         .map_err(|source| IngestError::Unreachable {
             brokers: brokers.to_string(),
             source,

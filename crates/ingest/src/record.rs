@@ -6,8 +6,11 @@ use rdkafka::message::{Headers, Message};
 /// byte for byte.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawRecord {
+    /// The partition it was read from.
     pub partition: i32,
+    /// Its offset in that partition.
     pub offset: i64,
+    /// Its timestamp, in milliseconds since the epoch, when it has one.
     pub timestamp_ms: Option<i64>,
     /// `None` is a null key, distinct from an empty one.
     pub key: Option<Vec<u8>>,
@@ -63,5 +66,20 @@ pub(crate) fn raw_record(m: &impl Message) -> RawRecord {
                 .collect()
         }),
         payload: m.payload().map(<[u8]>::to_vec),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn null_and_empty_are_told_apart_in_size() {
+        let mut r = RawRecord::new(0, 0, Vec::new());
+        assert_eq!(r.size(), 0);
+        r.payload = None;
+        r.key = Some(b"k".to_vec());
+        r.headers = vec![("h".into(), None)];
+        assert_eq!(r.size(), 2);
     }
 }

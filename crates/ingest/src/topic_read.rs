@@ -9,13 +9,12 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use rdkafka::Offset;
-use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
 use rdkafka::topic_partition_list::TopicPartitionList;
 
-use crate::client::{CONNECT_TIMEOUT, QuietContext};
+use crate::client::{CONNECT_TIMEOUT, QuietContext, reader_config};
 use crate::error::IngestError;
 use crate::record::{RawRecord, raw_record};
 
@@ -44,18 +43,11 @@ impl TopicReader {
             brokers: brokers.to_string(),
             source,
         };
-        let consumer: BaseConsumer<QuietContext> = ClientConfig::new()
-            .set("bootstrap.servers", brokers)
-            // librdkafka wants a group id even for assigned partitions; it is never
-            // joined (no subscribe) and nothing is committed to it.
-            .set("group.id", "pipelab-topic-reader")
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("enable.partition.eof", "true")
-            // An offset outside the log (retention moved it) is an error, not a jump.
-            .set("auto.offset.reset", "error")
+        // librdkafka wants a group id even for assigned partitions; it is never joined
+        // (no subscribe) and nothing is committed to it. An offset outside the log
+        // (retention moved it) is an error, not a jump.
+        let consumer: BaseConsumer<QuietContext> = reader_config(brokers, "pipelab-topic-reader")
             .set("queued.max.messages.kbytes", "16384")
-            .set("socket.connection.setup.timeout.ms", "10000")
             .create_with_context(QuietContext)
             .map_err(unreachable)?;
         consumer

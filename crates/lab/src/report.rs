@@ -210,3 +210,16 @@ pub fn size(bytes: u64) -> String {
         format!("{value:.1} {}", units[unit])
     }
 }
+
+/// 1234567 → "1,234,567": summaries are read by people.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}

@@ -8,12 +8,15 @@
 //! a column of another kind (text for a number, a number for a boolean) does not fit in
 //! any row that holds a value. Columns new to the table, and struct sub-fields new to a
 //! struct column, are schema evolution and pass untouched.
+//!
+//! The batches of one write are then given one schema ([`unify_batches`]), which
+//! deltalake's writer needs.
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
+use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, new_null_array};
 use arrow::compute::kernels::cmp::distinct;
-use arrow::compute::{CastOptions, cast_with_options, or_kleene};
+use arrow::compute::{CastOptions, cast, cast_with_options, or_kleene};
 use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
 
 /// Rows of a batch that do not fit the table, with the reason per column.
@@ -26,6 +29,7 @@ pub struct Misfit {
 }
 
 impl Misfit {
+    /// The reasons, one clause per column.
     pub fn message(&self) -> String {
         self.reasons.join("; ")
     }
@@ -217,6 +221,85 @@ fn kind(dt: &DataType) -> Kind {
     }
 }
 
+/// Give all batches one schema, because deltalake's writer takes the first batch's schema
+/// for all of them. Columns are matched by name in first-seen order; a column missing from
+/// some batch becomes nullable and is filled with nulls there. String-like (or binary-like)
+/// columns of differing Arrow encodings are cast to plain Utf8 (Binary); any other type
+/// clash is an error rather than a silent cast.
+pub(crate) fn unify_batches(batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, String> {
+    let first = match batches.first() {
+        Some(b) => b.schema(),
+        None => return Ok(batches),
+    };
+    if batches.iter().all(|b| b.schema() == first) {
+        return Ok(batches);
+    }
+
+    let mut fields: Vec<Field> = Vec::new();
+    for batch in &batches {
+        let schema = batch.schema();
+        for field in schema.fields() {
+            match fields.iter_mut().find(|f| f.name() == field.name()) {
+                None => fields.push(field.as_ref().clone()),
+                Some(existing) => {
+                    let merged =
+                        merge_type(existing.data_type(), field.data_type()).ok_or_else(|| {
+                            format!(
+                                "column {:?} is {} in one batch and {} in another",
+                                field.name(),
+                                existing.data_type(),
+                                field.data_type()
+                            )
+                        })?;
+                    let nullable = existing.is_nullable() || field.is_nullable();
+                    *existing = existing
+                        .clone()
+                        .with_data_type(merged)
+                        .with_nullable(nullable);
+                }
+            }
+        }
+    }
+    for field in &mut fields {
+        if batches
+            .iter()
+            .any(|b| b.schema().field_with_name(field.name()).is_err())
+        {
+            *field = field.clone().with_nullable(true);
+        }
+    }
+    let schema = Arc::new(Schema::new(fields));
+
+    batches
+        .into_iter()
+        .map(|batch| {
+            let columns = schema
+                .fields()
+                .iter()
+                .map(|field| match batch.column_by_name(field.name()) {
+                    None => Ok(new_null_array(field.data_type(), batch.num_rows())),
+                    Some(col) if col.data_type() == field.data_type() => Ok(col.clone()),
+                    Some(col) => cast(col, field.data_type()).map_err(|e| e.to_string()),
+                })
+                .collect::<Result<Vec<_>, String>>()?;
+            RecordBatch::try_new(schema.clone(), columns).map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+/// The one type two batches' encodings of a column share, if any.
+fn merge_type(a: &DataType, b: &DataType) -> Option<DataType> {
+    use DataType::*;
+    if a == b {
+        return Some(a.clone());
+    }
+    match (a, b) {
+        (Utf8 | LargeUtf8 | Utf8View, Utf8 | LargeUtf8 | Utf8View) => Some(Utf8),
+        (Binary | LargeBinary | BinaryView, Binary | LargeBinary | BinaryView) => Some(Binary),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,5 +401,36 @@ mod tests {
             .map(|f| (f.name().as_str(), f.is_nullable()))
             .collect();
         assert_eq!(sub, [("x", false), ("y", true)]);
+    }
+
+    #[test]
+    fn unify_fills_missing_columns_and_string_encodings() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let a = RecordBatch::try_from_iter([
+            ("id", Arc::new(Int64Array::from(vec![1, 2])) as _),
+            ("s", Arc::new(StringArray::from(vec!["x", "y"])) as _),
+        ])?;
+        let b = RecordBatch::try_from_iter([
+            ("s", Arc::new(StringViewArray::from(vec!["z"])) as _),
+            ("extra", Arc::new(Int64Array::from(vec![7])) as _),
+        ])?;
+        let out = unify_batches(vec![a, b])?;
+        let schema = out[0].schema();
+        assert_eq!(out[1].schema(), schema);
+        let names: Vec<_> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, ["id", "s", "extra"]);
+        assert!(schema.field(0).is_nullable());
+        assert_eq!(schema.field(1).data_type(), &DataType::Utf8);
+        assert_eq!(out[0].column(2).null_count(), 2);
+        assert_eq!(out[1].column(0).null_count(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn unify_rejects_type_clash() -> Result<(), Box<dyn std::error::Error>> {
+        let a = RecordBatch::try_from_iter([("v", Arc::new(Int64Array::from(vec![1])) as _)])?;
+        let b = RecordBatch::try_from_iter([("v", Arc::new(StringArray::from(vec!["1"])) as _)])?;
+        assert!(unify_batches(vec![a, b]).is_err());
+        Ok(())
     }
 }

@@ -14,9 +14,13 @@ use object_store::{
     PutResult, RenameOptions, Result,
 };
 
+/// The environment variable that arms a fail point (its value names which); the one name
+/// for every crate's fail points.
 pub const ENV: &str = "PIPELAB_FAILPOINT";
+/// The value of [`ENV`] that arms [`DieBeforeCommit`].
 pub const BEFORE_COMMIT: &str = "lake-before-commit";
 
+/// Whether [`ENV`] asks for the process to die before a commit.
 pub fn before_commit_armed() -> bool {
     std::env::var(ENV).is_ok_and(|v| v == BEFORE_COMMIT)
 }
@@ -29,6 +33,7 @@ pub struct DieBeforeCommit {
 }
 
 impl DieBeforeCommit {
+    /// `inner`, wrapped so that the process dies before a commit that follows data files.
     pub fn wrap(inner: Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore> {
         Arc::new(Self {
             inner,

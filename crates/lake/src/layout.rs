@@ -1,12 +1,18 @@
 //! How a table's Parquet files are laid out: codec, row groups, statistics and page
-//! index, bloom filters, sort order within files, and the size files aim at.
+//! index, bloom filters, sort order within files, and the size files aim at; and the
+//! Parquet writer settings of one write, which add to the layout's the dictionary choices
+//! that depend on the data.
 
+use std::collections::HashSet;
 use std::str::FromStr;
 
-use arrow::array::RecordBatch;
-use arrow::compute::{SortColumn, lexsort_to_indices, take_record_batch};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
+use arrow::compute::{SortColumn, lexsort_to_indices, take, take_record_batch};
+use arrow::row::{RowConverter, SortField};
 use deltalake::parquet::basic::{Compression, GzipLevel, ZstdLevel};
-use deltalake::parquet::file::properties::{EnabledStatistics, WriterPropertiesBuilder};
+use deltalake::parquet::file::properties::{
+    EnabledStatistics, WriterProperties, WriterPropertiesBuilder,
+};
 use deltalake::parquet::schema::types::ColumnPath;
 use serde::Deserialize;
 
@@ -16,9 +22,11 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FileLayout {
+    /// Codec (and level) of every column.
     pub compression: Codec,
     /// Rows per row group (parquet's default: 1,048,576).
     pub row_group_rows: Option<usize>,
+    /// Which statistics the files carry.
     pub statistics: Statistics,
     /// Columns that get a bloom filter (point lookups skip row groups without the value).
     pub bloom_filter: Vec<String>,
@@ -32,10 +40,15 @@ pub struct FileLayout {
 /// A Parquet compression codec and level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Codec {
+    /// Uncompressed.
     None,
+    /// Snappy, the default.
     Snappy,
+    /// LZ4 (Parquet's `LZ4_RAW`).
     Lz4,
+    /// Gzip at a level from 0 to 9.
     Gzip(u32),
+    /// Zstandard at a level from 1 to 22.
     Zstd(i32),
 }
 
@@ -127,6 +140,7 @@ impl Codec {
 /// Which min/max/null-count statistics the files carry.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Statistics {
+    /// No statistics.
     None,
     /// Per row group.
     Chunk,
@@ -199,5 +213,174 @@ impl FileLayout {
             .collect();
         let order = lexsort_to_indices(&columns, None)?;
         take_record_batch(&batch, &order)
+    }
+}
+
+/// Rows per file below which a dictionary is not worth its writer's memory.
+const DICTIONARY_MIN_ROWS_PER_FILE: u64 = 4096;
+
+/// Parquet settings for one write. deltalake keeps a Parquet writer open per partition
+/// until the commit, and each column's dictionary encoder starts with a 4096-entry hash
+/// table (~70 KiB): a batch spanning 1,000 date partitions held ~150 MiB in empty
+/// tables for files of ~200 rows. So a dictionary is used only when the files get
+/// enough rows for it to pay, and not for text columns whose values are mostly distinct
+/// (ids, timestamps as text), where it costs a hash of every value and makes the file
+/// larger than plain encoding.
+pub(crate) fn writer_properties(
+    batches: &[RecordBatch],
+    rows: u64,
+    partitions: usize,
+    layout: &FileLayout,
+) -> WriterProperties {
+    let rows_per_file = rows / partitions.max(1) as u64;
+    let mut builder = layout.apply(
+        WriterProperties::builder()
+            .set_dictionary_enabled(rows_per_file >= DICTIONARY_MIN_ROWS_PER_FILE),
+    );
+    if let Some(batch) = batches.iter().max_by_key(|b| b.num_rows()) {
+        for name in mostly_distinct_text_columns(batch) {
+            builder = builder.set_column_dictionary_enabled(ColumnPath::from(name), false);
+        }
+    }
+    builder.build()
+}
+
+/// Rows of a batch sampled to tell a column's distinct share.
+const DISTINCT_SAMPLE_ROWS: usize = 1024;
+
+/// The top-level text columns where more than half of the sampled values (evenly spaced
+/// rows) are distinct.
+fn mostly_distinct_text_columns(batch: &RecordBatch) -> Vec<String> {
+    let step = (batch.num_rows() / DISTINCT_SAMPLE_ROWS).max(1);
+    let mut names = Vec::new();
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        let Some(text) = column.as_string_opt::<i32>() else {
+            continue;
+        };
+        let mut seen = HashSet::new();
+        let mut sampled = 0usize;
+        for row in (0..text.len()).step_by(step) {
+            if text.is_valid(row) {
+                sampled += 1;
+                seen.insert(text.value(row));
+            }
+        }
+        if sampled >= 64 && seen.len() * 2 > sampled {
+            names.push(field.name().clone());
+        }
+    }
+    names
+}
+
+/// Rows of a batch [`partition_count`] looks at.
+const PARTITION_SAMPLE_ROWS: usize = 8192;
+
+/// Distinct values of the partition columns in the batches (1 for an unpartitioned
+/// table), seen in a sample of their rows.
+pub(crate) fn partition_count(batches: &[RecordBatch], partition_by: &[String]) -> usize {
+    if partition_by.is_empty() {
+        return 1;
+    }
+    let mut seen = HashSet::new();
+    for batch in batches {
+        // Evenly spaced rows, enough to see every partition that holds more than a
+        // sliver of the batch: the count only sizes a heuristic.
+        let step = (batch.num_rows() / PARTITION_SAMPLE_ROWS).max(1);
+        let sample = UInt32Array::from_iter_values(
+            (0..batch.num_rows()).step_by(step).map(|row| row as u32),
+        );
+        let Ok(columns) = partition_by
+            .iter()
+            .filter_map(|name| batch.column_by_name(name))
+            .map(|column| take(column, &sample, None))
+            .collect::<Result<Vec<ArrayRef>, _>>()
+        else {
+            return 1;
+        };
+        let Ok(converter) = RowConverter::new(
+            columns
+                .iter()
+                .map(|c| SortField::new(c.data_type().clone()))
+                .collect(),
+        ) else {
+            return 1;
+        };
+        let Ok(rows) = converter.convert_columns(&columns) else {
+            return 1;
+        };
+        // Hashes, not copies of each row: this only sizes a heuristic.
+        seen.extend(rows.iter().map(|r| {
+            let mut h = std::hash::DefaultHasher::new();
+            std::hash::Hash::hash(r.as_ref(), &mut h);
+            std::hash::Hasher::finish(&h)
+        }));
+    }
+    seen.len().max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray};
+    use std::sync::Arc;
+
+    /// Dictionaries only for files that get enough rows: a batch spread over many
+    /// partitions writes without them (their writers' memory is the cost).
+    #[test]
+    fn dictionaries_only_for_files_with_enough_rows() -> Result<(), Box<dyn std::error::Error>> {
+        let batch = RecordBatch::try_from_iter([
+            ("dt", Arc::new(StringArray::from(vec!["a", "a", "b"])) as _),
+            ("n", Arc::new(Int64Array::from(vec![1, 2, 3])) as _),
+        ])?;
+        let by = |cols: &[&str]| cols.iter().map(|c| c.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            partition_count(&[batch.clone(), batch.clone()], &by(&["dt"])),
+            2
+        );
+        assert_eq!(
+            partition_count(std::slice::from_ref(&batch), &by(&["dt", "n"])),
+            3
+        );
+        assert_eq!(partition_count(&[batch], &[]), 1);
+        let column = ColumnPath::from("n");
+        let layout = FileLayout::default();
+        assert!(writer_properties(&[], 100_000, 7, &layout).dictionary_enabled(&column));
+        assert!(!writer_properties(&[], 200_000, 1_000, &layout).dictionary_enabled(&column));
+        assert!(matches!(
+            writer_properties(&[], 1, 1, &layout).compression(&column),
+            deltalake::parquet::basic::Compression::SNAPPY
+        ));
+        Ok(())
+    }
+
+    /// Text columns of mostly distinct values (ids) are written without a dictionary;
+    /// repetitive ones (a country) and numbers keep it.
+    #[test]
+    fn no_dictionary_for_mostly_distinct_text() -> Result<(), Box<dyn std::error::Error>> {
+        let rows = 10_000;
+        let batch = RecordBatch::try_from_iter([
+            (
+                "id",
+                Arc::new(StringArray::from_iter_values(
+                    (0..rows).map(|i| format!("e{i}")),
+                )) as _,
+            ),
+            (
+                "country",
+                Arc::new(StringArray::from_iter_values(
+                    (0..rows).map(|i| ["US", "DE", "JP"][i % 3]),
+                )) as _,
+            ),
+            (
+                "n",
+                Arc::new(Int64Array::from_iter_values(0..rows as i64)) as _,
+            ),
+        ])?;
+        assert_eq!(mostly_distinct_text_columns(&batch), ["id"]);
+        let props = writer_properties(&[batch], 100_000, 1, &FileLayout::default());
+        assert!(!props.dictionary_enabled(&ColumnPath::from("id")));
+        assert!(props.dictionary_enabled(&ColumnPath::from("country")));
+        assert!(props.dictionary_enabled(&ColumnPath::from("n")));
+        Ok(())
     }
 }

@@ -19,6 +19,7 @@
 //! conditional PUT (AWS S3, MinIO, R2, s3s); setting `aws_conditional_put=disabled` makes
 //! every commit fail.
 
+mod append;
 mod as_of;
 pub mod catalog;
 mod checksum;
@@ -29,6 +30,8 @@ mod failpoint;
 mod layout;
 mod location;
 pub mod maintain;
+mod partition_spec;
+mod partition_values;
 pub mod partitioning;
 mod properties;
 mod pruning;
@@ -40,16 +43,18 @@ pub mod views;
 mod widen;
 mod write;
 
+pub use append::CommitStats;
 pub use as_of::AsOf;
 pub use conform::{Misfit, conform};
 pub use error::{LakeError, storage_failed, storage_refused};
+pub use failpoint::ENV as FAILPOINT_ENV;
 pub use layout::{Codec, FileLayout, Statistics};
 pub use location::{LakeLocation, register_handlers};
 pub use partitioning::{PartitionSpecError, Partitioning};
 pub use query::{
     register_lake, register_lake_as_of, register_table, register_table_as, register_table_at,
 };
-pub use table::{CommitStats, LakeTable, TableSpec};
+pub use table::{LakeTable, TableSpec};
 pub use widen::{widen_batch, widened_schema};
 
 /// Re-exported so callers use the exact deltalake this crate is built with.

@@ -29,7 +29,8 @@ use datafusion::logical_expr::{
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::scalar::ScalarValue;
 
-use crate::partitioning::{PartitionField, Partitioning, utc_micros};
+use crate::partition_values::utc_micros;
+use crate::partitioning::{PartitionField, Partitioning};
 
 /// Hours either side of a bound in which a zone's offset change widens it.
 const OFFSET_CHANGE_HOURS: i64 = 26;

@@ -24,11 +24,19 @@ use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDFImpl, Signature, Volatility,
 };
+use deltalake::kernel::transaction::CommitProperties;
+use deltalake::operations::write::SchemaMode;
+use deltalake::protocol::SaveMode;
 
 use crate::conform::fits_losslessly;
+use crate::error::LakeError;
+use crate::table::LakeTable;
 
 /// Integers a double holds exactly.
 const EXACT_IN_DOUBLE: f64 = (1u64 << 53) as f64;
+
+/// Rewrites a widening tries before giving up on concurrent writers.
+const WIDEN_ATTEMPTS: usize = 50;
 
 /// The schema `table` needs to hold `batches` with no value changed: the table's own
 /// schema when every column already fits (new columns and sub-fields are left to schema
@@ -266,6 +274,121 @@ impl ScalarUDFImpl for WidenUdf {
 
 fn is_number(dt: &DataType) -> bool {
     dt.is_integer() || dt.is_floating()
+}
+
+impl LakeTable {
+    /// Give the columns of `target` whose types differ from the table's those wider types
+    /// (see [`widened_schema`]): the table is rewritten with the new schema in one
+    /// overwrite commit; its `txn` resume points stay, as they live in the log. The rewrite
+    /// streams through a DataFusion plan. It is an overwrite of every row (`replaceWhere
+    /// true`), so a commit that adds files after the rewrite read the table makes it
+    /// conflict instead of leaving files of the old types behind; it is then done again.
+    /// `Ok(false)` when no column needed it.
+    pub async fn widen(&mut self, target: &Schema) -> Result<bool, LakeError> {
+        for _ in 0..WIDEN_ATTEMPTS {
+            self.refresh().await?;
+            let changes = self.type_changes(target);
+            if changes.is_empty() {
+                return Ok(false);
+            }
+            let described = changes
+                .iter()
+                .map(|(name, dt)| format!("{name}: {dt}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            tracing::info!("widening columns of table {}: {described}", self.url());
+            let plan = self.widening_plan(&changes).await?;
+            let properties = CommitProperties::default().with_metadata([(
+                "pipelab.widened".to_string(),
+                serde_json::Value::String(described),
+            )]);
+            let written = self
+                .delta()
+                .clone()
+                .write(Vec::new())
+                .with_input_plan(plan)
+                .with_save_mode(SaveMode::Overwrite)
+                .with_schema_mode(SchemaMode::Overwrite)
+                .with_replace_where(datafusion::prelude::lit(true))
+                .with_commit_properties(properties)
+                .await;
+            match written {
+                Ok(table) => {
+                    *self.delta_mut() = table;
+                    self.reload_schema()?;
+                    return Ok(true);
+                }
+                Err(e) => {
+                    match LakeError::delta("widening columns of Delta table", self.url(), e) {
+                        err if err.is_commit_conflict() => tracing::info!("{err}; widening again"),
+                        err => return Err(err),
+                    }
+                }
+            }
+        }
+        Err(LakeError::Schema {
+            url: self.url().to_string(),
+            reason: format!(
+                "gave up widening columns after {WIDEN_ATTEMPTS} rewrites lost to concurrent writers"
+            ),
+        })
+    }
+
+    /// The table's columns whose type in `target` differs, with that type.
+    fn type_changes(&self, target: &Schema) -> Vec<(String, DataType)> {
+        self.schema()
+            .fields()
+            .iter()
+            .filter_map(|f| {
+                let wide = target.field_with_name(f.name()).ok()?;
+                (wide.data_type() != f.data_type())
+                    .then(|| (f.name().clone(), wide.data_type().clone()))
+            })
+            .collect()
+    }
+
+    /// Every row of the table, the changed columns widened, the others as they are.
+    async fn widening_plan(
+        &self,
+        changes: &[(String, DataType)],
+    ) -> Result<datafusion::logical_expr::LogicalPlan, LakeError> {
+        use datafusion::logical_expr::ScalarUDF;
+        use datafusion::prelude::{Expr, SessionContext, cast, ident};
+        let df_err = |e| LakeError::datafusion(self.name(), self.url(), e);
+        let ctx = SessionContext::new();
+        self.delta()
+            .update_datafusion_session(&ctx.state())
+            .map_err(|e| LakeError::delta("registering object store of", self.url(), e))?;
+        let rows = ctx
+            .read_table(self.table_provider().await?)
+            .map_err(df_err)?;
+        let scanned = rows.schema().clone();
+        let columns: Vec<Expr> = self
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| {
+                // Partition columns are scanned dictionary-encoded: back to the table's type.
+                let stored = match scanned.field_with_unqualified_name(f.name()) {
+                    Ok(s) if s.data_type() != f.data_type() => {
+                        cast(ident(f.name()), f.data_type().clone())
+                    }
+                    _ => ident(f.name()),
+                };
+                match changes.iter().find(|(name, _)| name == f.name()) {
+                    Some((name, dt)) => {
+                        let udf = ScalarUDF::new_from_impl(WidenUdf::new(name, dt.clone()));
+                        udf.call(vec![stored]).alias(name)
+                    }
+                    None => stored.alias(f.name()),
+                }
+            })
+            .collect();
+        Ok(rows
+            .select(columns)
+            .map_err(df_err)?
+            .into_unoptimized_plan())
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 mod dead_letters;
 pub mod error;
+mod guard;
 mod memory;
 mod offsets;
 mod progress;

@@ -9,18 +9,20 @@ use arrow::datatypes::Schema;
 use pipelab_ingest::SourceControl;
 use pipelab_ingest::{DeadLetter, JsonDecoder, MicroBatch, Position, RawRecord};
 use pipelab_lake::maintain::CompactOptions;
-use pipelab_lake::{LakeLocation, LakeTable, TableSpec, conform, widen_batch, widened_schema};
+use pipelab_lake::{
+    FAILPOINT_ENV, LakeLocation, LakeTable, TableSpec, conform, widen_batch, widened_schema,
+};
 use pipelab_transform::Transform;
 
 use crate::dead_letters::DeadLetterSink;
 use crate::error::PipelineError;
+use crate::guard::{Guard, guard};
 use crate::offsets::{app_id, open_existing, txn_offsets};
 use crate::progress::Progress;
 use crate::quality::QualitySink;
 use crate::spec::{OnTypeMismatch, PipelineSpec};
 
 /// `PIPELAB_FAILPOINT=pipeline-after-commit`: crash tests die right after a lake commit.
-const FAILPOINT_ENV: &str = "PIPELAB_FAILPOINT";
 const AFTER_COMMIT: &str = "pipeline-after-commit";
 
 /// How many times a commit lost to a concurrent writer is tried again before the run
@@ -159,31 +161,18 @@ impl<'a> BatchWriter<'a> {
         let partitions: Vec<(i32, Position)> = batch.starts.iter().map(|(&p, &s)| (p, s)).collect();
         for (p, start) in partitions {
             let expected = stored.get(&p).copied();
-            if expected.is_some() && batch.resets.get(&p).copied() == expected {
-                continue; // moved on purpose by on_offset_out_of_range
-            }
-            let reread = match (expected, start) {
-                (None, Position::Beginning) => None,
-                (Some(e), Position::Offset(s)) if s == e => None,
-                (Some(e), Position::Beginning) => {
-                    self.trim(batch, p, e);
-                    None
+            match guard(expected, start, batch.resets.get(&p).copied()) {
+                Guard::Store => {}
+                Guard::DropBefore(next) => self.trim(batch, p, next),
+                Guard::Reread(position) => {
+                    tracing::info!(
+                        "partition {p}: batch starts at {start:?} but the table stands at \
+                         {expected:?}; re-reading"
+                    );
+                    batch.drop_partitions(&std::collections::HashSet::from([p]));
+                    self.source.reseek(p, position);
+                    self.progress.reseeks += 1;
                 }
-                (Some(e), Position::Offset(s)) if s < e => {
-                    self.trim(batch, p, e);
-                    None
-                }
-                (Some(e), Position::Offset(_)) => Some(Position::Offset(e)),
-                (None, Position::Offset(_)) => Some(Position::Beginning),
-            };
-            if let Some(position) = reread {
-                tracing::info!(
-                    "partition {p}: batch starts at {start:?} but the table stands at \
-                     {expected:?}; re-reading"
-                );
-                batch.drop_partitions(&std::collections::HashSet::from([p]));
-                self.source.reseek(p, position);
-                self.progress.reseeks += 1;
             }
         }
     }

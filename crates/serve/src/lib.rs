@@ -8,6 +8,8 @@
 
 pub mod auth;
 mod errors;
+mod request;
+mod response;
 pub mod tls;
 pub mod types;
 
@@ -19,7 +21,7 @@ use arrow::array::RecordBatch;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use futures::StreamExt;
@@ -30,6 +32,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 pub use errors::QueryError;
+
+use crate::request::{bad_request, base_uri, client_session, request_user};
+use crate::response::{Page, append_rows, columns_of, json_response, next_uri, results};
 
 /// How the server pages and guards itself.
 #[derive(Debug, Clone)]
@@ -140,106 +145,12 @@ impl App {
     }
 }
 
-/// `http(s)://host:port` as the client reached the server.
-fn base_uri(app: &App, headers: &HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
-    let scheme = if app.options.tls.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    format!("{scheme}://{host}")
-}
-
-fn json_response(status: StatusCode, body: &Value) -> Response {
-    let mut response = (status, body.to_string()).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
-}
-
-fn bad_request(message: impl Into<String>) -> Response {
-    (StatusCode::BAD_REQUEST, message.into()).into_response()
-}
-
-/// The session a request's headers ask for, and the user `X-Trino-User` names.
-fn client_session(headers: &HeaderMap) -> Result<(Option<String>, ClientSession), String> {
-    let text = |name: &str| -> Result<Option<String>, String> {
-        match headers.get(name) {
-            None => Ok(None),
-            Some(v) => v
-                .to_str()
-                .map(|s| Some(s.trim().to_string()))
-                .map_err(|_| format!("header {name} is not text")),
-        }
-    };
-    let user = text("x-trino-user")?.filter(|u| !u.is_empty());
-    let mut session = ClientSession {
-        catalog: text("x-trino-catalog")?,
-        schema: text("x-trino-schema")?,
-        properties: Vec::new(),
-    };
-    for value in headers.get_all("x-trino-session") {
-        let value = value
-            .to_str()
-            .map_err(|_| "header X-Trino-Session is not text".to_string())?;
-        for pair in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (key, value) = pair
-                .split_once('=')
-                .ok_or_else(|| format!("X-Trino-Session: {pair:?} is not name=value"))?;
-            let value = percent_encoding::percent_decode_str(value.trim())
-                .decode_utf8_lossy()
-                .into_owned();
-            session.properties.push((key.trim().to_string(), value));
-        }
-    }
-    Ok((user, session))
-}
-
-/// The user a request is from: with a users file, the one its credentials prove (an
-/// `X-Trino-User` naming another is refused), else `X-Trino-User`'s.
-/// The error is a boxed response (401, 403 or 400) to send as it is.
-fn request_user(
-    app: &App,
-    headers: &HeaderMap,
-    named: Option<&str>,
-) -> Result<String, Box<Response>> {
-    let Some(users) = &app.options.users else {
-        return named
-            .map(str::to_string)
-            .ok_or_else(|| Box::new(bad_request("header X-Trino-User is required")));
-    };
-    let user = users.authenticate(headers).map_err(|e| {
-        let mut response = (StatusCode::UNAUTHORIZED, e.0).into_response();
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static("Basic realm=\"pipelab\""),
-        );
-        Box::new(response)
-    })?;
-    match named {
-        Some(named) if named != user => Err(Box::new(
-            (
-                StatusCode::FORBIDDEN,
-                format!("X-Trino-User {named:?} is not the signed-in user {user:?}"),
-            )
-                .into_response(),
-        )),
-        _ => Ok(user),
-    }
-}
-
 async fn submit(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Response {
     let (named, session) = match client_session(&headers) {
         Ok(s) => s,
         Err(message) => return bad_request(message),
     };
-    let user = match request_user(&app, &headers, named.as_deref()) {
+    let user = match request_user(app.options.users.as_deref(), &headers, named.as_deref()) {
         Ok(user) => user,
         Err(response) => return *response,
     };
@@ -247,7 +158,7 @@ async fn submit(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) ->
         return bad_request("the statement is not UTF-8 text");
     };
     let id = new_query_id();
-    let base = base_uri(&app, &headers);
+    let base = base_uri(app.options.tls.is_some(), &headers);
     let started = Instant::now();
     let respond = |columns: &Value, page: Page| {
         json_response(StatusCode::OK, &results(&id, &base, columns, page, started))
@@ -386,89 +297,6 @@ fn execution_error(sql: &str, e: datafusion::error::DataFusionError) -> QueryErr
     })
 }
 
-fn next_uri(base: &str, id: &str, token: u64) -> String {
-    format!("{base}/v1/statement/executing/{id}/{token}")
-}
-
-fn columns_of(schema: &arrow::datatypes::Schema) -> Value {
-    Value::Array(
-        schema
-            .fields()
-            .iter()
-            .map(|f| {
-                let t = types::trino_field_type(f);
-                json!({"name": f.name(), "type": t.name, "typeSignature": t.signature})
-            })
-            .collect(),
-    )
-}
-
-/// What one response says besides the query's id and columns.
-struct Page {
-    data: Vec<Value>,
-    next: Option<String>,
-    state: &'static str,
-    error: Option<Value>,
-}
-
-impl Page {
-    fn running(data: Vec<Value>, next: String) -> Self {
-        Self {
-            data,
-            next: Some(next),
-            state: "RUNNING",
-            error: None,
-        }
-    }
-
-    fn finished(data: Vec<Value>) -> Self {
-        Self {
-            data,
-            next: None,
-            state: "FINISHED",
-            error: None,
-        }
-    }
-
-    fn failed(error: &QueryError) -> Self {
-        Self {
-            data: Vec::new(),
-            next: None,
-            state: "FAILED",
-            error: Some(error.to_json()),
-        }
-    }
-}
-
-fn results(id: &str, base: &str, columns: &Value, page: Page, started: Instant) -> Value {
-    let elapsed = started.elapsed().as_millis() as u64;
-    let mut body = json!({
-        "id": id,
-        "infoUri": format!("{base}/ui/query.html?{id}"),
-        "stats": {
-            "state": page.state, "queued": false, "scheduled": true, "nodes": 1,
-            "totalSplits": 0, "queuedSplits": 0, "runningSplits": 0, "completedSplits": 0,
-            "cpuTimeMillis": 0, "wallTimeMillis": elapsed, "queuedTimeMillis": 0,
-            "elapsedTimeMillis": elapsed, "processedRows": 0, "processedBytes": 0,
-            "physicalInputBytes": 0, "peakMemoryBytes": 0, "spilledBytes": 0,
-        },
-        "warnings": [],
-    });
-    if !columns.is_null() {
-        body["columns"] = columns.clone();
-    }
-    if !page.data.is_empty() {
-        body["data"] = Value::Array(page.data);
-    }
-    if let Some(next) = page.next {
-        body["nextUri"] = Value::String(next);
-    }
-    if let Some(error) = page.error {
-        body["error"] = error;
-    }
-    body
-}
-
 async fn next_page(
     State(app): State<Arc<App>>,
     Path((id, token)): Path<(String, u64)>,
@@ -481,7 +309,7 @@ async fn next_page(
         )
             .into_response();
     };
-    let base = base_uri(&app, &headers);
+    let base = base_uri(app.options.tls.is_some(), &headers);
     let mut query = query.lock().await;
     if let Err(response) = owner_only(&app, &headers, &query) {
         return *response;
@@ -560,25 +388,13 @@ async fn fill_page(query: &mut Query, options: &ServeOptions, base: &str) -> Pag
     }
 }
 
-fn append_rows(data: &mut Vec<Value>, batch: &RecordBatch, offset: usize, count: usize) {
-    for row in offset..offset + count {
-        data.push(Value::Array(
-            batch
-                .columns()
-                .iter()
-                .map(|column| types::value(column, row))
-                .collect(),
-        ));
-    }
-}
-
 /// With a users file, a query's pages and its cancelling are its submitter's alone; to
 /// anyone else it does not exist.
 fn owner_only(app: &App, headers: &HeaderMap, query: &Query) -> Result<(), Box<Response>> {
     if app.options.users.is_none() {
         return Ok(());
     }
-    match request_user(app, headers, None) {
+    match request_user(app.options.users.as_deref(), headers, None) {
         Ok(user) if user == query.user => Ok(()),
         Ok(_) => Err(Box::new(
             (StatusCode::NOT_FOUND, format!("no query {}", query.id)).into_response(),

@@ -18,12 +18,12 @@ use pipelab_ingest::generate::{Clickstream, ClickstreamConfig};
 use pipelab_lake::LakeLocation;
 use pipelab_pipeline::{PipelineSpec, RunOptions};
 
-use crate::absolute;
 use crate::error::CliError;
 use crate::output::{self, Format, bytes, rate, thousands};
+use crate::paths::{absolute, fresh_dir};
 
 #[derive(Args)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// How many events to generate.
     #[arg(long, default_value_t = 1_000_000)]
     events: u64,
@@ -119,9 +119,9 @@ const QUERIES: [(&str, &str); 4] = [
     ),
 ];
 
-pub async fn run(args: DemoArgs) -> Result<(), CliError> {
+pub(crate) async fn run(args: DemoArgs) -> Result<(), CliError> {
     let dir = absolute(&args.dir)?;
-    crate::output::fresh_dir(&dir, "pipelab demo", "--dir")?;
+    fresh_dir(&dir, "pipelab demo", "--dir")?;
     println!(
         "pipelab demo: {} events through Kafka → DataFusion → Delta Lake on S3 → SQL",
         thousands(args.events)

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::error::CliError;
+use crate::BenchError;
 
 /// Run a peer's Python script (`source`, written to `work/name`) with `job` as JSON on its
 /// standard input, and read its one JSON result from standard output. `needs` says what
@@ -16,7 +16,7 @@ pub(crate) fn run_python_peer<T: serde::de::DeserializeOwned>(
     (name, source): (&str, &str),
     job: &serde_json::Value,
     needs: &str,
-) -> Result<T, CliError> {
+) -> Result<T, BenchError> {
     let script = work.join(name);
     std::fs::write(&script, source)?;
     let mut child = Command::new(python)
@@ -25,13 +25,13 @@ pub(crate) fn run_python_peer<T: serde::de::DeserializeOwned>(
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .map_err(|e| CliError::environment(format!("{python}: {e} ({needs})")))?;
+        .map_err(|e| BenchError::failed(format!("{python}: {e} ({needs})")))?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin.write_all(job.to_string().as_bytes())?;
     }
     let output = child.wait_with_output()?;
     if !output.status.success() {
-        return Err(CliError::environment(format!(
+        return Err(BenchError::failed(format!(
             "{name} failed ({})",
             output.status
         )));

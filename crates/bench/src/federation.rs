@@ -19,10 +19,11 @@ use clap::Args;
 use pipelab_federate::QueryEngine;
 use serde::{Deserialize, Serialize};
 
-use crate::error::CliError;
+use crate::BenchError;
+use crate::results::write_results;
 
-const DUCKDB_SIDE: &str = include_str!("../../../benches/python/federation_duckdb.py");
-const TRINO_SIDE: &str = include_str!("../../../benches/python/trino_stream.py");
+const DUCKDB_SIDE: &str = include_str!("../python/federation_duckdb.py");
+const TRINO_SIDE: &str = include_str!("../python/trino_stream.py");
 
 /// Customers in PostgreSQL; each has `orders / CUSTOMERS` orders in MySQL.
 const CUSTOMERS: u64 = 20_000;
@@ -94,8 +95,9 @@ const QUERIES: &[(&str, &str)] = &[
 
 const STREAM_SQL: &str = "SELECT id, label, amount FROM pg.public.pl_bench_stream";
 
+/// `pipelab bench federation`'s options.
 #[derive(Args)]
-pub struct FederationBenchArgs {
+pub struct FederationArgs {
     /// The PostgreSQL database the benchmark's tables are made in (pl_bench_*).
     #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/test")]
     postgres: String,
@@ -188,7 +190,8 @@ struct StreamResult {
     ratio: f64,
 }
 
-pub async fn run(args: FederationBenchArgs) -> Result<(), CliError> {
+/// Load the databases and the lake, run both sides and write `federation.json`.
+pub async fn run(args: FederationArgs) -> Result<(), BenchError> {
     let work = tempfile::tempdir()?;
     let mysql_db = database_of(&args.mysql)?;
     println!(
@@ -212,7 +215,7 @@ pub async fn run(args: FederationBenchArgs) -> Result<(), CliError> {
         ),
     )?;
     let file = pipelab_federate::catalogs::Catalogs::load(&catalogs)
-        .map_err(|e| CliError::usage(e.to_string()))?;
+        .map_err(|e| BenchError::usage(e.to_string()))?;
     let engine = Arc::new(QueryEngine::open_catalogs(&file).await?);
     let queries: Vec<(&str, String)> = QUERIES
         .iter()
@@ -231,10 +234,10 @@ pub async fn run(args: FederationBenchArgs) -> Result<(), CliError> {
     let mut comparisons = Vec::new();
     for ((name, sql), measured) in queries.iter().zip(&ours) {
         let duck = theirs.queries.get(*name).ok_or_else(|| {
-            CliError::environment(format!("DuckDB's results miss the query {name:?}"))
+            BenchError::failed(format!("DuckDB's results miss the query {name:?}"))
         })?;
         if let Some(error) = &duck.error {
-            return Err(CliError::environment(format!(
+            return Err(BenchError::failed(format!(
                 "DuckDB failed on {name:?}: {error}"
             )));
         }
@@ -251,21 +254,17 @@ pub async fn run(args: FederationBenchArgs) -> Result<(), CliError> {
         });
     }
     let results = report(&args, &theirs, comparisons, &ours, stream_ours)?;
-    std::fs::create_dir_all(&args.results)?;
-    let path = args.results.join("federation.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&results)? + "\n")?;
-    println!("results written to {}", path.display());
-    Ok(())
+    write_results(&args.results, "federation.json", &results)
 }
 
 /// Print the table and gather the results file's contents.
 fn report(
-    args: &FederationBenchArgs,
+    args: &FederationArgs,
     theirs: &DuckDbSide,
     comparisons: Vec<Comparison>,
     ours: &[Measured],
     stream_ours: Streamed,
-) -> Result<Results, CliError> {
+) -> Result<Results, BenchError> {
     println!(
         "\n{:<28} {:>11} {:>11} {:>7} {:>14}",
         "query", "pipelab ms", "duckdb ms", "ratio", "rows received"
@@ -338,29 +337,29 @@ fn report(
 }
 
 /// The database named by a URL's path (`mysql://…/test` → `test`).
-fn database_of(url: &str) -> Result<String, CliError> {
+fn database_of(url: &str) -> Result<String, BenchError> {
     url::Url::parse(url)
         .ok()
         .map(|u| u.path().trim_start_matches('/').to_string())
         .filter(|db| !db.is_empty())
-        .ok_or_else(|| CliError::usage(format!("{url}: no database in the URL's path")))
+        .ok_or_else(|| BenchError::usage(format!("{url}: no database in the URL's path")))
 }
 
 /// Run SQL through a database's own client (`psql`, `mariadb`): the tables are made
 /// where the data is, by the server, in seconds.
-fn run_client(mut cmd: Command, sql: &str, what: &str) -> Result<(), CliError> {
+fn run_client(mut cmd: Command, sql: &str, what: &str) -> Result<(), BenchError> {
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| CliError::environment(format!("{what}: {e} (is its client installed?)")))?;
+        .map_err(|e| BenchError::failed(format!("{what}: {e} (is its client installed?)")))?;
     if let Some(mut stdin) = child.stdin.take() {
         stdin.write_all(sql.as_bytes())?;
     }
     let out = child.wait_with_output()?;
     if !out.status.success() {
-        return Err(CliError::environment(format!(
+        return Err(BenchError::failed(format!(
             "{what} failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
         )));
@@ -368,7 +367,7 @@ fn run_client(mut cmd: Command, sql: &str, what: &str) -> Result<(), CliError> {
     Ok(())
 }
 
-fn load_postgres(url: &str, stream_rows: u64) -> Result<(), CliError> {
+fn load_postgres(url: &str, stream_rows: u64) -> Result<(), BenchError> {
     let sql = format!(
         "\\set ON_ERROR_STOP on
 DROP TABLE IF EXISTS pl_bench_customers, pl_bench_stream;
@@ -391,8 +390,8 @@ ANALYZE pl_bench_stream;
     run_client(psql, &sql, "psql")
 }
 
-fn load_mysql(url: &str, orders: u64) -> Result<(), CliError> {
-    let parsed = url::Url::parse(url).map_err(|e| CliError::usage(format!("{url}: {e}")))?;
+fn load_mysql(url: &str, orders: u64) -> Result<(), BenchError> {
+    let parsed = url::Url::parse(url).map_err(|e| BenchError::usage(format!("{url}: {e}")))?;
     let mut mariadb = Command::new("mariadb");
     mariadb
         .arg(format!(
@@ -437,7 +436,7 @@ DROP TABLE pl_bench_digits;
 }
 
 /// The lake's events table, written by pipelab.
-async fn write_events(lake: &Path) -> Result<(), CliError> {
+async fn write_events(lake: &Path) -> Result<(), BenchError> {
     let ctx = datafusion::prelude::SessionContext::new();
     let batches = ctx
         .sql(&format!(
@@ -449,10 +448,10 @@ async fn write_events(lake: &Path) -> Result<(), CliError> {
              FROM range({EVENTS})"
         ))
         .await
-        .map_err(CliError::environment)?
+        .map_err(BenchError::failed)?
         .collect()
         .await
-        .map_err(CliError::environment)?;
+        .map_err(BenchError::failed)?;
     let location = pipelab_lake::LakeLocation::parse(
         &lake.display().to_string(),
         std::collections::HashMap::new(),
@@ -464,7 +463,7 @@ async fn write_events(lake: &Path) -> Result<(), CliError> {
     let schema = batches
         .first()
         .map(RecordBatch::schema)
-        .ok_or_else(|| CliError::environment("no events were made"))?;
+        .ok_or_else(|| BenchError::failed("no events were made"))?;
     let mut table = pipelab_lake::LakeTable::open_or_create(&location, &spec, schema).await?;
     table.append(batches, &[]).await?;
     Ok(())
@@ -478,7 +477,7 @@ struct Measured {
     rows_received: u64,
 }
 
-async fn time_query(engine: &QueryEngine, sql: &str, runs: usize) -> Result<Measured, CliError> {
+async fn time_query(engine: &QueryEngine, sql: &str, runs: usize) -> Result<Measured, BenchError> {
     let run = || async {
         let df = engine.context().sql(sql).await?;
         let task = Arc::new(df.task_ctx());
@@ -491,11 +490,11 @@ async fn time_query(engine: &QueryEngine, sql: &str, runs: usize) -> Result<Meas
     };
     let (batches, rows_received) = run()
         .await
-        .map_err(|e| CliError::environment(format!("pipelab failed on {sql}: {e}")))?;
+        .map_err(|e| BenchError::failed(format!("pipelab failed on {sql}: {e}")))?;
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
         let started = Instant::now();
-        run().await.map_err(CliError::environment)?;
+        run().await.map_err(BenchError::failed)?;
         times.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     times.sort_by(f64::total_cmp);
@@ -506,7 +505,7 @@ async fn time_query(engine: &QueryEngine, sql: &str, runs: usize) -> Result<Meas
     })
 }
 
-fn as_text(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, CliError> {
+fn as_text(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, BenchError> {
     let options = FormatOptions::default().with_null("NULL");
     let mut rows = Vec::new();
     for batch in batches {
@@ -528,7 +527,7 @@ fn same_answer(
     name: &str,
     ours: &[Vec<String>],
     theirs: &[Vec<serde_json::Value>],
-) -> Result<(), CliError> {
+) -> Result<(), BenchError> {
     let text = |v: &serde_json::Value| match v {
         serde_json::Value::Null => "NULL".to_string(),
         serde_json::Value::String(s) => s.clone(),
@@ -546,7 +545,7 @@ fn same_answer(
     if equal {
         Ok(())
     } else {
-        Err(CliError::environment(format!(
+        Err(BenchError::failed(format!(
             "{name}: pipelab and DuckDB answer differently, the benchmark is void\n  pipelab: {ours:?}\n  DuckDB:  {theirs:?}"
         )))
     }
@@ -558,7 +557,7 @@ async fn stream_through_serve(
     engine: &Arc<QueryEngine>,
     python: &str,
     work: &Path,
-) -> Result<Streamed, CliError> {
+) -> Result<Streamed, BenchError> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -582,11 +581,11 @@ async fn stream_through_serve(
             .output()
     })
     .await
-    .map_err(CliError::environment)??;
+    .map_err(BenchError::failed)??;
     let _ = stop.send(());
     let _ = server.await;
     if !out.status.success() {
-        return Err(CliError::environment(format!(
+        return Err(BenchError::failed(format!(
             "the trino client's side failed ({}; it needs the PyPI package trino)",
             out.status
         )));
@@ -595,11 +594,11 @@ async fn stream_through_serve(
 }
 
 fn duckdb_side(
-    args: &FederationBenchArgs,
+    args: &FederationArgs,
     lake: &Path,
     queries: &[(&str, String)],
     work: &Path,
-) -> Result<DuckDbSide, CliError> {
+) -> Result<DuckDbSide, BenchError> {
     let job = serde_json::json!({
         "postgres": args.postgres,
         "mysql": args.mysql,
@@ -608,7 +607,7 @@ fn duckdb_side(
         "queries": queries.iter().map(|(name, sql)| serde_json::json!({"name": name, "sql": sql})).collect::<Vec<_>>(),
         "stream": { "sql": STREAM_SQL },
     });
-    crate::python_peer::run_python_peer(
+    crate::peer::run_python_peer(
         &args.python,
         work,
         ("federation_duckdb.py", DUCKDB_SIDE),

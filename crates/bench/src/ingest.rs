@@ -2,31 +2,23 @@
 //! over records already in memory, beside the same path in Python (json + pyarrow +
 //! deltalake) on the same records in the same run. Prints records/s per core for both
 //! and their ratio, and writes the results to `bench-results/ingest.json`.
-//!
-//! `pipelab bench freshness`: how long after a burst of records reaches Kafka it is
-//! committed to the lake, against the goal of the flush interval + 1 s
-//! (`bench-results/freshness.json`).
-//!
-//! `pipelab bench partitions`: see [`crate::bench_partitions`].
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use clap::{Args, Subcommand};
-use pipelab_devstack::{DevStack, DevStackConfig};
+use clap::Args;
 use pipelab_ingest::generate::{Clickstream, ClickstreamConfig};
 use pipelab_ingest::{MicroBatch, RawRecord};
+use pipelab_lab::report::{size as bytes, thousands};
 use pipelab_pipeline::{PipelineSpec, RunOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::error::CliError;
-use crate::output;
+use crate::BenchError;
+use crate::results::write_results;
 
 /// The Python side, shipped inside the binary so the benchmark runs anywhere.
-const PYTHON_BASELINE: &str = include_str!("../../../benches/python/ingest_baseline.py");
+const PYTHON_BASELINE: &str = include_str!("../python/ingest_baseline.py");
 
 /// The step both sides run: the event's day, the partition column.
 const STEP_SQL: &str = "SELECT *, substr(ts, 1, 10) AS dt FROM input";
@@ -35,44 +27,9 @@ const STEP_SQL: &str = "SELECT *, substr(ts, 1, 10) AS dt FROM input";
 const GOAL_PER_CORE: f64 = 250_000.0;
 const GOAL_RATIO: f64 = 5.0;
 
+/// `pipelab bench ingest`'s options.
 #[derive(Args)]
-pub struct BenchArgs {
-    #[command(subcommand)]
-    what: BenchCommand,
-}
-
-#[derive(Subcommand)]
-enum BenchCommand {
-    /// Decode → SQL step → Delta commit from records in memory, beside Python.
-    Ingest(IngestArgs),
-    /// Freshness: from the last record of a burst acknowledged by Kafka to its commit.
-    Freshness(FreshnessArgs),
-    /// The partition lab's queries on its tables, by pipelab and by DuckDB's delta
-    /// extension; time per query as a ratio.
-    Partitions(crate::bench_partitions::PartitionsBenchArgs),
-    /// Federated queries over PostgreSQL, MySQL and the lake, by pipelab and by DuckDB's
-    /// postgres, mysql and delta extensions; time per query as a ratio, answers compared.
-    Federation(crate::bench_federation::FederationBenchArgs),
-}
-
-#[derive(Args)]
-struct FreshnessArgs {
-    /// The pipeline's flush interval (the spec's `flush_interval_secs`).
-    #[arg(long, default_value_t = 5.0)]
-    interval: f64,
-    /// Bursts of records, each followed by silence until it is committed.
-    #[arg(long, default_value_t = 5)]
-    rounds: u32,
-    /// Records per burst.
-    #[arg(long, default_value_t = 10)]
-    burst: u64,
-    /// Where the results file goes.
-    #[arg(long, default_value = "bench-results")]
-    out: PathBuf,
-}
-
-#[derive(Args)]
-struct IngestArgs {
+pub struct IngestArgs {
     /// Records (generated clickstream events, ~230 bytes of JSON each).
     #[arg(long, default_value_t = 1_000_000)]
     records: u64,
@@ -130,18 +87,10 @@ struct Results<'a> {
     python_runs: &'a [Side],
 }
 
-pub async fn run(args: BenchArgs) -> Result<(), CliError> {
-    match args.what {
-        BenchCommand::Ingest(args) => ingest(args).await,
-        BenchCommand::Freshness(args) => freshness(args).await,
-        BenchCommand::Partitions(args) => crate::bench_partitions::run(args).await,
-        BenchCommand::Federation(args) => crate::bench_federation::run(args).await,
-    }
-}
-
-async fn ingest(args: IngestArgs) -> Result<(), CliError> {
+/// Run the benchmark and write `ingest.json` under `--out`.
+pub async fn run(args: IngestArgs) -> Result<(), BenchError> {
     if args.records == 0 || args.batch == 0 || args.runs == 0 {
-        return Err(CliError::usage(
+        return Err(BenchError::usage(
             "--records, --batch and --runs must be at least 1",
         ));
     }
@@ -150,10 +99,10 @@ async fn ingest(args: IngestArgs) -> Result<(), CliError> {
     let json_bytes: u64 = payloads.iter().map(|p| p.len() as u64).sum();
     println!(
         "{} events, {} of JSON ({} bytes each on average), {} per batch, {} run(s) of each side",
-        output::thousands(args.records),
-        output::bytes(json_bytes),
+        thousands(args.records),
+        bytes(json_bytes),
         json_bytes / args.records,
-        output::thousands(args.batch as u64),
+        thousands(args.batch as u64),
         args.runs
     );
     let jsonl = work.path().join("records.jsonl");
@@ -199,7 +148,7 @@ async fn ingest(args: IngestArgs) -> Result<(), CliError> {
     let pipelab_runs: Vec<Side> = pipelab_runs.into_iter().map(|(side, _)| side).collect();
     for side in pipelab_runs.iter().chain(&python_runs) {
         if side.rows != side.records {
-            return Err(CliError::environment(format!(
+            return Err(BenchError::failed(format!(
                 "a side stored {} rows of {} records: the benchmark is void",
                 side.rows, side.records
             )));
@@ -211,7 +160,7 @@ async fn ingest(args: IngestArgs) -> Result<(), CliError> {
     if let Some(ratio) = ratio {
         println!(
             "ratio per core: pipelab {ratio:.2}× python (goal ≥ {GOAL_RATIO}×; ≥ {} records/s per core)",
-            output::thousands(GOAL_PER_CORE as u64)
+            thousands(GOAL_PER_CORE as u64)
         );
     }
     let results = Results {
@@ -238,135 +187,6 @@ async fn ingest(args: IngestArgs) -> Result<(), CliError> {
     write_results(&args.out, "ingest.json", &results)
 }
 
-fn write_results(dir: &Path, name: &str, results: &impl Serialize) -> Result<(), CliError> {
-    std::fs::create_dir_all(dir)?;
-    let file = dir.join(name);
-    std::fs::write(&file, serde_json::to_string_pretty(results)? + "\n")?;
-    println!("results written to {}", file.display());
-    Ok(())
-}
-
-#[derive(Serialize)]
-struct FreshnessResults {
-    benchmark: &'static str,
-    date: String,
-    flush_interval_s: f64,
-    burst_records: u64,
-    /// Seconds from the burst's last acknowledgement to the commit holding it.
-    freshness_s: Vec<f64>,
-    median_s: f64,
-    max_s: f64,
-    goal_s: f64,
-    /// max / goal: at most 1 meets the goal.
-    ratio_to_goal: f64,
-}
-
-/// Bursts of records into the embedded broker while `pipelab run` (in this process)
-/// reads; each burst's last acknowledgement to the commit that holds it.
-async fn freshness(args: FreshnessArgs) -> Result<(), CliError> {
-    let interval_ok = args.interval.is_finite() && args.interval > 0.0;
-    if args.rounds == 0 || args.burst == 0 || !interval_ok {
-        return Err(CliError::usage(
-            "--rounds, --burst and --interval must be positive",
-        ));
-    }
-    let work = tempfile::tempdir()?;
-    let stack = DevStack::start(DevStackConfig::new(work.path())).await?;
-    stack.create_topic("fresh", 1).await?;
-    let brokers = stack.kafka_bootstrap();
-    let spec = format!(
-        "name = \"fresh\"\n\
-         [source]\nbrokers = \"{brokers}\"\ntopic = \"fresh\"\n\
-         [sink]\nlocation = {:?}\ntable = \"fresh\"\nflush_interval_secs = {}\n",
-        work.path().join("lake").display().to_string(),
-        args.interval
-    );
-    let spec = PipelineSpec::parse(&spec, Path::new("fresh.toml"))?;
-    let written = Arc::new(Mutex::new(Vec::<(Instant, u64)>::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let opts = RunOptions {
-        stop: stop.clone(),
-        on_progress: Some({
-            let written = written.clone();
-            Arc::new(move |p: &pipelab_pipeline::Progress| {
-                if let Ok(mut w) = written.lock() {
-                    w.push((Instant::now(), p.written));
-                }
-            })
-        }),
-        ..RunOptions::default()
-    };
-    let pipeline = tokio::spawn(async move { pipelab_pipeline::run(&spec, opts).await });
-
-    let mut freshness = Vec::new();
-    for round in 0..u64::from(args.rounds) {
-        let records: Vec<(String, Vec<u8>)> = (0..args.burst)
-            .map(|i| {
-                let id = round * args.burst + i;
-                (id.to_string(), format!("{{\"id\":{id}}}").into_bytes())
-            })
-            .collect();
-        let b = brokers.clone();
-        tokio::task::spawn_blocking(move || {
-            pipelab_ingest::produce::produce_all(&b, "fresh", records, |_| {})
-        })
-        .await??;
-        let acked = Instant::now();
-        let want = (round + 1) * args.burst;
-        let deadline = acked + Duration::from_secs_f64(args.interval * 4.0 + 30.0);
-        let committed = loop {
-            let found = written
-                .lock()
-                .ok()
-                .and_then(|w| w.iter().find(|(_, n)| *n >= want).map(|(t, _)| *t));
-            if let Some(t) = found {
-                break t;
-            }
-            if Instant::now() > deadline || pipeline.is_finished() {
-                stop.store(true, Ordering::Relaxed);
-                return Err(CliError::environment(format!(
-                    "burst {round} was not committed within {:.0} s",
-                    (deadline - acked).as_secs_f64()
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        };
-        let secs = committed.saturating_duration_since(acked).as_secs_f64();
-        println!(
-            "burst {}: committed {secs:.2} s after its last record",
-            round + 1
-        );
-        freshness.push(secs);
-    }
-    stop.store(true, Ordering::Relaxed);
-    pipeline.await??;
-    stack.shutdown().await;
-
-    let mut sorted = freshness.clone();
-    sorted.sort_by(f64::total_cmp);
-    let median = sorted[sorted.len() / 2];
-    let max = sorted[sorted.len() - 1];
-    let goal = args.interval + 1.0;
-    println!(
-        "freshness at flush_interval_secs = {}: median {median:.2} s, max {max:.2} s; \
-         goal ≤ interval + 1 s = {goal:.1} s: max/goal {:.2}",
-        args.interval,
-        max / goal
-    );
-    let results = FreshnessResults {
-        benchmark: "freshness: last produced record to its commit (embedded broker)",
-        date: chrono::Utc::now().to_rfc3339(),
-        flush_interval_s: args.interval,
-        burst_records: args.burst,
-        freshness_s: freshness,
-        median_s: median,
-        max_s: max,
-        goal_s: goal,
-        ratio_to_goal: max / goal,
-    };
-    write_results(&args.out, "freshness.json", &results)
-}
-
 fn events(n: u64) -> Vec<Vec<u8>> {
     let until = chrono::Utc::now().date_naive();
     Clickstream::new(ClickstreamConfig::new(n, until))
@@ -379,7 +199,7 @@ fn report(name: &str, side: &Side, json_bytes: u64) {
         "{name}: {:.2} s wall, {:.2} s CPU: {} records/s per core, {:.1} MB/s per core",
         side.wall_s,
         side.cpu_s,
-        output::thousands(side.per_core() as u64),
+        thousands(side.per_core() as u64),
         json_bytes as f64 / 1e6 / side.cpu_s.max(1e-9)
     );
 }
@@ -389,7 +209,7 @@ async fn pipelab_side(
     work: &Path,
     payloads: &[Vec<u8>],
     batch: usize,
-) -> Result<(Side, pipelab_pipeline::Progress), CliError> {
+) -> Result<(Side, pipelab_pipeline::Progress), BenchError> {
     let lake = work.join("pipelab-lake");
     let spec = format!(
         "name = \"bench\"\n\
@@ -431,7 +251,7 @@ fn python_side(
     jsonl: &Path,
     work: &Path,
     batch: usize,
-) -> Result<Option<Side>, CliError> {
+) -> Result<Option<Side>, BenchError> {
     let script = work.join("ingest_baseline.py");
     std::fs::write(&script, PYTHON_BASELINE)?;
     let out = match Command::new(python)
@@ -456,12 +276,12 @@ fn python_side(
             );
             return Ok(None);
         }
-        return Err(CliError::environment(format!(
+        return Err(BenchError::failed(format!(
             "the Python baseline failed: {stderr}"
         )));
     }
     let side: Side = serde_json::from_slice(&out.stdout).map_err(|e| {
-        CliError::environment(format!(
+        BenchError::failed(format!(
             "the Python baseline printed no result ({e}): {}",
             String::from_utf8_lossy(&out.stdout)
         ))

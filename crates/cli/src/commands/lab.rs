@@ -11,7 +11,7 @@ use pipelab_lab::{LabOptions, Source, chart, queries, report};
 use crate::error::CliError;
 
 #[derive(Args)]
-pub struct LabArgs {
+pub(crate) struct LabArgs {
     #[command(subcommand)]
     command: LabCommand,
 }
@@ -25,7 +25,7 @@ enum LabCommand {
 }
 
 #[derive(Args)]
-pub struct PartitionsArgs {
+pub(crate) struct PartitionsArgs {
     /// The data: a Delta table (its directory or URL) or a Parquet, CSV or JSON-lines
     /// file. Without it, a clickstream of --events events is generated.
     #[arg(long, conflicts_with = "events")]
@@ -97,7 +97,7 @@ impl PartitionsArgs {
     }
 }
 
-pub async fn run(args: LabArgs) -> Result<(), CliError> {
+pub(crate) async fn run(args: LabArgs) -> Result<(), CliError> {
     match args.command {
         LabCommand::Partitions(args) => {
             let results = partitions(&args).await?;
@@ -114,7 +114,7 @@ pub async fn run(args: LabArgs) -> Result<(), CliError> {
 }
 
 /// Run the lab and write its files; the results for the caller to print or compare.
-pub async fn partitions(args: &PartitionsArgs) -> Result<pipelab_lab::LabResults, CliError> {
+pub(crate) async fn partitions(args: &PartitionsArgs) -> Result<pipelab_lab::LabResults, CliError> {
     let layouts = pipelab_lab::parse_layouts(&args.layouts, &args.time_column)?;
     let text = match &args.queries {
         Some(path) => std::fs::read_to_string(path).map_err(|e| CliError::path(path, e))?,
@@ -140,7 +140,7 @@ pub async fn partitions(args: &PartitionsArgs) -> Result<pipelab_lab::LabResults
     };
     let loaded = pipelab_lab::data::load(&source, &args.time_column, args.name_rules()).await?;
     // A second run replaces the first one's directory; one the lab did not make is kept.
-    crate::output::fresh_dir(&args.out, "pipelab lab partitions", "--out")?;
+    crate::paths::fresh_dir(&args.out, "pipelab lab partitions", "--out")?;
     keep_refused(&loaded.refused, args)?;
     let batches = loaded.batches;
     let opts = LabOptions {

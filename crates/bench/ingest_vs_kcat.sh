@@ -3,11 +3,11 @@
 # lake) compared with kcat reading the same topic from the same embedded broker, in
 # the same run. Prints the ratio and writes bench-results/ingest_vs_kcat.json.
 #
-# usage: benches/ingest_vs_kcat.sh [EVENTS]     (default 1000000)
+# usage: crates/bench/ingest_vs_kcat.sh [EVENTS]     (default 1000000)
 # needs: a release build (cargo build --release -p pipelab-cli), kcat, and
 #        confluent-kafka from pip (its librdkafka; Debian kcat's own is too old).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 events=${1:-1000000}
 target=${CARGO_TARGET_DIR:-target}
 pipelab=${PIPELAB:-$target/release/pipelab}

@@ -15,7 +15,7 @@ use crate::error::CliError;
 use crate::output::{self, Format};
 
 #[derive(Args)]
-pub struct LakeArgs {
+pub(crate) struct LakeArgs {
     #[command(subcommand)]
     command: LakeCommand,
 }
@@ -161,7 +161,7 @@ struct HistoryArgs {
     limit: Option<usize>,
 }
 
-pub async fn run(args: LakeArgs) -> Result<(), CliError> {
+pub(crate) async fn run(args: LakeArgs) -> Result<(), CliError> {
     match args.command {
         LakeCommand::Tables(place) => {
             let tables = catalog::tables(&place.location()?).await?;

@@ -11,7 +11,7 @@ use crate::error::CliError;
 use crate::output::{self, Format};
 
 #[derive(Args)]
-pub struct DlqArgs {
+pub(crate) struct DlqArgs {
     #[command(subcommand)]
     command: DlqCommand,
 }
@@ -55,7 +55,7 @@ struct ReplayArgs {
     brokers: String,
 }
 
-pub async fn run(args: DlqArgs) -> Result<(), CliError> {
+pub(crate) async fn run(args: DlqArgs) -> Result<(), CliError> {
     match args.command {
         DlqCommand::List(args) => list(args).await,
         DlqCommand::Replay(args) => replay(args).await,

@@ -5,26 +5,25 @@
 //! footers). Results in `bench-results/partitions.json`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 use pipelab_lab::LabResults;
 use serde::{Deserialize, Serialize};
 
-use crate::error::CliError;
-use crate::lab::PartitionsArgs;
+use crate::BenchError;
+use crate::results::write_results;
 
 /// DuckDB's side, shipped inside the binary so the benchmark runs anywhere.
-const DUCKDB_SIDE: &str = include_str!("../../../benches/python/lab_duckdb.py");
+const DUCKDB_SIDE: &str = include_str!("../python/lab_duckdb.py");
 
 /// The day layout and the query that selects one of its days.
 const DAY_LAYOUT: &str = "day";
 const ONE_DAY_QUERY: &str = "one day";
 
+/// `pipelab bench partitions`' own options (the lab's are the caller's).
 #[derive(Args)]
-pub struct PartitionsBenchArgs {
-    #[command(flatten)]
-    lab: PartitionsArgs,
+pub struct PeerArgs {
     /// Python with duckdb and duckdb-ext-delta (`pip install -r tests/python/requirements.txt`).
     #[arg(long, env = "PIPELAB_PYTHON", default_value = "python3")]
     python: String,
@@ -67,12 +66,10 @@ struct Results<'a> {
     lab: &'a LabResults,
 }
 
-pub async fn run(args: PartitionsBenchArgs) -> Result<(), CliError> {
-    let work = tempfile::tempdir()?;
-    let mut lab_args = args.lab;
-    lab_args.out = work.path().join("lab");
-    let lab = crate::lab::partitions(&lab_args).await?;
-    let duckdb = duckdb_side(&args.python, &lab, &lab_args.out)?;
+/// Compare the lab's results (its tables under `lab_dir`) with DuckDB's on the same
+/// tables, and write `partitions.json` under `--results`.
+pub fn compare(lab: &LabResults, lab_dir: &Path, args: &PeerArgs) -> Result<(), BenchError> {
+    let duckdb = duckdb_side(&args.python, lab, lab_dir)?;
 
     let mut comparisons = Vec::new();
     for layout in &lab.layouts {
@@ -80,9 +77,9 @@ pub async fn run(args: PartitionsBenchArgs) -> Result<(), CliError> {
             let theirs = duckdb
                 .get(&layout.layout)
                 .and_then(|l| l.get(&q.query))
-                .ok_or_else(|| CliError::environment("DuckDB's results miss a query"))?;
+                .ok_or_else(|| BenchError::failed("DuckDB's results miss a query"))?;
             if theirs.rows != q.result_rows {
-                return Err(CliError::environment(format!(
+                return Err(BenchError::failed(format!(
                     "{} on {}: DuckDB returned {} rows, pipelab {}: the benchmark is void",
                     q.query, layout.layout, theirs.rows, q.result_rows
                 )));
@@ -121,7 +118,7 @@ pub async fn run(args: PartitionsBenchArgs) -> Result<(), CliError> {
             slower.join(", ")
         }
     );
-    let (share, goal) = one_day_share(&lab);
+    let (share, goal) = one_day_share(lab);
     if let (Some(share), Some(goal)) = (share, goal) {
         println!(
             "one day of the day layout read {:.1}% of its bytes (goal: 1/N = {:.1}% plus footers)",
@@ -138,13 +135,9 @@ pub async fn run(args: PartitionsBenchArgs) -> Result<(), CliError> {
         slower_than_duckdb: slower,
         one_day_bytes_share: share,
         one_day_goal_share: goal,
-        lab: &lab,
+        lab,
     };
-    std::fs::create_dir_all(&args.results)?;
-    let file = args.results.join("partitions.json");
-    std::fs::write(&file, serde_json::to_string_pretty(&results)? + "\n")?;
-    println!("results written to {}", file.display());
-    Ok(())
+    write_results(&args.results, "partitions.json", &results)
 }
 
 /// The day layout's one-day query: (bytes read / table bytes, 1 / days).
@@ -163,11 +156,7 @@ fn one_day_share(lab: &LabResults) -> (Option<f64>, Option<f64>) {
 
 type DuckDbResults = BTreeMap<String, BTreeMap<String, DuckDbQuery>>;
 
-fn duckdb_side(
-    python: &str,
-    lab: &LabResults,
-    out: &std::path::Path,
-) -> Result<DuckDbResults, CliError> {
+fn duckdb_side(python: &str, lab: &LabResults, out: &Path) -> Result<DuckDbResults, BenchError> {
     let tables: BTreeMap<&str, String> = lab
         .layouts
         .iter()
@@ -177,7 +166,7 @@ fn duckdb_side(
         })
         .collect();
     let job = serde_json::json!({ "tables": tables, "queries": lab.queries, "runs": lab.runs });
-    crate::python_peer::run_python_peer(
+    crate::peer::run_python_peer(
         python,
         out,
         ("lab_duckdb.py", DUCKDB_SIDE),

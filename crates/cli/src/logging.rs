@@ -1,0 +1,20 @@
+//! Logs on stderr, filtered as the user asks (`--log`, `PIPELAB_LOG`).
+
+/// Install the subscriber for `filter`; the message when the filter does not parse.
+pub(crate) fn init(filter: &str) -> Result<(), String> {
+    let mut directives = tracing_subscriber::EnvFilter::try_new(filter)
+        .map_err(|e| format!("--log (or PIPELAB_LOG) {filter:?}: {e}"))?;
+    // deltalake logs at ERROR the commit conflicts and failures it returns to pipelab,
+    // which retries or reports each one itself: unless the filter names deltalake, a
+    // user sees a failure once, from pipelab.
+    if !filter.contains("deltalake")
+        && let Ok(quiet) = "deltalake_core::kernel::transaction=off".parse()
+    {
+        directives = directives.add_directive(quiet);
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(directives)
+        .with_writer(std::io::stderr)
+        .init();
+    Ok(())
+}
