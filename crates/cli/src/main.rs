@@ -11,6 +11,7 @@ mod logging;
 mod output;
 mod paths;
 mod shell;
+mod signals;
 
 use std::process::ExitCode;
 

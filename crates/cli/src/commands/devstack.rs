@@ -25,6 +25,7 @@ pub(crate) async fn run(args: DevstackArgs) -> Result<(), CliError> {
     let mut cfg = DevStackConfig::new(absolute(&args.dir)?);
     cfg.kafka_port = args.kafka_port;
     cfg.s3_port = args.s3_port;
+    let stopped = crate::signals::interrupted()?;
     let stack = DevStack::start(cfg).await?;
     for spec in &args.topics {
         let (name, partitions) = parse_topic(spec)?;
@@ -44,12 +45,12 @@ pub(crate) async fn run(args: DevstackArgs) -> Result<(), CliError> {
     println!("{}", stack.export_lines());
     println!("export PIPELAB_LAKE={}", stack.lake_url());
     println!();
-    println!("# kcat needs a current librdkafka (see README); then:");
+    println!("# kcat needs a current librdkafka (see docs/operations.md); then:");
     println!("#   kcat -b {} -L", stack.kafka_bootstrap());
     println!("running until Ctrl-C");
     use std::io::Write;
     let _ = std::io::stdout().flush();
-    let _ = tokio::signal::ctrl_c().await;
+    stopped.await;
     stack.shutdown().await;
     Ok(())
 }

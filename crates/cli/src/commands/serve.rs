@@ -77,6 +77,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), CliError> {
         .await
         .map_err(|e| CliError::environment(format!("cannot listen on {addr}: {e}")))?;
     let addr = listener.local_addr().map_err(CliError::environment)?;
+    let shutdown = crate::signals::interrupted()?;
     // The line a script waits for (with --port 0, the port the system chose).
     let scheme = if tls.is_some() { "https" } else { "http" };
     println!(
@@ -86,9 +87,6 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), CliError> {
     if let Some(log) = engine.query_log() {
         eprintln!("query events go to the Kafka topic {}", log.topic());
     }
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
     pipelab_serve::serve(
         Arc::new(engine),
         listener,
