@@ -72,8 +72,5 @@ fn hadolint_here() -> bool {
     let code = "import os, shutil, sys\n\
         beside = os.path.join(os.path.dirname(sys.executable), 'hadolint')\n\
         sys.exit(0 if os.path.exists(beside) or shutil.which('hadolint') else 1)";
-    std::process::Command::new(python())
-        .args(["-c", code])
-        .output()
-        .is_ok_and(|o| o.status.success())
+    python_succeeds(code, &[])
 }

@@ -343,9 +343,15 @@ pub fn duckdb_extensions_here(names: &[&str]) -> bool {
         root = list(duckdb_ext.__path__)[0]\n\
         sys.exit(0 if all(glob.glob(os.path.join(root, 'extensions', f'v{duckdb.__version__}', '*', \
         f'{n}.duckdb_extension')) for n in sys.argv[1:]) else 1)";
+    python_succeeds(code, names)
+}
+
+/// Whether the peers' Python runs `code` (with `args` as `sys.argv[1:]`) successfully:
+/// how each "is this peer here" question is asked.
+pub fn python_succeeds(code: &str, args: &[&str]) -> bool {
     Command::new(python())
         .args(["-c", code])
-        .args(names)
+        .args(args)
         .output()
         .is_ok_and(|o| o.status.success())
 }
@@ -382,10 +388,7 @@ pub fn python_has(modules: &[&str]) -> bool {
         .map(|m| format!("import {m}"))
         .collect::<Vec<_>>()
         .join("; ");
-    Command::new(python())
-        .args(["-c", &code])
-        .output()
-        .is_ok_and(|o| o.status.success())
+    python_succeeds(&code, &[])
 }
 
 /// Run `cmd` (a peer script), which must succeed; what it printed, parsed as JSON.
