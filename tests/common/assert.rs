@@ -1,5 +1,5 @@
-//! Assertions the end-to-end tests share: exactly-once counts in the lake, and how a
-//! command failed (its exit code and message).
+//! Assertions the end-to-end tests share: exactly-once counts in the lake, how a command
+//! failed (its exit code and message), the partition lab's chart.
 
 use std::collections::BTreeMap;
 
@@ -12,17 +12,28 @@ pub fn counts(rows: Vec<Vec<String>>) -> BTreeMap<String, i64> {
         .collect()
 }
 
+/// A table's rows and its distinct values of `key`: equal when nothing was written twice.
+pub fn rows_and_distinct(
+    stack: Option<&pipelab_devstack::DevStack>,
+    lake: &str,
+    table: &str,
+    key: &str,
+) -> (i64, i64) {
+    let rows = query_csv(
+        stack,
+        lake,
+        &format!("SELECT count(*), count(DISTINCT {key}) FROM {table}"),
+    );
+    (rows[0][0].parse().unwrap(), rows[0][1].parse().unwrap())
+}
+
+/// Rows and distinct `event_id`s of a table of generated events.
 pub fn total_and_distinct(
     stack: &pipelab_devstack::DevStack,
     lake: &str,
     table: &str,
 ) -> (i64, i64) {
-    let rows = query_csv(
-        Some(stack),
-        lake,
-        &format!("SELECT count(*), count(DISTINCT event_id) FROM {table}"),
-    );
-    (rows[0][0].parse().unwrap(), rows[0][1].parse().unwrap())
+    rows_and_distinct(Some(stack), lake, table, "event_id")
 }
 
 /// The `clicks` table holds every event once, and its per-day counts are those of the
@@ -64,5 +75,26 @@ fn assert_failure(out: std::process::Output, code: i32, expect: &[&str]) {
     assert!(stderr.lines().any(|l| l.starts_with("error: ")), "{stderr}");
     for e in expect {
         assert!(stderr.contains(e), "expected {e:?} in:\n{stderr}");
+    }
+}
+
+/// The chart's files are a real PNG (signature, header of the drawn size, more than a
+/// blank image's bytes) and an SVG naming the queries and layouts.
+pub fn assert_chart(out: &std::path::Path) {
+    let png = std::fs::read(out.join("chart.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert_eq!(&png[12..16], b"IHDR");
+    let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(png[20..24].try_into().unwrap());
+    assert_eq!((width, height), (1280, 900));
+    assert!(
+        png.len() > 20_000,
+        "a nearly blank PNG: {} bytes",
+        png.len()
+    );
+    let svg = std::fs::read_to_string(out.join("chart.svg")).unwrap();
+    assert!(svg.starts_with("<svg"), "{}", &svg[..100.min(svg.len())]);
+    for text in ["one day", "Median time per query", "Data read per query"] {
+        assert!(svg.contains(text), "{text} not in the SVG");
     }
 }

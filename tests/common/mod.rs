@@ -11,7 +11,9 @@ use pipelab_ingest::RawRecord;
 use pipelab_ingest::generate::{Clickstream, ClickstreamConfig};
 
 mod assert;
+mod server;
 pub use assert::*;
+pub use server::Server;
 
 pub const PIPELAB: &str = env!("CARGO_BIN_EXE_pipelab");
 
@@ -506,4 +508,18 @@ pub fn path_of(uri: &serde_json::Value) -> Option<String> {
         "/{}",
         uri.split('/').skip(3).collect::<Vec<_>>().join("/")
     ))
+}
+
+/// A PATH with the system's tools and no `pipelab`, as a new user's shell has.
+pub const NO_PIPELAB_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+/// A shell as a new terminal would be: PATH without `pipelab`, and none of the variables
+/// that would point pipelab somewhere else (the test's own or the user's).
+pub fn pasted(line: &str) -> std::process::Command {
+    let mut cmd = std::process::Command::new("bash");
+    cmd.args(["-c", line])
+        .env("PATH", NO_PIPELAB_PATH)
+        .stdin(std::process::Stdio::null());
+    without_user_env(&mut cmd);
+    cmd
 }

@@ -6,6 +6,7 @@
 mod commands;
 mod engine;
 mod error;
+mod invocation;
 mod kafka_out;
 mod logging;
 mod output;
@@ -30,6 +31,9 @@ Environment:
   PIPELAB_CATALOGS a catalogs file (TOML): --catalogs of query and serve
   PIPELAB_USERS    serve's users file (TOML): --users
   PIPELAB_HISTORY  the query shell's history file (default ~/.pipelab_history)
+  PIPELAB_POSTGRES_URL, PIPELAB_MYSQL_URL
+                   a scenario's operational database: --postgres, --mysql of scenario run
+  PIPELAB_SCENARIOS the folder of named scenarios (default ./scenarios, else the source tree's)
   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL, AWS_ALLOW_HTTP, ...
                    S3 settings of an s3:// lake, as object_store reads them; a spec's
                    [sink.storage_options] take precedence
@@ -78,6 +82,8 @@ enum Command {
     Lab(commands::lab::LabArgs),
     /// Serve SQL over Trino's client protocol (POST /v1/statement), for Trino's clients.
     Serve(commands::serve::ServeArgs),
+    /// The interview scenarios: `scenario list`, `scenario run NAME|FOLDER`.
+    Scenario(commands::scenario::ScenarioArgs),
 }
 
 fn main() -> ExitCode {
@@ -132,5 +138,6 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
         Command::Bench(args) => bench::run(args).await,
         Command::Lab(args) => lab::run(args).await,
         Command::Serve(args) => serve::run(args).await,
+        Command::Scenario(args) => scenario::run(args).await,
     }
 }

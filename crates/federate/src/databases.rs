@@ -149,7 +149,7 @@ impl Database {
         }
     }
 
-    async fn connect(&self, name: &str) -> Result<Source, RegisterError> {
+    pub(crate) async fn connect(&self, name: &str) -> Result<Source, RegisterError> {
         let source = match self.engine {
             Engine::Postgres => {
                 let params = self.postgres_params().map_err(|m| self.error(name, m))?;
@@ -189,7 +189,7 @@ impl Database {
     /// The provider's parameters for a `postgres://user:password@host:port/db?sslmode=…`
     /// URL: it reads libpq's `key=value` form. TLS is preferred, not required, unless the
     /// URL says otherwise: a local server usually has none.
-    fn postgres_params(&self) -> Result<HashMap<String, SecretString>, String> {
+    pub(crate) fn postgres_params(&self) -> Result<HashMap<String, SecretString>, String> {
         let url = url::Url::parse(&self.address).map_err(|e| format!("invalid url: {e}"))?;
         let mut parts = vec![format!("host={}", url.host_str().unwrap_or("localhost"))];
         parts.push(format!("port={}", url.port().unwrap_or(5432)));
@@ -219,7 +219,7 @@ impl Database {
 
     /// The provider's parameters for a `mysql://` URL, with pipelab's `sslmode`
     /// (`disabled`, the default; `preferred`; `required`) taken out of it.
-    fn mysql_params(&self) -> Result<HashMap<String, SecretString>, String> {
+    pub(crate) fn mysql_params(&self) -> Result<HashMap<String, SecretString>, String> {
         let mut url = url::Url::parse(&self.address).map_err(|e| format!("invalid url: {e}"))?;
         let mut sslmode = "disabled".to_string();
         let mut kept: Vec<(String, String)> = url
@@ -248,7 +248,7 @@ impl Database {
 
     /// The error with its causes: the providers' own messages are general ("connection
     /// failed"), what the server said is in their sources.
-    fn error(&self, catalog: &str, e: impl Into<BoxError>) -> RegisterError {
+    pub(crate) fn error(&self, catalog: &str, e: impl Into<BoxError>) -> RegisterError {
         let e: BoxError = e.into();
         let mut message = e.to_string();
         let mut cause = e.source();
@@ -306,13 +306,14 @@ fn redact(address: &str) -> String {
 }
 
 /// A connected database.
-enum Source {
+/// A database's connection pool, by engine.
+pub(crate) enum Source {
     Postgres(Arc<PostgresConnectionPool>),
     MySql(Arc<MySQLConnectionPool>),
     Sqlite(Arc<SqliteConnectionPool>),
 }
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 impl Source {
     fn engine(&self) -> Engine {
@@ -321,6 +322,26 @@ impl Source {
             Source::MySql(_) => Engine::MySql,
             Source::Sqlite(_) => Engine::Sqlite,
         }
+    }
+
+    /// Run one statement that returns no rows (DDL) on a connection of the pool.
+    pub(crate) async fn execute(&self, sql: &str) -> Result<u64, BoxError> {
+        // Each engine's connection is its own type: the same two calls on each.
+        let unsupported = || BoxError::from("this connection cannot run statements");
+        Ok(match self {
+            Source::Postgres(pool) => {
+                let conn = pool.connect().await?;
+                conn.as_async().ok_or_else(unsupported)?.execute(sql, &[]).await?
+            }
+            Source::MySql(pool) => {
+                let conn = pool.connect().await?;
+                conn.as_async().ok_or_else(unsupported)?.execute(sql, &[]).await?
+            }
+            Source::Sqlite(pool) => {
+                let conn = pool.connect().await?;
+                conn.as_async().ok_or_else(unsupported)?.execute(sql, &[]).await?
+            }
+        })
     }
 
     async fn schemas(&self) -> Result<Vec<String>, BoxError> {

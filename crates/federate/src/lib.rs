@@ -15,6 +15,7 @@ mod error;
 pub mod json;
 pub mod kafka;
 mod listing;
+mod load;
 mod open;
 pub mod pushdown;
 mod query_engine;
@@ -27,6 +28,8 @@ pub mod source_metrics;
 mod views;
 
 pub use client::{Access, ClientSession, ClientStatement};
+pub use engine::Engine;
 pub use error::FederateError;
 pub use query_engine::QueryEngine;
+pub use register::RegisterError;
 pub use scan_stats::{ScanStats, collect_with_stats};

@@ -1,3 +1,5 @@
+//! The ingest stage's errors ([`IngestError`]): each names the broker, topic or record.
+
 use thiserror::Error;
 
 /// Errors of the ingest stage. Each names the broker, topic or record it concerns.

@@ -1,6 +1,7 @@
-//! Does a JSON value fit an Arrow type: the one rule both decoders apply, as a quick look
-//! at a record's bytes (serde visits the values, nothing is built) and as a check of a
-//! parsed tree that names the field, the value and the type when it does not.
+//! Does a JSON value fit an Arrow type: one rule, [`fits_type`], that every decoding path
+//! asks — the quick look at a record's bytes (serde visits the values, nothing is built),
+//! the check of a parsed tree that names the field, the value and the type when it does
+//! not, and the flat decoder ([`crate::flat`]) as it appends.
 
 use arrow::datatypes::{DataType, Fields, Schema};
 use serde_json::Value;
@@ -18,6 +19,62 @@ pub enum TypePolicy {
     /// values that are not strings are kept as their JSON text (`10.5`, `true`,
     /// `{"a":1}`). No record is refused for its types.
     Widen,
+}
+
+/// Integers a double holds exactly.
+const EXACT_IN_DOUBLE: u64 = 1 << 53;
+
+/// A JSON value as the fit rule sees it: its kind, and an integer's value (an `Int64`
+/// holds those up to `i64::MAX`, a double those up to 2^53 exactly).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Json {
+    Null,
+    Bool,
+    /// An integer read as `i64`.
+    Int(i64),
+    /// An integer read as `u64` (serde_json reads non-negative integers so, and those past
+    /// `i64::MAX` only so).
+    UInt(u64),
+    Float,
+    Text,
+    Array,
+    Object,
+}
+
+impl Json {
+    fn of(value: &Value) -> Json {
+        match value {
+            Value::Null => Json::Null,
+            Value::Bool(_) => Json::Bool,
+            Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+                (Some(i), _) => Json::Int(i),
+                (None, Some(u)) => Json::UInt(u),
+                (None, None) => Json::Float,
+            },
+            Value::String(_) => Json::Text,
+            Value::Array(_) => Json::Array,
+            Value::Object(_) => Json::Object,
+        }
+    }
+}
+
+/// The rule: does a JSON value fit a column of type `dt`. An array or object fits a list
+/// or struct column when its items do, which the caller checks item by item.
+#[inline]
+pub(crate) fn fits_type(value: Json, dt: &DataType, policy: TypePolicy) -> bool {
+    match (value, dt) {
+        (Json::Null, _) | (Json::Text, DataType::Utf8) => true,
+        // Widening keeps any other value in a text field as its JSON text.
+        (_, DataType::Utf8) => policy == TypePolicy::Widen,
+        (Json::Bool, DataType::Boolean) | (Json::Int(_), DataType::Int64) => true,
+        (Json::UInt(v), DataType::Int64) => i64::try_from(v).is_ok(),
+        // Integers beyond 2^53 would be rounded by a double.
+        (Json::Int(v), DataType::Float64) => v.unsigned_abs() <= EXACT_IN_DOUBLE,
+        (Json::UInt(v), DataType::Float64) => v <= EXACT_IN_DOUBLE,
+        (Json::Float, DataType::Float64) => true,
+        (Json::Array, DataType::List(_)) | (Json::Object, DataType::Struct(_)) => true,
+        _ => false,
+    }
 }
 
 /// What a quick look at a record's bytes found.
@@ -40,7 +97,7 @@ pub(crate) fn look(payload: &[u8], fields: &Fields, policy: TypePolicy) -> Look 
         dt: &struct_type,
         new_field: &new_field,
         top: true,
-        widen: policy == TypePolicy::Widen,
+        policy,
     };
     let mut de = serde_json::Deserializer::from_slice(payload);
     match serde::de::DeserializeSeed::deserialize(seed, &mut de).and_then(|()| de.end()) {
@@ -57,8 +114,7 @@ struct Fit<'a> {
     new_field: &'a std::cell::Cell<bool>,
     /// The record itself, which must be an object.
     top: bool,
-    /// [`TypePolicy::Widen`]: numbers and booleans fit a text field (as their JSON text).
-    widen: bool,
+    policy: TypePolicy,
 }
 
 impl<'de> serde::de::DeserializeSeed<'de> for Fit<'_> {
@@ -68,8 +124,6 @@ impl<'de> serde::de::DeserializeSeed<'de> for Fit<'_> {
     }
 }
 
-/// Integers a double holds exactly.
-pub(crate) const EXACT_IN_DOUBLE: u64 = 1 << 53;
 
 impl<'de> serde::de::Visitor<'de> for Fit<'_> {
     type Value = ();
@@ -79,40 +133,35 @@ impl<'de> serde::de::Visitor<'de> for Fit<'_> {
     }
 
     fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
-        self.fits(!self.top)
+        // A record is an object, never null.
+        if self.top { self.refuse() } else { self.fits(Json::Null) }
     }
 
     fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
-        self.fits(self.dt == &DataType::Boolean || self.as_text())
+        self.fits(Json::Bool)
     }
 
     fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
-        self.fits(match self.dt {
-            DataType::Int64 => true,
-            DataType::Float64 => v.unsigned_abs() <= EXACT_IN_DOUBLE,
-            _ => self.as_text(),
-        })
+        self.fits(Json::Int(v))
     }
 
     fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<(), E> {
-        self.fits(match self.dt {
-            DataType::Int64 => i64::try_from(v).is_ok(),
-            DataType::Float64 => v <= EXACT_IN_DOUBLE,
-            _ => self.as_text(),
-        })
+        self.fits(Json::UInt(v))
     }
 
     fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
-        self.fits(self.dt == &DataType::Float64 || self.as_text())
+        self.fits(Json::Float)
     }
 
     fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
-        self.fits(self.dt == &DataType::Utf8)
+        self.fits(Json::Text)
     }
 
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        // An array in a text field fits when widening, but arrow's decoder cannot keep it
+        // as text: it is left to the tree path, which stores its JSON text.
         let DataType::List(item) = self.dt else {
-            return self.fits(false);
+            return self.refuse();
         };
         let item = Fit {
             dt: item.data_type(),
@@ -124,8 +173,9 @@ impl<'de> serde::de::Visitor<'de> for Fit<'_> {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        // An object in a text field: as for arrays above.
         let DataType::Struct(fields) = self.dt else {
-            return self.fits(false);
+            return self.refuse();
         };
         // Keys seen in this object: a repeated one, or a name that differs only by case
         // from a field's, is left to the tree path (see `crate::names`).
@@ -135,7 +185,7 @@ impl<'de> serde::de::Visitor<'de> for Fit<'_> {
             let name = key.as_str();
             if let Some(i) = fields.iter().position(|f| f.name() == name) {
                 if seen.mark(i) {
-                    return self.fits(false);
+                    return self.refuse();
                 }
                 map.next_value_seed(Fit {
                     dt: fields[i].data_type(),
@@ -145,11 +195,11 @@ impl<'de> serde::de::Visitor<'de> for Fit<'_> {
                 continue;
             }
             if unknown.iter().any(|k| k.as_str() == name) {
-                return self.fits(false);
+                return self.refuse();
             }
             if map.next_value::<Option<serde::de::IgnoredAny>>()?.is_some() {
                 if !matches!(field_match(name, fields), CaseMatch::None) {
-                    return self.fits(false);
+                    return self.refuse();
                 }
                 self.new_field.set(true);
             }
@@ -189,17 +239,16 @@ impl Seen {
 }
 
 impl Fit<'_> {
-    /// A scalar that is not a string fits a text field only when widening.
-    fn as_text(self) -> bool {
-        self.widen && self.dt == &DataType::Utf8
-    }
-
-    fn fits<E: serde::de::Error>(self, ok: bool) -> Result<(), E> {
-        if ok {
+    fn fits<E: serde::de::Error>(self, value: Json) -> Result<(), E> {
+        if fits_type(value, self.dt, self.policy) {
             Ok(())
         } else {
-            Err(E::custom("does not fit"))
+            self.refuse()
         }
+    }
+
+    fn refuse<E: serde::de::Error>(self) -> Result<(), E> {
+        Err(E::custom("does not fit"))
     }
 }
 
@@ -221,30 +270,21 @@ pub(crate) fn fits_record(
     Ok(())
 }
 
+/// Check one value (and its items) against a type; `path` names it in the error.
 pub(crate) fn fits(
     value: &Value,
     dt: &DataType,
     path: &str,
     policy: TypePolicy,
 ) -> Result<(), String> {
-    let ok = match (value, dt) {
-        (Value::Null, _) => true,
-        // Widening keeps any value in a text field as its JSON text.
-        (_, DataType::Utf8) if policy == TypePolicy::Widen => true,
-        (Value::Bool(_), DataType::Boolean) => true,
-        (Value::Number(n), DataType::Int64) => n.is_i64(),
-        // Integers beyond 2^53 would be rounded by a double.
-        (Value::Number(n), DataType::Float64) => {
-            n.as_i64()
-                .is_none_or(|i| i.unsigned_abs() <= EXACT_IN_DOUBLE)
-                && n.as_u64().is_none_or(|u| u <= EXACT_IN_DOUBLE)
-        }
-        (Value::String(_), DataType::Utf8) => true,
+    if !fits_type(Json::of(value), dt, policy) {
+        return Err(does_not_fit(value, dt, path));
+    }
+    match (value, dt) {
         (Value::Array(items), DataType::List(item)) => {
             for (i, v) in items.iter().enumerate() {
                 fits(v, item.data_type(), &format!("{path}[{i}]"), policy)?;
             }
-            true
         }
         (Value::Object(map), DataType::Struct(fields)) => {
             for f in fields.iter() {
@@ -252,13 +292,15 @@ pub(crate) fn fits(
                     fits(v, f.data_type(), &format!("{path}.{}", f.name()), policy)?;
                 }
             }
-            true
         }
-        _ => false,
-    };
-    if ok {
-        return Ok(());
+        _ => {}
     }
+    Ok(())
+}
+
+/// The error of a value that does not fit: the field's path, the value (cut at 80 bytes)
+/// and the column's type.
+fn does_not_fit(value: &Value, dt: &DataType, path: &str) -> String {
     let mut shown = value.to_string();
     if shown.len() > 80 {
         let cut = (0..=80)
@@ -268,8 +310,54 @@ pub(crate) fn fits(
         shown.truncate(cut);
         shown.push('…');
     }
-    Err(format!(
+    format!(
         "field `{path}`: {} {shown} does not fit the column type {dt}",
         json_kind(value)
-    ))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use TypePolicy::{DeadLetter, Widen};
+
+    #[test]
+    fn the_rule_at_its_edges() {
+        let exact = 1i64 << 53;
+        assert!(fits_type(Json::Int(-exact), &DataType::Float64, DeadLetter));
+        assert!(!fits_type(Json::Int(-exact - 1), &DataType::Float64, DeadLetter));
+        assert!(fits_type(Json::UInt(1 << 53), &DataType::Float64, DeadLetter));
+        assert!(!fits_type(Json::UInt((1 << 53) + 1), &DataType::Float64, DeadLetter));
+        assert!(fits_type(Json::UInt(i64::MAX as u64), &DataType::Int64, DeadLetter));
+        assert!(!fits_type(Json::UInt(u64::MAX), &DataType::Int64, DeadLetter));
+        assert!(!fits_type(Json::Float, &DataType::Int64, DeadLetter));
+        assert!(fits_type(Json::Null, &DataType::Boolean, DeadLetter));
+        // Text takes other values only when widening.
+        for other in [Json::Bool, Json::Int(1), Json::Float, Json::Array, Json::Object] {
+            assert!(!fits_type(other, &DataType::Utf8, DeadLetter));
+            assert!(fits_type(other, &DataType::Utf8, Widen));
+        }
+        assert!(!fits_type(Json::Text, &DataType::Int64, Widen));
+    }
+
+    #[test]
+    fn the_look_and_the_tree_agree() {
+        let schema = Schema::new(vec![
+            arrow::datatypes::Field::new("n", DataType::Float64, true),
+            arrow::datatypes::Field::new("s", DataType::Utf8, true),
+        ]);
+        for (record, policy, fits) in [
+            (r#"{"n":9007199254740992}"#, DeadLetter, true),
+            (r#"{"n":9007199254740993}"#, DeadLetter, false),
+            (r#"{"n":-9007199254740993}"#, DeadLetter, false),
+            (r#"{"s":10.5}"#, DeadLetter, false),
+            (r#"{"s":10.5}"#, Widen, true),
+            (r#"{"n":"x"}"#, Widen, false),
+        ] {
+            let value: Value = serde_json::from_str(record).unwrap();
+            assert_eq!(fits_record(&value, &schema, policy).is_ok(), fits, "{record}");
+            let looked = look(record.as_bytes(), schema.fields(), policy);
+            assert_eq!(looked == Look::Fits, fits, "{record}");
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! One pass from JSON bytes to Arrow columns, for schemas whose fields are all scalars
 //! (integer, double, text, boolean): most event streams. serde visits each record's
-//! values once; each value is checked against its field's type by the same rules as
-//! the decoder's [`crate::fit`] check and appended to its column as it goes. A record
+//! values once; each value is checked against its field's type by the decoders' one rule,
+//! [`crate::fit::fits_type`], and appended to its column as it goes. A record
 //! that does not fit is taken back out of every column, so the caller can send it down
 //! the path that explains why (a dead letter) or evolves the schema (a new field).
 //!
@@ -19,7 +19,7 @@ use arrow::buffer::{BooleanBuffer, NullBuffer, OffsetBuffer};
 use arrow::datatypes::{DataType, SchemaRef};
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 
-use crate::fit::EXACT_IN_DOUBLE;
+use crate::fit::{Json, TypePolicy, fits_type};
 use crate::names::{CaseMatch, Key, NameRules, case_match};
 
 /// What [`FlatDecoder::push`] made of a record.
@@ -43,6 +43,7 @@ enum Values {
 
 struct Column {
     name: String,
+    data_type: DataType,
     values: Values,
     valid: BooleanBufferBuilder,
     /// The row this column last got a value (or null) in, plus one.
@@ -122,6 +123,7 @@ impl FlatDecoder {
                 };
                 Some(Column {
                     name: f.name().clone(),
+                    data_type: f.data_type().clone(),
                     values,
                     valid: BooleanBufferBuilder::new(capacity),
                     seen: 0,
@@ -280,10 +282,21 @@ impl ValueSeed<'_> {
         Err(E::custom("does not fit"))
     }
 
-    fn int<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
+    /// The rule decides; the visitor methods only store what it let through. (This
+    /// decoder is not used when widening.)
+    fn fits(&self, value: Json) -> bool {
+        fits_type(value, &self.0.data_type, TypePolicy::DeadLetter)
+    }
+
+    /// An integer the rule let through: `v` as the column holds it (an `Int64` column
+    /// only gets integers within its range, a double column only exact ones).
+    fn integer<E: serde::de::Error>(self, value: Json, as_int: i64, as_double: f64) -> Result<(), E> {
+        if !self.fits(value) {
+            return Self::refuse();
+        }
         match &mut self.0.values {
-            Values::Int(values) => values.push(v),
-            Values::Float(values) if v.unsigned_abs() <= EXACT_IN_DOUBLE => values.push(v as f64),
+            Values::Int(values) => values.push(as_int),
+            Values::Float(values) => values.push(as_double),
             _ => return Self::refuse(),
         }
         self.0.valid.append(true);
@@ -304,6 +317,9 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
     }
 
     fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<(), E> {
+        if !self.fits(Json::Bool) {
+            return Self::refuse();
+        }
         let Values::Bool(values) = &mut self.0.values else {
             return Self::refuse();
         };
@@ -313,18 +329,18 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
     }
 
     fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
-        self.int(v)
+        self.integer(Json::Int(v), v, v as f64)
     }
 
     fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<(), E> {
-        // Past i64::MAX: no integer column holds it, and it is past 2^53 for a double.
-        match i64::try_from(v) {
-            Ok(v) => self.int(v),
-            Err(_) => Self::refuse(),
-        }
+        // `as i64` is used only when the rule let `v` into an Int64 column (v ≤ i64::MAX).
+        self.integer(Json::UInt(v), v as i64, v as f64)
     }
 
     fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
+        if !self.fits(Json::Float) {
+            return Self::refuse();
+        }
         let Values::Float(values) = &mut self.0.values else {
             return Self::refuse();
         };
@@ -334,6 +350,9 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
     }
 
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<(), E> {
+        if !self.fits(Json::Text) {
+            return Self::refuse();
+        }
         let Values::Text { offsets, bytes } = &mut self.0.values else {
             return Self::refuse();
         };

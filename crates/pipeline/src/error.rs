@@ -1,3 +1,5 @@
+//! What can stop a pipeline ([`PipelineError`]) and what is wrong in a spec ([`SpecError`]).
+
 use thiserror::Error;
 
 /// Everything that can stop a pipeline. Each variant's message names its object

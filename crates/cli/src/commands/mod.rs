@@ -10,4 +10,5 @@ pub(crate) mod lake;
 pub(crate) mod produce;
 pub(crate) mod query;
 pub(crate) mod run;
+pub(crate) mod scenario;
 pub(crate) mod serve;

@@ -31,27 +31,6 @@ fn measured<'a>(results: &'a Value, name: &str, query: &str) -> (&'a Value, &'a 
     (layout, result)
 }
 
-/// The chart's files are a real PNG (signature, header of the drawn size, more than a
-/// blank image's bytes) and an SVG naming the queries and layouts.
-pub(crate) fn assert_chart(out: &Path) {
-    let png = std::fs::read(out.join("chart.png")).unwrap();
-    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-    assert_eq!(&png[12..16], b"IHDR");
-    let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
-    let height = u32::from_be_bytes(png[20..24].try_into().unwrap());
-    assert_eq!((width, height), (1280, 900));
-    assert!(
-        png.len() > 20_000,
-        "a nearly blank PNG: {} bytes",
-        png.len()
-    );
-    let svg = std::fs::read_to_string(out.join("chart.svg")).unwrap();
-    assert!(svg.starts_with("<svg"), "{}", &svg[..100.min(svg.len())]);
-    for text in ["one day", "Median time per query", "Data read per query"] {
-        assert!(svg.contains(text), "{text} not in the SVG");
-    }
-}
-
 #[test]
 fn the_lab_compares_layouts_and_pruning_reads_one_partition() {
     let dir = tempfile::tempdir().unwrap();

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 
 /// The pages, in the order a reader meets them (and the order they run in).
-const PAGES: [&str; 8] = [
+const PAGES: [&str; 9] = [
     "README.md",
     "docs/operations.md",
     "docs/pipeline.md",
@@ -42,6 +42,7 @@ const PAGES: [&str; 8] = [
     "docs/federation.md",
     "docs/trino.md",
     "docs/benchmarks.md",
+    "scenarios/interview-katas/README.md",
 ];
 
 const README_MAX_LINES: usize = 150;

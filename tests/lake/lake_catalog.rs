@@ -256,15 +256,6 @@ fn parquet_on_disk(table_dir: &std::path::Path) -> (u64, u64) {
     )
 }
 
-fn total_and_distinct_ids(lake: &str, table: &str) -> (i64, i64) {
-    let rows = query_csv(
-        None,
-        lake,
-        &format!("SELECT count(*), count(DISTINCT id) FROM {table}"),
-    );
-    (rows[0][0].parse().unwrap(), rows[0][1].parse().unwrap())
-}
-
 /// Compaction rewrites many small files as one per partition in one commit while a
 /// reader loop sees only whole snapshots; a second compaction runs beside a pipeline
 /// appending to the same table, and no record or `txn` is lost. Vacuum then deletes the
@@ -294,7 +285,7 @@ async fn compaction_and_vacuum_lose_nothing_and_leave_no_stray_file() {
     produce_raw(&stack, "small", records(600, 700, "")).await;
     let out = run_until_failpoint(&stack, &spec, "lake-before-commit");
     assert!(!out.status.success(), "the fail point did not fire");
-    assert_eq!(total_and_distinct_ids(&lake, "small"), (600, 600));
+    assert_eq!(rows_and_distinct(None, &lake, "small", "id"), (600, 600));
     let (disk_files, disk_rows) = parquet_on_disk(&table_dir);
     assert!(
         disk_files > small_files && disk_rows > 600,
@@ -308,7 +299,7 @@ async fn compaction_and_vacuum_lose_nothing_and_leave_no_stray_file() {
         std::thread::spawn(move || {
             let mut counts = Vec::new();
             while reading.load(std::sync::atomic::Ordering::Relaxed) || counts.is_empty() {
-                counts.push(total_and_distinct_ids(&lake, "small"));
+                counts.push(rows_and_distinct(None, &lake, "small", "id"));
             }
             counts
         })
@@ -338,7 +329,7 @@ async fn compaction_and_vacuum_lose_nothing_and_leave_no_stray_file() {
         .spawn()
         .unwrap();
     let started = std::time::Instant::now();
-    while total_and_distinct_ids(&lake, "small").0 == 600 {
+    while rows_and_distinct(None, &lake, "small", "id").0 == 600 {
         assert!(
             started.elapsed().as_secs() < 60,
             "the pipeline stored nothing"
@@ -360,7 +351,7 @@ async fn compaction_and_vacuum_lose_nothing_and_leave_no_stray_file() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(total_and_distinct_ids(&lake, "small"), (900, 900));
+    assert_eq!(rows_and_distinct(None, &lake, "small", "id"), (900, 900));
     let history = json_rows(&["lake", "history", "small", "--lake", &lake]);
     let last_txn = history
         .iter()
@@ -399,7 +390,7 @@ async fn compaction_and_vacuum_lose_nothing_and_leave_no_stray_file() {
     let (files_left, rows_left) = parquet_on_disk(&table_dir);
     assert_eq!(rows_left, 900, "{done}");
     assert_eq!(files_left, files(&lake), "{done}");
-    assert_eq!(total_and_distinct_ids(&lake, "small"), (900, 900));
+    assert_eq!(rows_and_distinct(None, &lake, "small", "id"), (900, 900));
 
     // Z-ordering rewrites each partition sorted along the columns; filters must name
     // partition columns.
@@ -409,7 +400,7 @@ async fn compaction_and_vacuum_lose_nothing_and_leave_no_stray_file() {
     assert!(zordered.contains("rewritten as"), "{zordered}");
     let history = json_rows(&["lake", "history", "small", "--lake", &lake, "--limit", "1"]);
     assert_eq!(history[0]["operation"], "OPTIMIZE");
-    assert_eq!(total_and_distinct_ids(&lake, "small"), (900, 900));
+    assert_eq!(rows_and_distinct(None, &lake, "small", "id"), (900, 900));
     assert_user_error(
         output(pipelab(None).args([
             "lake", "compact", "small", "--lake", &lake, "--where", "id = 3",

@@ -10,7 +10,6 @@ use pipelab_ingest::RawRecord;
 use serde_json::Value;
 
 use crate::common::*;
-use crate::serve::Server;
 
 fn write_catalogs(dir: &Path, text: &str) -> std::path::PathBuf {
     let path = dir.join("catalogs.toml");

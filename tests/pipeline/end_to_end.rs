@@ -473,7 +473,7 @@ fn demo_runs_end_to_end_and_leaves_a_queryable_lake() {
     );
     assert!(printed.contains("day+country"), "{printed}");
     assert!(lab.join("report.md").exists());
-    crate::lab::assert_chart(&lab);
+    assert_chart(&lab);
 
     // A second run replaces its own directory; a directory it did not make is refused.
     run_ok(
@@ -544,20 +544,6 @@ fn the_commands_the_demo_prints_work_when_pasted() {
             .arg(dir.path().join("again")),
     );
     assert!(on_path.contains("\n  pipelab query --lake "), "{on_path}");
-}
-
-/// A PATH with the system's tools and no `pipelab`, as a new user's shell has.
-const NO_PIPELAB_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
-
-/// A shell as a new terminal would be: PATH without `pipelab`, and none of the variables
-/// that would point pipelab somewhere else (the test's own or the user's).
-fn pasted(line: &str) -> std::process::Command {
-    let mut cmd = std::process::Command::new("bash");
-    cmd.args(["-c", line])
-        .env("PATH", NO_PIPELAB_PATH)
-        .stdin(Stdio::null());
-    without_user_env(&mut cmd);
-    cmd
 }
 
 /// A `pipelab devstack` child, stopped with Ctrl-C (SIGINT) when dropped.

@@ -1,0 +1,139 @@
+//! `pipelab scenario`: the interview scenarios under `scenarios/`, listed or run one at a
+//! time (the runner is `pipelab_scenario`'s; this prints around it).
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use pipelab_scenario::{OpsDatabase, Outcome, RunOptions, Scenario};
+
+use crate::error::{Blame, Blamed, CliError};
+use crate::invocation::command_name;
+use crate::paths::{absolute, fresh_dir};
+
+#[derive(Args)]
+pub(crate) struct ScenarioArgs {
+    #[command(subcommand)]
+    command: ScenarioCommand,
+}
+
+#[derive(Subcommand)]
+enum ScenarioCommand {
+    /// The scenarios: name, story, what each needs and how long it takes.
+    List,
+    /// Run a scenario by name (see `scenario list`) or the folder of one.
+    Run(RunArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// A scenario's name, or a folder holding a scenario.toml.
+    scenario: String,
+    /// The run's working directory (lake, SQLite database, catalogs file); replaced on
+    /// each run. Default: pipelab-scenario/NAME.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// The operational database in this PostgreSQL database instead of SQLite (its
+    /// tables of the scenario's names are replaced).
+    #[arg(long, value_name = "URL", env = "PIPELAB_POSTGRES_URL")]
+    postgres: Option<String>,
+    /// The operational database in this MySQL/MariaDB database instead of SQLite (its
+    /// tables of the scenario's names are replaced).
+    #[arg(long, value_name = "URL", env = "PIPELAB_MYSQL_URL")]
+    mysql: Option<String>,
+}
+
+impl Blamed for pipelab_scenario::ScenarioError {
+    fn blame(&self) -> Blame {
+        if self.is_user_fixable() {
+            Blame::User
+        } else {
+            Blame::Environment
+        }
+    }
+}
+
+pub(crate) async fn run(args: ScenarioArgs) -> Result<(), CliError> {
+    match args.command {
+        ScenarioCommand::List => list(),
+        ScenarioCommand::Run(args) => run_one(args).await,
+    }
+}
+
+fn list() -> Result<(), CliError> {
+    let scenarios = pipelab_scenario::list()?;
+    let width = scenarios.iter().map(|s| s.name.len()).max().unwrap_or(0);
+    println!("Scenarios in {}:", pipelab_scenario::scenarios_root().display());
+    for s in &scenarios {
+        let needs = if s.needs.is_empty() {
+            "a local lake".to_string()
+        } else {
+            "a local lake, the operational database".to_string()
+        };
+        println!("  {:width$}  {}", s.name, s.story);
+        println!("  {:width$}  needs {needs}; takes {}", "", s.takes);
+    }
+    println!("\nRun one: {} scenario run NAME", command_name());
+    Ok(())
+}
+
+async fn run_one(args: RunArgs) -> Result<(), CliError> {
+    let scenario = pipelab_scenario::find(&args.scenario)?;
+    let database = match (args.postgres, args.mysql) {
+        (Some(_), Some(_)) => {
+            return Err(CliError::usage(
+                "give one operational database: --postgres or --mysql (or one of \
+                 PIPELAB_POSTGRES_URL, PIPELAB_MYSQL_URL), not both",
+            ));
+        }
+        (Some(url), None) => Some(OpsDatabase::Postgres(url)),
+        (None, Some(url)) => Some(OpsDatabase::MySql(url)),
+        (None, None) => None,
+    };
+    let dir = args
+        .dir
+        .unwrap_or_else(|| PathBuf::from("pipelab-scenario").join(&scenario.name));
+    let dir = absolute(&dir)?;
+    fresh_dir(&dir, "pipelab scenario run", "--dir")?;
+    println!("pipelab scenario {}: {}", scenario.name, scenario.story);
+    println!(
+        "  story and trade-offs: {}",
+        scenario.folder.join("README.md").display()
+    );
+    println!("  working directory:    {}\n", dir.display());
+    let opts = RunOptions { dir, database };
+    let outcome = pipelab_scenario::run(&scenario, opts, &mut std::io::stdout().lock()).await?;
+    print_follow_up(&scenario, &outcome);
+    Ok(())
+}
+
+/// What the run checked, and the commands that explore what it left behind.
+fn print_follow_up(scenario: &Scenario, outcome: &Outcome) {
+    println!(
+        "{} finished in {:.1} s: {} answers as expected.",
+        scenario.name,
+        outcome.elapsed.as_secs_f64(),
+        outcome.checked
+    );
+    let me = command_name();
+    let catalogs = outcome.catalogs.display();
+    println!("\nExplore what it left behind:");
+    println!("  {me} query --catalogs {catalogs} \"SHOW TABLES\"");
+    if let Some(table) = outcome.lake_tables.first() {
+        println!("  {me} query --catalogs {catalogs} \"SELECT * FROM {table} LIMIT 10\"");
+        println!(
+            "  {me} lake history {table} --lake {}",
+            outcome.lake.display()
+        );
+    }
+    if let Some(database) = &outcome.database
+        && let Ok(schema) = database.schema()
+    {
+        println!(
+            "  {me} query --catalogs {catalogs} \"SHOW TABLES FROM {}.{schema}\"    # {}",
+            pipelab_scenario::OPS_CATALOG,
+            database.describe()
+        );
+    }
+    println!("  {me} query --catalogs {catalogs}            # interactive shell");
+    println!("  {me} serve --catalogs {catalogs} --port 8080   # for Trino clients");
+}

@@ -1,0 +1,312 @@
+//! Running a scenario: its steps in order, in a folder of its own (the lake, the SQLite
+//! database, the catalogs file), printing what each did as it goes.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use arrow::util::pretty::pretty_format_batches;
+use pipelab_federate::QueryEngine;
+use pipelab_federate::catalogs::Catalogs;
+use pipelab_lake::{LakeLocation, LakeTable, Partitioning, TableSpec};
+
+use crate::compare::{Table, difference};
+use crate::definition::{LoadStep, Need, QueryStep, Scenario, Step, Target};
+use crate::error::ScenarioError;
+use crate::ops::{OPS_CATALOG, OpsDatabase};
+use crate::read::{Rows, read_file};
+
+/// How to run a scenario.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The run's folder, empty or new: the lake, the SQLite file and the catalogs file go
+    /// there.
+    pub dir: PathBuf,
+    /// The operational database; a SQLite file in `dir` when `None`.
+    pub database: Option<OpsDatabase>,
+}
+
+/// What a run left behind, for the commands that explore it.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The catalogs file naming the lake and the operational database.
+    pub catalogs: PathBuf,
+    /// The lake's folder.
+    pub lake: PathBuf,
+    /// The lake tables the steps wrote.
+    pub lake_tables: Vec<String>,
+    /// The operational database, when the scenario used one.
+    pub database: Option<OpsDatabase>,
+    /// Answers checked against their expected files.
+    pub checked: usize,
+    /// The whole run's time.
+    pub elapsed: Duration,
+}
+
+/// Why a step failed, and whether the user can fix it.
+struct Failure {
+    message: String,
+    user_fixable: bool,
+}
+
+impl Failure {
+    fn user(message: impl ToString) -> Self {
+        Failure {
+            message: message.to_string(),
+            user_fixable: true,
+        }
+    }
+
+    fn environment(message: impl ToString) -> Self {
+        Failure {
+            message: message.to_string(),
+            user_fixable: false,
+        }
+    }
+}
+
+/// A run in progress.
+struct Run<'a> {
+    scenario: &'a Scenario,
+    lake: LakeLocation,
+    catalogs: PathBuf,
+    database: Option<OpsDatabase>,
+    /// Opened at the first query, and again after a load changed what there is.
+    engine: Option<QueryEngine>,
+    lake_tables: BTreeSet<String>,
+    checked: usize,
+}
+
+/// Run every step of `scenario`, printing to `out`.
+pub async fn run(
+    scenario: &Scenario,
+    opts: RunOptions,
+    out: &mut dyn Write,
+) -> Result<Outcome, ScenarioError> {
+    let started = Instant::now();
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ScenarioError::Io { path, source }
+    };
+    let lake_dir = opts.dir.join("lake");
+    std::fs::create_dir_all(&lake_dir).map_err(io(&lake_dir))?;
+    let database = scenario
+        .needs(Need::Database)
+        .then(|| opts.database.unwrap_or_else(|| OpsDatabase::Sqlite(opts.dir.join("ops.db"))));
+    let catalogs = opts.dir.join("catalogs.toml");
+    let text = catalogs_toml(&lake_dir, database.as_ref()).map_err(|message| {
+        ScenarioError::Definition {
+            path: scenario.folder.join(crate::definition::DEFINITION_FILE),
+            message,
+        }
+    })?;
+    std::fs::write(&catalogs, text).map_err(io(&catalogs))?;
+    pipelab_lake::register_handlers();
+    let lake = LakeLocation::parse(&lake_dir.display().to_string(), Default::default())
+        .map_err(|e| ScenarioError::Io {
+            path: lake_dir.clone(),
+            source: std::io::Error::other(e),
+        })?;
+    let mut run = Run {
+        scenario,
+        lake,
+        catalogs: catalogs.clone(),
+        database: database.clone(),
+        engine: None,
+        lake_tables: BTreeSet::new(),
+        checked: 0,
+    };
+    let total = scenario.steps.len();
+    for (i, step) in scenario.steps.iter().enumerate() {
+        let failed = |f: Failure| ScenarioError::Step {
+            scenario: scenario.name.clone(),
+            step: i + 1,
+            what: step.describe(),
+            message: f.message,
+            user_fixable: f.user_fixable,
+        };
+        let printed = |e: std::io::Error| failed(Failure::environment(e));
+        let started = Instant::now();
+        let done = match step {
+            Step::Load(load) => run.load(load).await,
+            Step::Query(query) => run.query(query).await,
+        };
+        let (summary, body) = done.map_err(failed)?;
+        let ms = started.elapsed().as_millis();
+        writeln!(out, "[{}/{total}] {}: {summary} ({ms} ms)", i + 1, step.describe())
+            .map_err(printed)?;
+        if !body.is_empty() {
+            writeln!(out, "{body}\n").map_err(printed)?;
+        }
+    }
+    Ok(Outcome {
+        catalogs,
+        lake: lake_dir,
+        lake_tables: run.lake_tables.into_iter().collect(),
+        database,
+        checked: run.checked,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// The run's catalogs file: its lake as catalog `lake` (the default), its operational
+/// database as `ops`.
+fn catalogs_toml(lake: &Path, database: Option<&OpsDatabase>) -> Result<String, String> {
+    let mut text = format!(
+        "# Written by `pipelab scenario run`: the run's lake and operational database.\n\
+         default_catalog = \"lake\"\n\n[catalogs.lake]\nkind = \"lake\"\nlocation = {:?}\n",
+        lake.display().to_string()
+    );
+    if let Some(database) = database {
+        text.push('\n');
+        text.push_str(&database.catalog_toml()?);
+    }
+    Ok(text)
+}
+
+impl Run<'_> {
+    /// Read the step's file, then write its rows where it says.
+    async fn load(&mut self, step: &LoadStep) -> Result<(String, String), Failure> {
+        let path = self.scenario.folder.join(&step.file);
+        let rows = read_file(&path, step.sql.as_deref())
+            .await
+            .map_err(|e| Failure::user(format!("{}: {e}", path.display())))?;
+        self.engine = None;
+        let summary = match step.into {
+            Target::Lake => self.load_lake(step, rows).await?,
+            Target::Database => self.load_database(step, rows).await?,
+        };
+        Ok((summary, String::new()))
+    }
+
+    async fn load_lake(&mut self, step: &LoadStep, rows: Rows) -> Result<String, Failure> {
+        let partitioning = Partitioning::parse(&step.partition_by).map_err(Failure::user)?;
+        let spec = TableSpec {
+            name: step.table.clone(),
+            partitioning,
+            properties: Default::default(),
+        };
+        let lake_error = |e: pipelab_lake::LakeError| Failure {
+            user_fixable: e.is_user_fixable(),
+            message: e.to_string(),
+        };
+        let mut table = LakeTable::open_or_create(&self.lake, &spec, rows.schema.clone())
+            .await
+            .map_err(lake_error)?;
+        let count = rows.count();
+        let commit = table.append(rows.batches, &[]).await.map_err(lake_error)?;
+        self.lake_tables.insert(step.table.clone());
+        Ok(format!(
+            "{count} rows in {} files ({} bytes), table version {}",
+            commit.files_added, commit.bytes_added, commit.version
+        ))
+    }
+
+    async fn load_database(&mut self, step: &LoadStep, rows: Rows) -> Result<String, Failure> {
+        let ops = self.database.as_ref().ok_or_else(|| {
+            Failure::user("the scenario does not declare `needs = [\"database\"]`")
+        })?;
+        let database = ops.database().map_err(Failure::user)?;
+        let count = database
+            .replace_table(OPS_CATALOG, &step.table, rows.schema, rows.batches)
+            .await
+            .map_err(|e| Failure {
+                user_fixable: e.is_user_fixable(),
+                message: e.to_string(),
+            })?;
+        Ok(format!("{count} rows in {}", ops.describe()))
+    }
+
+    /// Run the step's SQL; its answer as a table, checked against the expected file.
+    async fn query(&mut self, step: &QueryStep) -> Result<(String, String), Failure> {
+        let path = self.scenario.folder.join(&step.file);
+        let sql = std::fs::read_to_string(&path)
+            .map_err(|e| Failure::user(format!("{}: {e}", path.display())))?;
+        let sql = self.placeholders(&sql)?;
+        if step.over.is_empty() {
+            return self.answer(step, &sql, "").await;
+        }
+        let (mut summaries, mut tables) = (Vec::new(), Vec::new());
+        for target in &step.over {
+            let over = self.tables_of(*target)?;
+            let (summary, table) = self
+                .answer(step, &sql.replace("{tables}", &over), target.name())
+                .await?;
+            summaries.push(format!("{}: {summary}", target.name()));
+            tables.push(format!("over the {} ({over}):\n{table}", target.name()));
+        }
+        Ok((summaries.join("; "), tables.join("\n")))
+    }
+
+    /// Run one statement and check its answer; `over` names what it ran over, for messages.
+    async fn answer(
+        &mut self,
+        step: &QueryStep,
+        sql: &str,
+        over: &str,
+    ) -> Result<(String, String), Failure> {
+        let engine = self.engine().await?;
+        let at = if over.is_empty() { step.file.clone() } else { format!("{} over the {over}", step.file) };
+        let batches = engine.sql(sql).await.map_err(|e| Failure {
+            user_fixable: e.is_user_fixable(),
+            message: format!("{at}: {e}"),
+        })?;
+        let table = pretty_format_batches(&batches)
+            .map_err(Failure::environment)?
+            .to_string();
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        let Some(expect) = &step.expect else {
+            return Ok((format!("{rows} rows"), table));
+        };
+        let expected = Table::of_csv(&self.scenario.folder.join(expect)).map_err(Failure::user)?;
+        // An empty answer may come with no batch, and so with no column names.
+        let columns = match batches.first() {
+            Some(b) => b.schema().fields().iter().map(|f| f.name().clone()).collect(),
+            None => expected.columns.clone(),
+        };
+        let actual = Table::of_batches(columns, &batches).map_err(Failure::environment)?;
+        if let Some(diff) = difference(&expected, &actual, step.ordered) {
+            return Err(Failure::user(format!(
+                "{at}: the answer differs from {expect}: {diff}\n{table}"
+            )));
+        }
+        self.checked += 1;
+        Ok((format!("{rows} rows as expected"), table))
+    }
+
+    /// The catalog and schema `{tables}` stands for when a query runs over `target`.
+    fn tables_of(&self, target: Target) -> Result<String, Failure> {
+        match target {
+            Target::Lake => Ok("lake.default".into()),
+            Target::Database => {
+                let ops = self.database.as_ref().ok_or_else(|| {
+                    Failure::user("the scenario does not declare `needs = [\"database\"]`")
+                })?;
+                Ok(format!("{OPS_CATALOG}.{}", ops.schema().map_err(Failure::user)?))
+            }
+        }
+    }
+
+    /// `{ops}` stands for the operational database's catalog and schema.
+    fn placeholders(&self, sql: &str) -> Result<String, Failure> {
+        if !sql.contains("{ops}") {
+            return Ok(sql.to_string());
+        }
+        Ok(sql.replace("{ops}", &self.tables_of(Target::Database)?))
+    }
+
+    async fn engine(&mut self) -> Result<&QueryEngine, Failure> {
+        if self.engine.is_none() {
+            let catalogs = Catalogs::load(&self.catalogs).map_err(Failure::user)?;
+            let engine = QueryEngine::open_catalogs(&catalogs)
+                .await
+                .map_err(|e| Failure {
+                    user_fixable: e.is_user_fixable(),
+                    message: e.to_string(),
+                })?;
+            self.engine = Some(engine);
+        }
+        Ok(self.engine.as_ref().expect("opened above"))
+    }
+}

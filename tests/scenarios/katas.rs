@@ -1,0 +1,189 @@
+//! `pipelab scenario run interview-katas` through the binary: on the SQLite default and on
+//! the machine's PostgreSQL and MariaDB. The runner checks each answer against
+//! `expected/` (the notes' answers, and a headcount counted by hand from the data); here
+//! SQLite's own engine, asked directly through Python's `sqlite3`, answers the three
+//! katas over the database the run loaded, and the commands the run prints work pasted
+//! into a new shell.
+
+use std::path::{Path, PathBuf};
+
+use crate::common::*;
+
+/// The folder of the scenario in the repository.
+fn katas_folder() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/interview-katas")
+}
+
+fn run_katas(dir: &Path, database: &[&str]) -> String {
+    run_ok(
+        pipelab(None)
+            .args(["scenario", "run", "interview-katas", "--dir"])
+            .arg(dir)
+            .args(database),
+    )
+}
+
+/// The katas in SQLite's own dialect, as a second engine answers them.
+const SQLITE_KATAS: &str = r#"
+import json, sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+consecutive = [r[0] for r in db.execute("""
+  WITH days AS (SELECT DISTINCT user_id, date(substr(logtime, 1, 10)) AS day FROM logins)
+  SELECT DISTINCT a.user_id FROM days a JOIN days b
+    ON b.user_id = a.user_id AND b.day = date(a.day, '+1 day') ORDER BY 1""")]
+groups = [r[0] for r in db.execute("""
+  SELECT DISTINCT product_group FROM products p WHERE area = 1 AND NOT EXISTS (
+    SELECT 1 FROM orders o JOIN products s ON s.product_id = o.product_id
+    WHERE o.sell_in_area = 1 AND s.product_group = p.product_group AND o.sold_unit > 0)
+  ORDER BY 1""")]
+years = sorted({int(r[0][:4]) for r in db.execute("SELECT start_date FROM employee_history")})
+headcount = [db.execute("""SELECT count(DISTINCT employee_id) FROM employee_history
+  WHERE start_date <= ? AND (end_date IS NULL OR end_date > ?)""",
+  (f"{y}-12-31", f"{y}-12-31")).fetchone()[0] for y in years]
+print(json.dumps({"consecutive": consecutive, "groups": groups,
+                  "headcount": dict(zip(map(str, years), headcount))}))
+"#;
+
+#[test]
+fn the_katas_answer_as_the_notes_say_on_sqlite_and_sqlite_agrees() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let out = run_katas(&run, &[]);
+    assert!(out.contains("6 answers as expected"), "{out}");
+    let reference = json_of(
+        std::process::Command::new(python())
+            .args(["-c", SQLITE_KATAS])
+            .arg(run.join("ops.db")),
+    );
+    assert_eq!(
+        reference["consecutive"],
+        serde_json::json!(["user_001", "user_002", "user_003"])
+    );
+    assert_eq!(reference["groups"], serde_json::json!(["Group 3"]));
+    assert_eq!(
+        reference["headcount"],
+        serde_json::json!({"2021": 1, "2022": 3, "2023": 4, "2024": 4, "2025": 5})
+    );
+}
+
+#[test]
+fn the_katas_run_on_postgres_and_mariadb() {
+    let databases = [("--postgres", postgres_url()), ("--mysql", mysql_url())];
+    for (flag, url) in databases {
+        if !require(flag, url.is_some(), "a database for PIPELAB_TEST_*_URL") {
+            continue;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let out = run_katas(&dir.path().join("run"), &[flag, url.as_deref().unwrap()]);
+        assert!(out.contains("6 answers as expected"), "{flag}: {out}");
+    }
+}
+
+/// The commands printed at the end, pasted into a shell with no `pipelab` on PATH: the
+/// queries answer (the shell reads an empty stdin and ends), serve prints its address.
+#[test]
+fn the_commands_a_scenario_prints_work_when_pasted() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_ok(
+        pipelab(None)
+            .env("PATH", NO_PIPELAB_PATH)
+            .args(["scenario", "run", "interview-katas", "--dir"])
+            .arg(dir.path().join("run")),
+    );
+    let me = format!("{} ", Path::new(PIPELAB).canonicalize().unwrap().display());
+    let commands: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("  "))
+        .filter(|l| l.starts_with(&me))
+        .collect();
+    assert!(commands.len() >= 5, "{out}");
+    for command in commands {
+        if command.contains(" serve ") {
+            let server = Server::spawn(&mut pasted(&format!("exec {}", command.replace("--port 8080", "--port 0"))));
+            assert!(server.port > 0);
+            continue;
+        }
+        let printed = run_ok(&mut pasted(command));
+        if command.contains("SHOW TABLES\"") {
+            assert!(printed.contains("employee_history"), "{command}: {printed}");
+        }
+    }
+}
+
+/// A copy of the katas with `edit` applied to one of its files.
+fn edited_copy(dir: &Path, file: &str, edit: impl Fn(String) -> String) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let copy = dir.join("my-katas");
+    let status = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(katas_folder())
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let path = copy.join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, edit(text)).unwrap();
+    copy
+}
+
+#[test]
+fn a_folder_outside_the_repository_runs_and_a_wrong_expected_answer_names_the_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = edited_copy(dir.path(), "expected/consecutive_logins.csv", |t| {
+        t.replace("user_002", "user_004")
+    });
+    let out = output(
+        pipelab(None)
+            .args(["scenario", "run"])
+            .arg(&copy)
+            .arg("--dir")
+            .arg(dir.path().join("run")),
+    );
+    assert_user_error(
+        out,
+        &[
+            "scenario interview-katas, step 11",
+            "consecutive_logins.sql over the lake",
+            "differs from expected/consecutive_logins.csv",
+            "row 2 is [user_002], expected [user_004]",
+        ],
+    );
+}
+
+#[test]
+fn bad_scenarios_exit_2_naming_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let unknown = output(pipelab(None).args(["scenario", "run", "no-such-scenario"]));
+    assert_user_error(unknown, &["no scenario \"no-such-scenario\"", "interview-katas"]);
+
+    let typo = edited_copy(dir.path(), "scenario.toml", |t| {
+        t.replacen("ordered = true", "orderd = true", 1)
+    });
+    let out = output(pipelab(None).args(["scenario", "run"]).arg(&typo));
+    assert_user_error(out, &["scenario.toml", "orderd"]);
+
+    let bad_sql = edited_copy(&dir.path().join("sql"), "sql/headcount_change.sql", |t| {
+        t.replace("FROM headcount\nORDER BY year", "FROM headcount ORDER BY no_such_column")
+    });
+    let out = output(
+        pipelab(None)
+            .args(["scenario", "run"])
+            .arg(&bad_sql)
+            .arg("--dir")
+            .arg(dir.path().join("run-sql")),
+    );
+    assert_user_error(out, &["step 13", "headcount_change.sql", "no_such_column"]);
+}
+
+#[test]
+fn a_database_that_does_not_answer_exits_1_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = output(
+        pipelab(None)
+            .args(["scenario", "run", "interview-katas", "--dir"])
+            .arg(dir.path().join("run"))
+            .args(["--postgres", "postgres://postgres@127.0.0.1:1/test"]),
+    );
+    assert_environment_error(out, &["step 2", "127.0.0.1:1"]);
+}
