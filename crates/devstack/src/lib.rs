@@ -133,6 +133,7 @@ impl DevStack {
         format!("http://{}", self.s3_addr)
     }
 
+    /// Name of the S3 bucket the stack serves, which holds the lake.
     pub fn bucket(&self) -> &str {
         &self.bucket
     }

@@ -68,7 +68,9 @@ use crate::register::{DEFAULT_SCHEMA, RegisterError};
 #[derive(Debug, Error)]
 #[error("{path}: {message}")]
 pub struct CatalogsError {
+    /// The catalogs file.
     pub path: String,
+    /// What is wrong, with the line where there is one.
     pub message: String,
 }
 
@@ -88,7 +90,9 @@ pub struct Catalogs {
 pub enum Catalog {
     /// A pipelab lake: every Delta table under `location`.
     Lake {
+        /// The lake's root: a directory, `file://` or `s3://` URL.
         location: String,
+        /// S3 settings of the lake (object_store's keys), over the `AWS_*` variables.
         storage_options: HashMap<String, String>,
     },
     /// Named CSV, JSON-lines or Parquet files.
@@ -102,14 +106,20 @@ pub enum Catalog {
 /// A table of a files catalog.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileTable {
+    /// The file, or a glob pattern matching several of one format.
     pub path: String,
+    /// How the file is read, from its extension.
     pub format: FileFormat,
 }
 
+/// The format of a files catalog's table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileFormat {
+    /// CSV with a header line.
     Csv,
+    /// JSON lines: one object per line.
     Json,
+    /// Parquet.
     Parquet,
 }
 

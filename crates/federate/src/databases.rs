@@ -46,6 +46,7 @@ use crate::register::RegisterError;
 /// A database catalog as the catalogs file gives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Database {
+    /// Which database engine.
     pub engine: Engine,
     /// The connection URL (PostgreSQL, MySQL) or the file's path (SQLite).
     pub address: String,

@@ -5,8 +5,11 @@ use std::fmt;
 /// The database engines a catalog can be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Engine {
+    /// PostgreSQL.
     Postgres,
+    /// MySQL or MariaDB.
     MySql,
+    /// A SQLite file.
     Sqlite,
 }
 
@@ -20,6 +23,7 @@ impl Engine {
         }
     }
 
+    /// The engine as a catalog's `kind` names it.
     pub fn name(self) -> &'static str {
         match self {
             Engine::Postgres => "postgres",

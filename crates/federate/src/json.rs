@@ -14,8 +14,9 @@ use datafusion::logical_expr::{
     Volatility,
 };
 
-/// Arrow's field metadata key for an extension type, and the JSON type's name.
+/// Arrow's field metadata key naming a field's extension type.
 pub const EXTENSION_KEY: &str = "ARROW:extension:name";
+/// The extension name of JSON text columns (Arrow's canonical `arrow.json`).
 pub const JSON_EXTENSION: &str = "arrow.json";
 
 /// Whether a field holds JSON text (Arrow's canonical JSON extension type).

@@ -55,6 +55,7 @@ pub struct Rules {
 }
 
 impl Rules {
+    /// What `engine` computes exactly as DataFusion does.
     pub fn of(engine: Engine) -> Self {
         match engine {
             Engine::Postgres => Rules {

@@ -34,7 +34,9 @@ const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Where the events go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryLogConfig {
+    /// The Kafka bootstrap servers.
     pub brokers: String,
+    /// The topic the events go to (default `pipelab_queries`).
     pub topic: String,
 }
 
@@ -94,6 +96,7 @@ impl QueryLog {
         Ok(Self { producer, config })
     }
 
+    /// The topic the events go to.
     pub fn topic(&self) -> &str {
         &self.config.topic
     }
@@ -144,15 +147,20 @@ impl QueryLog {
 /// One query, as the log names it.
 #[derive(Debug, Clone)]
 pub struct LoggedQuery {
+    /// The query's id, in Trino's form (see [`new_query_id`]).
     pub id: String,
+    /// Who ran it: the client's user, or `$USER` for `pipelab query`.
     pub user: String,
+    /// The statement as submitted.
     pub sql: String,
     /// What ran it: `serve` or `query`.
     pub source: &'static str,
+    /// When it was submitted, for `elapsed_ms`.
     pub started: Instant,
 }
 
 impl LoggedQuery {
+    /// A query submitted now.
     pub fn new(id: String, user: String, sql: &str, source: &'static str) -> Self {
         Self {
             id,
@@ -182,12 +190,16 @@ impl LoggedQuery {
 /// How a query ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueryState {
+    /// It ran to the end.
     Finished,
+    /// It failed; `error` says why.
     Failed,
+    /// It was cancelled or abandoned.
     Canceled,
 }
 
 impl QueryState {
+    /// The state as Trino's clients spell it.
     pub fn as_str(self) -> &'static str {
         match self {
             QueryState::Finished => "FINISHED",
@@ -200,9 +212,13 @@ impl QueryState {
 /// What a query did: rows and Arrow bytes of its result.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
+    /// How it ended.
     pub state: QueryState,
+    /// Rows of the result.
     pub rows: u64,
+    /// Arrow bytes of the result.
     pub bytes: u64,
+    /// Why it failed, when it did.
     pub error: Option<String>,
 }
 
@@ -226,6 +242,7 @@ pub struct FinishGuard {
 }
 
 impl FinishGuard {
+    /// A guard for `query`, which must be logged as submitted already.
     pub fn new(log: Arc<QueryLog>, query: LoggedQuery) -> Self {
         Self {
             log,

@@ -9,15 +9,21 @@ pub const DEFAULT_SCHEMA: &str = "default";
 /// A catalog whose tables could not be registered.
 #[derive(Debug, Error)]
 pub enum RegisterError {
+    /// A lake catalog whose tables could not be listed or opened.
     #[error("catalog {catalog:?}: {source}")]
     Lake {
+        /// The catalog's name.
         catalog: String,
+        /// What the lake said.
         #[source]
         source: Box<pipelab_lake::LakeError>,
     },
+    /// DataFusion refused to register a catalog's table.
     #[error("catalog {catalog:?}: {source}")]
     DataFusion {
+        /// The catalog's name.
         catalog: String,
+        /// What DataFusion said.
         #[source]
         source: Box<datafusion::error::DataFusionError>,
     },
@@ -25,17 +31,25 @@ pub enum RegisterError {
     /// not be listed or described.
     #[error("catalog {catalog:?} ({address}): {message}")]
     Database {
+        /// The catalog's name.
         catalog: String,
+        /// The database's URL or file, without a password.
         address: String,
+        /// What went wrong, with the server's own words.
         message: String,
         /// The user can fix it (a wrong URL, user, password or database name).
         user_fixable: bool,
     },
+    /// A files catalog's table whose files could not be read.
     #[error("catalog {catalog:?}: table {table:?} at {path}: {source}")]
     File {
+        /// The catalog's name.
         catalog: String,
+        /// The table's name.
         table: String,
+        /// The file or pattern.
         path: String,
+        /// What DataFusion said.
         #[source]
         source: Box<datafusion::error::DataFusionError>,
     },

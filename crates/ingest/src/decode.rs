@@ -35,6 +35,7 @@ pub struct Decoded {
     pub batch: Option<RecordBatch>,
     /// For each row of `batch`, the index of its record in the input slice.
     pub rows: Vec<usize>,
+    /// The records that could not be decoded, with why; they have no row in `batch`.
     pub dead_letters: Vec<DeadLetter>,
 }
 
@@ -54,6 +55,7 @@ pub struct JsonDecoder {
 }
 
 impl JsonDecoder {
+    /// A decoder for a new table: no types yet, default type policy and name rules.
     pub fn new() -> Self {
         Self::default()
     }
@@ -108,10 +110,13 @@ impl JsonDecoder {
         Ok((value, new_field))
     }
 
+    /// The fields typed so far, in the order they first appeared.
     pub fn schema(&self) -> SchemaRef {
         Arc::new(Schema::new(self.known.clone()))
     }
 
+    /// Decode one micro-batch of `topic`, typing its new fields first; records that cannot
+    /// be decoded (see the module's documentation) come back as dead letters.
     pub fn decode(&mut self, topic: &str, records: &[RawRecord]) -> Result<Decoded, IngestError> {
         if !self.known.is_empty()
             && let Some(decoded) = self.decode_known(topic, records, Misfit::DeadLetter)?

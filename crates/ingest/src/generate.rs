@@ -9,18 +9,28 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
+/// One clickstream event, serialized as a record's JSON payload.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClickEvent {
+    /// Unique id: `e-`, the seed in hex, and the event's sequence number.
     pub event_id: String,
+    /// The user, `u-` and six digits; a few users come back often, most rarely.
     pub user_id: String,
+    /// The session, `s-` and eight digits; a session's events share it.
     pub session_id: String,
+    /// `page_view`, `add_to_cart`, `sign_up` or `purchase`.
     pub event_type: &'static str,
+    /// The page's path, e.g. `/`, `/products/17`, `/signup` or `/checkout`.
     pub page: String,
+    /// Where the session came from (`google`, `newsletter`, …); `None` for a direct visit.
     pub referrer: Option<&'static str>,
+    /// `desktop`, `mobile` or `tablet`, the same for the whole session.
     pub device: &'static str,
+    /// Two-letter country code, the same for all of a user's events.
     pub country: &'static str,
     /// Event time, RFC 3339 in UTC with milliseconds.
     pub ts: String,
+    /// The product's price for `add_to_cart`, the cart total for `purchase`; else `None`.
     pub price: Option<f64>,
 }
 
@@ -31,12 +41,18 @@ impl ClickEvent {
     }
 }
 
+/// What to generate: how many events, from which seed, over which days and users.
 #[derive(Debug, Clone)]
 pub struct ClickstreamConfig {
+    /// Events to emit in all.
     pub events: u64,
+    /// Random seed: the same seed and settings give the same events.
     pub seed: u64,
+    /// The first day of event time (UTC).
     pub start: NaiveDate,
+    /// Days event time is spread over, from `start` on.
     pub days: u32,
+    /// Users the sessions are drawn from.
     pub users: u32,
 }
 
@@ -73,6 +89,7 @@ pub struct Clickstream {
 }
 
 impl Clickstream {
+    /// The events `cfg` describes, generated as they are taken.
     pub fn new(cfg: ClickstreamConfig) -> Self {
         Self {
             rng: StdRng::seed_from_u64(cfg.seed),

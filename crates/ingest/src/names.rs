@@ -48,7 +48,9 @@ pub enum DuplicateKeys {
 /// The rules for a decoder's field names (see the module's documentation).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NameRules {
+    /// What becomes of a field whose name differs only by case from a column's.
     pub field_names: FieldNames,
+    /// What becomes of a record whose object repeats a key.
     pub duplicate_keys: DuplicateKeys,
 }
 

@@ -21,8 +21,11 @@ use crate::record::{RawRecord, raw_record};
 /// A partition's records from `from` (inclusive) to `to` (exclusive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PartitionRange {
+    /// The partition read.
     pub partition: i32,
+    /// The first offset read.
     pub from: i64,
+    /// The offset reading stops before (its record is not read).
     pub to: i64,
 }
 

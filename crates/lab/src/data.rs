@@ -20,8 +20,11 @@ const BATCH_ROWS: usize = 65_536;
 pub enum Source {
     /// `--events N`: a clickstream of N events over the 7 days before `until`.
     Generate {
+        /// Events to generate.
         events: u64,
+        /// Random seed: the same seed gives the same events.
         seed: u64,
+        /// The day after the last day of events (UTC), usually today.
         until: NaiveDate,
     },
     /// `--source`: a Delta table (its directory or URL), or a Parquet, CSV or JSON-lines
@@ -32,6 +35,7 @@ pub enum Source {
 /// What [`load`] read.
 #[derive(Debug, Default)]
 pub struct Loaded {
+    /// The rows read; a time column of text or dates is cast to a UTC timestamp.
     pub batches: Vec<RecordBatch>,
     /// The lines of a JSON-lines source that do not decode, as a pipeline's dead
     /// letters: the lab leaves them out and says so, it never drops them silently.
@@ -43,7 +47,9 @@ pub struct Loaded {
 pub struct RefusedLine {
     /// Counted from 1.
     pub line: i64,
+    /// The decoder's error for the line.
     pub error: String,
+    /// The line as read, invalid UTF-8 replaced.
     pub text: String,
 }
 

@@ -10,8 +10,11 @@ use pipelab_lake::Partitioning;
 /// One layout: the name it was asked by, a table name made of it, its partitioning.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {
+    /// The layout as written in `--layouts`, such as `day+country`.
     pub name: String,
+    /// The lake table name made from it: lowercase letters, digits and `_`.
     pub table: String,
+    /// How the table is partitioned; no columns for `none`.
     pub partitioning: Partitioning,
 }
 
@@ -19,7 +22,9 @@ pub struct Layout {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("layout {layout:?}: {reason}")]
 pub struct LayoutError {
+    /// The layout, or the whole `--layouts` list, as given.
     pub layout: String,
+    /// Why it cannot be used.
     pub reason: String,
 }
 
@@ -49,6 +54,7 @@ pub fn parse_layouts(list: &str, time_column: &str) -> Result<Vec<Layout>, Layou
 }
 
 impl Layout {
+    /// Parse one layout: `none`, or parts joined by `+`; time parts apply to `time_column`.
     pub fn parse(text: &str, time_column: &str) -> Result<Self, LayoutError> {
         let err = |reason: String| LayoutError {
             layout: text.to_string(),

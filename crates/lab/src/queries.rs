@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 /// One query of the set.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LabQuery {
+    /// From the `-- name:` line before the statement, else `q1`, `q2`, … by position.
     pub name: String,
+    /// The statement, trimmed and without its `;`; may hold placeholders.
     pub sql: String,
 }
 

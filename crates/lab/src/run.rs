@@ -19,12 +19,15 @@ use crate::queries::{self, LabQuery};
 /// What to run.
 #[derive(Clone, Debug)]
 pub struct LabOptions {
+    /// The layouts to write and compare; the first is the report's baseline.
     pub layouts: Vec<Layout>,
+    /// The queries to run on every layout, placeholders not yet filled.
     pub queries: Vec<LabQuery>,
     /// Timed runs per query and layout (after one untimed run); the median is reported.
     pub runs: usize,
     /// Commits each table is written in (the data split evenly): micro-batches.
     pub commits: usize,
+    /// The time column, from which `${day}` and `${next_day}` are taken.
     pub time_column: String,
     /// Where the tables (`lake/`), the report and the chart go.
     pub out: PathBuf,
@@ -33,39 +36,56 @@ pub struct LabOptions {
 /// Everything measured, as `results.json` holds it.
 #[derive(Clone, Debug, Serialize)]
 pub struct LabResults {
+    /// Rows written to each layout's table.
     pub rows: u64,
+    /// Timed runs per query and layout.
     pub runs: usize,
+    /// Commits each table was written in.
     pub commits: usize,
     /// The placeholders' values.
     pub values: BTreeMap<String, String>,
     /// The queries as run (placeholders filled).
     pub queries: Vec<QuerySql>,
+    /// Per layout, in the order asked: its table and its queries' measures.
     pub layouts: Vec<LayoutResult>,
 }
 
+/// A query as run: its name and its SQL.
 #[derive(Clone, Debug, Serialize)]
 pub struct QuerySql {
+    /// The query's name.
     pub name: String,
+    /// The SQL as run, placeholders filled.
     pub sql: String,
 }
 
 /// One layout's table and its queries' measures.
 #[derive(Clone, Debug, Serialize)]
 pub struct LayoutResult {
+    /// The layout's name, as asked.
     pub layout: String,
+    /// The lake table it was written to, under `lake/` in the output directory.
     pub table: String,
+    /// The partitioning as `partition_by` text; empty when unpartitioned.
     pub partition_by: String,
+    /// Partitions in the table after writing.
     pub partitions: usize,
+    /// Data files in the table.
     pub files: u64,
+    /// The data files' total size, in bytes.
     pub bytes: u64,
     /// Bytes of the largest and the smallest partition (skew).
     pub largest_partition_bytes: u64,
+    /// Bytes of the smallest partition.
     pub smallest_partition_bytes: u64,
+    /// Seconds taken to write all the commits (wall clock).
     pub write_secs: f64,
+    /// Each query's measures on this table, in the order of the queries.
     pub queries: Vec<QueryResult>,
 }
 
 impl LayoutResult {
+    /// Mean data file size in bytes (0 with no files).
     pub fn mean_file_bytes(&self) -> u64 {
         self.bytes / self.files.max(1)
     }
@@ -74,15 +94,21 @@ impl LayoutResult {
 /// One query on one layout.
 #[derive(Clone, Debug, Serialize)]
 pub struct QueryResult {
+    /// The query's name.
     pub query: String,
+    /// Median of the timed runs, in milliseconds.
     pub median_ms: f64,
+    /// Each timed run, in milliseconds, in the order run.
     pub runs_ms: Vec<f64>,
+    /// Data files the scan was planned over, after pruning.
     pub files_scanned: usize,
     /// Sizes of the files scanned.
     pub file_bytes_scanned: u64,
     /// Bytes the Parquet reader fetched from them.
     pub bytes_read: u64,
+    /// Partitions (directories) the scanned files are in.
     pub partitions_scanned: usize,
+    /// Rows in the query's answer.
     pub result_rows: usize,
 }
 
@@ -218,6 +244,7 @@ async fn run_once(
     collect_with_stats(df).await.map_err(fail)
 }
 
+/// The median of `values` (the mean of the middle two for an even count); 0 when empty.
 pub fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);

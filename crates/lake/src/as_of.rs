@@ -6,7 +6,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 /// made at or before it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AsOf {
+    /// A table version, as `history` lists it.
     Version(u64),
+    /// A time (UTC): the table as of the newest commit made at or before it.
     Time(DateTime<Utc>),
 }
 

@@ -30,32 +30,44 @@ pub const NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
 /// One table of the lake, as of its latest version.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TableSummary {
+    /// The table's name in the lake: a managed table's directory, or an external one's name.
     pub table: String,
     /// `managed` (a directory of the lake) or `external` (named in its catalog).
     pub kind: String,
+    /// The table's latest version.
     pub version: u64,
+    /// Partition columns in canonical form (`country, day(ts, UTC) AS dt`); empty if none.
     pub partition_by: String,
+    /// Data files in the latest version.
     pub files: u64,
+    /// Rows in those files, by their statistics (a file without them counts 0).
     pub rows: u64,
+    /// Total size of those files, in bytes.
     pub bytes: u64,
+    /// The table's URL (`file:///…` or `s3://…`).
     pub location: String,
 }
 
 /// One column of a table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ColumnInfo {
+    /// Column name, as in the table's schema.
     pub column: String,
     /// Delta's type name (`long`, `string`, `struct<...>`).
     #[serde(rename = "type")]
     pub data_type: String,
+    /// Whether the column may hold nulls.
     pub nullable: bool,
+    /// Whether the table is partitioned by this column.
     pub partition: bool,
 }
 
 /// A property of a table, as text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Property {
+    /// The key: a summary entry (`location`, `version`, `rows`, ...) or a configuration key.
     pub property: String,
+    /// The value, as text.
     pub value: String,
 }
 
@@ -64,25 +76,35 @@ pub struct Property {
 pub struct PartitionSummary {
     /// `col=value/...` as the directory names it (empty for an unpartitioned table).
     pub partition: String,
+    /// Data files in the partition.
     pub files: u64,
+    /// Rows in those files, by their statistics (a file without them counts 0).
     pub rows: u64,
+    /// Total size of those files, in bytes.
     pub bytes: u64,
 }
 
 /// One commit of a table's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CommitSummary {
+    /// The version the commit created.
     pub version: u64,
     /// When the writer made the commit (its `commitInfo.timestamp`), RFC 3339.
     pub time: Option<String>,
     /// The same, in milliseconds since 1970 (time travel compares these).
     #[serde(skip)]
     pub millis: Option<i64>,
+    /// The operation its `commitInfo` names (`WRITE`, `OPTIMIZE`, ...); empty if none.
     pub operation: String,
+    /// Data files the commit added (its `add` actions).
     pub files_added: u64,
+    /// Data files the commit removed (its `remove` actions).
     pub files_removed: u64,
+    /// Rows in the added files, by their statistics.
     pub rows_added: u64,
+    /// Total size of the added files, in bytes.
     pub bytes_added: u64,
+    /// Total size of the removed files, in bytes (0 for a `remove` that records none).
     pub bytes_removed: u64,
     /// The `txn` resume points the commit recorded: `app_id=version`, comma-separated
     /// (for pipelab's pipelines, `pipelab/PIPELINE/TOPIC/PARTITION=next offset`).
@@ -92,8 +114,11 @@ pub struct CommitSummary {
 /// A version at which a table's schema or partitioning changed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SchemaChange {
+    /// The version whose metadata made the change.
     pub version: u64,
+    /// When the writer made that commit, RFC 3339; `None` if it records no time.
     pub time: Option<String>,
+    /// Top-level columns of the schema as of this version.
     pub columns: u64,
     /// What changed against the version before (`created`, `added x long`, `x: long →
     /// string`, `removed x`, `partitioned by ...`).
@@ -398,6 +423,7 @@ fn describe_change(
 
 /// A row of a listing: its columns, in the order its fields serialize.
 pub trait Row: Serialize {
+    /// The Arrow fields of the listing's columns, in the order the row serializes.
     fn fields() -> Vec<Field>;
 }
 

@@ -54,6 +54,7 @@ pub(crate) struct ChecksumStore {
 }
 
 impl ChecksumStore {
+    /// `inner`, wrapped so that the SHA-256 of every object put through it is recorded.
     pub(crate) fn wrap(inner: Arc<dyn ObjectStore>) -> Arc<Self> {
         Arc::new(Self {
             inner,

@@ -11,15 +11,28 @@ use deltalake::kernel::transaction::TransactionError;
 pub enum LakeError {
     /// The lake location string could not be understood.
     #[error("invalid lake location {location:?}: {reason}")]
-    InvalidLocation { location: String, reason: String },
+    InvalidLocation {
+        /// The location as given, or the lake's catalog file (`_pipelab/…`) concerned.
+        location: String,
+        /// What is wrong with it.
+        reason: String,
+    },
 
     /// A table name that cannot be a directory directly under the lake root.
     #[error("invalid lake table name {name:?}: {reason}")]
-    InvalidTableName { name: String, reason: String },
+    InvalidTableName {
+        /// The table name as given.
+        name: String,
+        /// Why it cannot be used (a character outside the alphabet, too long, already taken).
+        reason: String,
+    },
 
     /// No Delta table (no `_delta_log/` commit) at this URL.
     #[error("no Delta table at {url} (no _delta_log/ commits there)")]
-    TableNotFound { url: String },
+    TableNotFound {
+        /// The URL where no Delta log was found.
+        url: String,
+    },
 
     /// The table exists with other partition columns than the caller asked for.
     /// Changing the partitioning of a Delta table needs a rewrite, so this is never
@@ -29,22 +42,32 @@ pub enum LakeError {
          repartitioning needs a rewrite into a new table"
     )]
     PartitionMismatch {
+        /// The table's URL.
         url: String,
+        /// The partitioning asked for, in canonical form.
         expected: String,
+        /// The partitioning the table has, in canonical form.
         actual: String,
     },
 
     /// The data to write does not fit the table (or itself) in a way schema
     /// evolution cannot fix.
     #[error("schema problem writing to {url}: {reason}")]
-    Schema { url: String, reason: String },
+    Schema {
+        /// The table's URL.
+        url: String,
+        /// What does not fit and why (the columns, types or rows concerned).
+        reason: String,
+    },
 
     /// Another writer committed something that conflicts with this commit (for example the
     /// same Kafka txn app id): nothing of this commit is visible. The caller should reopen
     /// the table and re-read its resume points.
     #[error("commit to {url} lost against a concurrent writer: {source}")]
     CommitConflict {
+        /// The table's URL.
         url: String,
+        /// deltalake's error for the lost commit.
         #[source]
         source: Box<DeltaTableError>,
     },
@@ -52,8 +75,11 @@ pub enum LakeError {
     /// Any other failure of a Delta operation.
     #[error("{op} {url}: {source}")]
     Delta {
+        /// What was being done, e.g. `appending to Delta table`.
         op: &'static str,
+        /// The URL of the table (or, opening the lake's object store, of the lake root).
         url: String,
+        /// deltalake's error.
         #[source]
         source: Box<DeltaTableError>,
     },
@@ -61,8 +87,11 @@ pub enum LakeError {
     /// Listing or reading the lake's object store failed.
     #[error("{op} {location}: {source}")]
     Storage {
+        /// What was being done, e.g. `listing` or `reading`.
         op: &'static str,
+        /// The lake, table or catalog file accessed.
         location: String,
+        /// object_store's error.
         #[source]
         source: deltalake::ObjectStoreError,
     },
@@ -72,7 +101,12 @@ pub enum LakeError {
         "version {version} of {url} is no longer in its log (removed after \
          delta.logRetentionDuration); `pipelab lake history` lists the versions kept"
     )]
-    VersionNotKept { url: String, version: u64 },
+    VersionNotKept {
+        /// The table's URL.
+        url: String,
+        /// The version asked for.
+        version: u64,
+    },
 
     /// A `delta.` table property Delta does not define.
     #[error(
@@ -80,11 +114,21 @@ pub enum LakeError {
          https://docs.delta.io/latest/table-properties.html, and keys of your own must not \
          start with 'delta.'"
     )]
-    UnknownProperty { url: String, key: String },
+    UnknownProperty {
+        /// The table's URL.
+        url: String,
+        /// The `delta.` key as given.
+        key: String,
+    },
 
     /// The file layout asked for cannot be applied to the data.
     #[error("file layout of {url}: {reason}")]
-    Layout { url: String, reason: String },
+    Layout {
+        /// The table's URL.
+        url: String,
+        /// What cannot be applied (columns the data lacks, a sort that failed).
+        reason: String,
+    },
 
     /// A partition filter names a column the table is not partitioned by.
     #[error(
@@ -92,8 +136,11 @@ pub enum LakeError {
          filters select whole partitions"
     )]
     NotAPartitionColumn {
+        /// The table's URL.
         url: String,
+        /// The column the filter names.
         column: String,
+        /// The table's partition columns, comma-separated.
         partition_by: String,
     },
 
@@ -104,8 +151,11 @@ pub enum LakeError {
          pass --force to vacuum anyway"
     )]
     RetentionTooShort {
+        /// The table's URL.
         url: String,
+        /// The retention asked for, in hours.
         provided_hours: u64,
+        /// The table's `delta.deletedFileRetentionDuration`, in whole hours.
         min_hours: u64,
     },
 
@@ -114,13 +164,18 @@ pub enum LakeError {
         "{url} is a managed table: dropping it deletes its data and log; pass --delete-data \
          to do so (an external table is only forgotten)"
     )]
-    ManagedDrop { url: String },
+    ManagedDrop {
+        /// The managed table's URL.
+        url: String,
+    },
 
     /// A partition transform cannot be applied to the table's data (a missing source
     /// column, a type the transform does not take).
     #[error("partitioning of {url}: {source}")]
     Partitioning {
+        /// The table's URL.
         url: String,
+        /// The partition column that failed, and why.
         #[source]
         source: crate::partitioning::TransformError,
     },
@@ -128,7 +183,9 @@ pub enum LakeError {
     /// The table's recorded partitioning (`pipelab.partitioning`) cannot be read back.
     #[error("table {url} records a partitioning pipelab cannot read: {source}")]
     PartitioningRecord {
+        /// The table's URL.
         url: String,
+        /// Why the recorded `pipelab.partitioning` value does not parse.
         #[source]
         source: crate::partitioning::PartitionSpecError,
     },
@@ -136,8 +193,11 @@ pub enum LakeError {
     /// Registering a table into a DataFusion session failed.
     #[error("registering lake table {table} ({url}) in DataFusion: {source}")]
     DataFusion {
+        /// The table's name in the lake.
         table: String,
+        /// The table's URL.
         url: String,
+        /// DataFusion's error.
         #[source]
         source: Box<DataFusionError>,
     },

@@ -19,6 +19,7 @@ pub const EXTERNAL_FILE: &str = "_pipelab/external.json";
 /// An external table: its name in this lake and where its Delta table is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExternalTable {
+    /// The name the table is listed, opened and queried by in this lake.
     pub name: String,
     /// The table's URL (`file:///…/table/` or `s3://bucket/…/table/`).
     pub location: String,
@@ -28,9 +29,15 @@ pub struct ExternalTable {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Dropped {
     /// An external table's name was forgotten; its data is where it was.
-    External { location: String },
+    External {
+        /// The URL the forgotten name pointed to.
+        location: String,
+    },
     /// A managed table's objects (log first, then data files) were deleted.
-    Managed { objects: usize },
+    Managed {
+        /// Objects deleted, log entries and data files together.
+        objects: usize,
+    },
 }
 
 impl LakeLocation {

@@ -32,8 +32,11 @@ pub struct CompactOptions {
 /// One `column op value` comparison on partition values.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartitionFilter {
+    /// The partition column compared.
     pub column: String,
+    /// The comparison: `=`, `!=`, `<`, `<=`, `>` or `>=`.
     pub op: String,
+    /// The value compared with, as partition directories spell it (quotes removed).
     pub value: String,
 }
 
@@ -70,8 +73,10 @@ impl std::str::FromStr for PartitionFilter {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AutoCompaction {
+    /// Files smaller than this many bytes count as small (default 32 MiB).
     #[serde(default = "default_small_file_bytes")]
     pub small_file_bytes: u64,
+    /// The most small files a partition may hold; one more and it is compacted (default 16).
     #[serde(default = "default_max_small_files")]
     pub max_small_files: usize,
 }
@@ -87,6 +92,7 @@ fn default_max_small_files() -> usize {
 /// What a checkpoint did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CheckpointReport {
+    /// The version the checkpoint was written for.
     pub version: u64,
     /// Log entries older than the table's log retention that the checkpoint made
     /// unnecessary, deleted (versions before them can no longer be read).
@@ -99,10 +105,15 @@ pub struct CompactReport {
     /// The version of the compaction's commit, or the unchanged version when there was
     /// nothing to compact.
     pub version: u64,
+    /// Files the compaction rewrote (removed from the table).
     pub files_removed: u64,
+    /// Files it wrote in their place.
     pub files_added: u64,
+    /// Total size of the removed files, in bytes.
     pub bytes_removed: u64,
+    /// Total size of the added files, in bytes.
     pub bytes_added: u64,
+    /// Partitions that were compacted.
     pub partitions: u64,
 }
 
@@ -122,6 +133,7 @@ pub struct VacuumOptions {
 /// What a vacuum deleted (or, in a dry run, would delete).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VacuumReport {
+    /// True when nothing was deleted and `files` lists what would have been.
     pub dry_run: bool,
     /// Paths relative to the table.
     pub files: Vec<String>,

@@ -43,6 +43,7 @@ pub struct PruningTable {
 }
 
 impl PruningTable {
+    /// Wrap `inner`, the provider of a table partitioned by `partitioning`.
     pub fn new(inner: Arc<dyn TableProvider>, partitioning: Partitioning) -> Self {
         Self {
             inner,

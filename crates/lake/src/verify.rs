@@ -37,6 +37,7 @@ pub struct Finding {
     pub problem: &'static str,
     /// The file, relative to the table.
     pub file: String,
+    /// What is wrong, in words (e.g. the sizes, row counts or checksums that differ).
     pub detail: String,
 }
 
@@ -54,12 +55,16 @@ impl Row for Finding {
 /// What `verify` looked at, and what it found.
 #[derive(Debug, Clone, Default)]
 pub struct VerifyReport {
+    /// The version whose files were checked.
     pub version: u64,
+    /// Data files the version lists, all of which were checked.
     pub files_checked: u64,
+    /// Their total size as the log records it, in bytes.
     pub bytes_checked: u64,
     /// Files whose commit recorded no checksum (written by compaction, a column widening
     /// or another writer): checked for everything but their bytes.
     pub files_without_checksum: u64,
+    /// Problems found: at most one per listed file, in log order, then stray files by path.
     pub findings: Vec<Finding>,
 }
 

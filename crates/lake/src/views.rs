@@ -16,6 +16,7 @@ pub const VIEWS_FILE: &str = "_pipelab/views.json";
 /// One view: its name and the statement that created it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ViewDef {
+    /// The name queries use for the view; unique within the lake.
     pub name: String,
     /// The `CREATE VIEW ... AS ...` statement, as the SQL parser printed it.
     pub definition: String,

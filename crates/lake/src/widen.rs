@@ -233,6 +233,7 @@ pub(crate) struct WidenUdf {
 }
 
 impl WidenUdf {
+    /// A function named `pipelab_widen_COLUMN` that widens `column`'s values to `target`.
     pub(crate) fn new(column: &str, target: DataType) -> Self {
         Self {
             name: format!("pipelab_widen_{column}"),

@@ -5,12 +5,19 @@ use std::time::Duration;
 /// Counters a progress display or a summary reads.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Progress {
+    /// Records received from Kafka (a record read again after a re-seek counts again).
     pub read: u64,
+    /// Bytes of those records' payloads, keys and headers.
     pub read_bytes: u64,
+    /// Rows committed to the sink table (the steps' output).
     pub written: u64,
+    /// Records stored in the dead-letter table.
     pub dead_letters: u64,
+    /// Delta commits made to the sink table.
     pub commits: u64,
+    /// Parquet files those commits added.
     pub files: u64,
+    /// Bytes of the Parquet files those commits added.
     pub bytes: u64,
     /// Records dropped because a commit (this process's or another's) already holds them.
     pub already_stored: u64,
@@ -25,6 +32,8 @@ pub struct Progress {
     /// Where the writer's time went: decoding JSON, running the steps (and fitting
     /// their output to the table), and writing files and committing.
     pub decode_time: Duration,
+    /// Time spent running the steps and fitting their output to the table.
     pub steps_time: Duration,
+    /// Time spent writing files and committing to the sink table.
     pub commit_time: Duration,
 }

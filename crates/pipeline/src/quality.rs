@@ -32,6 +32,7 @@ use crate::error::PipelineError;
 pub struct QualityRule {
     /// The rule's name in the metrics table.
     pub rule: String,
+    /// What the rule measures.
     pub check: Check,
     /// The column judged (completeness, uniqueness, timeliness).
     pub column: Option<String>,
@@ -43,12 +44,17 @@ pub struct QualityRule {
     pub min: Option<f64>,
 }
 
+/// What a quality rule measures, as a fraction of a commit's rows.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Check {
+    /// Rows where `column` is not null.
     Completeness,
+    /// Distinct values among `column`'s non-null values.
     Uniqueness,
+    /// Rows where the SQL `condition` holds (null counts as not valid).
     Validity,
+    /// Rows whose `column` time is at most `max_delay_secs` before the commit.
     Timeliness,
 }
 

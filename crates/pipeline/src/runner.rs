@@ -30,8 +30,10 @@ use crate::progress::Progress;
 use crate::spec::PipelineSpec;
 use crate::writer::BatchWriter;
 
+/// Called with the run's counters after each batch is handled.
 pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
 
+/// How to run a pipeline beyond its spec: when to stop, overrides and a progress callback.
 #[derive(Clone, Default)]
 pub struct RunOptions {
     /// Stop once every assigned partition has been read to its end.
@@ -40,6 +42,7 @@ pub struct RunOptions {
     pub max_records: Option<u64>,
     /// Set to stop at the next batch boundary (Ctrl-C).
     pub stop: Arc<AtomicBool>,
+    /// Called with the counters after every batch.
     pub on_progress: Option<ProgressFn>,
     /// Overrides the spec's brokers (`--brokers`).
     pub brokers: Option<String>,
@@ -49,15 +52,21 @@ pub struct RunOptions {
     pub storage_options: HashMap<String, String>,
 }
 
+/// What a finished run did and why it stopped.
 #[derive(Debug, Clone)]
 pub struct RunReport {
+    /// The run's counters at its end.
     pub progress: Progress,
+    /// Why the Kafka source stopped.
     pub stop: StopReason,
+    /// Wall-clock time the run took.
     pub elapsed: Duration,
     /// Where each partition this process was assigned started (next offset, from the
     /// lake's `txn` actions; absent: from the beginning).
     pub resumed_from: BTreeMap<i32, i64>,
+    /// The sink table's version at the end; `None` when the table does not exist.
     pub table_version: Option<i64>,
+    /// The lake written to: its directory for a local lake, else its URL.
     pub lake: String,
     /// Consumer-group rebalances this member took part in.
     pub rebalances: u64,
@@ -69,6 +78,8 @@ pub struct RunReport {
     pub memory: Option<MemoryPeak>,
 }
 
+/// Run a pipeline until `opts` stops it: read Kafka, run the steps, and commit each
+/// micro-batch to the lake exactly once. Stops at the first error.
 pub async fn run(spec: &PipelineSpec, opts: RunOptions) -> Result<RunReport, PipelineError> {
     let started = Instant::now();
     let sampler = PeakSampler::start();

@@ -26,14 +26,18 @@ use serde::Deserialize;
 
 use crate::error::SpecError;
 
+/// A pipeline as its TOML file describes it: a Kafka source, SQL steps and a lake sink.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PipelineSpec {
     /// Names the pipeline in offsets (Delta `txn` app ids) and the consumer group.
     pub name: String,
+    /// Where records come from (`[source]`).
     pub source: KafkaSourceSpec,
+    /// SQL steps run in order on each micro-batch (`[[steps]]`); none passes it through.
     #[serde(default)]
     pub steps: Vec<StepSpec>,
+    /// Where the steps' output is committed (`[sink]`).
     pub sink: LakeSinkSpec,
     /// MiB the pipeline's records may hold in memory: Kafka's prefetch queue, the batch
     /// being read, the one queued and the one being written (see [`MemoryBudget`]).
@@ -41,30 +45,39 @@ pub struct PipelineSpec {
     pub memory_budget_mb: u64,
 }
 
+/// `source.kind`: the kind of source; only `kafka`.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceKind {
     #[default]
+    /// A Kafka topic (the default and only kind).
     Kafka,
 }
 
+/// `source.format`: how record payloads are encoded; only `json`.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     #[default]
+    /// JSON objects (the default and only format).
     Json,
 }
 
+/// `[source]`: the Kafka topic to read and how to read it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaSourceSpec {
+    /// The kind of source; `kafka`, the default.
     #[serde(default)]
     pub kind: SourceKind,
+    /// Bootstrap brokers, comma-separated `host:port`; default `127.0.0.1:9092`.
     #[serde(default = "default_brokers")]
     pub brokers: String,
+    /// The topic to read; must not be empty.
     pub topic: String,
     /// Consumer group for lag tools; default `pipelab-<name>`.
     pub group: Option<String>,
+    /// How payloads are decoded; `json`, the default.
     #[serde(default)]
     pub format: Format,
     /// What to do when a partition's stored offset is no longer in the log.
@@ -92,8 +105,10 @@ pub struct KafkaSourceSpec {
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum FieldNamesSpec {
+    /// `exact` (default): the record is a dead letter; fields go only to exactly named columns.
     #[default]
     Exact,
+    /// `fold`: the field is written to the one column whose name matches it ignoring case.
     Fold,
 }
 
@@ -101,8 +116,10 @@ pub enum FieldNamesSpec {
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum DuplicateKeysSpec {
+    /// `dead_letter` (default): the record is a dead letter naming the key.
     #[default]
     DeadLetter,
+    /// `last`: the key's last value is kept.
     Last,
 }
 
@@ -126,9 +143,12 @@ impl KafkaSourceSpec {
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum AssignmentSpec {
+    /// `auto` (default): `group`, except `all` on pipelab's embedded broker.
     #[default]
     Auto,
+    /// `group`: share the partitions with this pipeline's other processes via the group.
     Group,
+    /// `all`: read every partition the topic has at start, without a consumer group.
     All,
 }
 
@@ -146,9 +166,12 @@ impl From<AssignmentSpec> for pipelab_ingest::Assignment {
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum OnOutOfRange {
+    /// `fail` (default): stop the run, naming the partition and its offsets.
     #[default]
     Fail,
+    /// `earliest`: move to the oldest offset still in the log (logged and counted).
     Earliest,
+    /// `latest`: move to the end of the log (logged and counted).
     Latest,
 }
 
@@ -162,27 +185,36 @@ impl From<OnOutOfRange> for pipelab_ingest::OutOfRange {
     }
 }
 
+/// One `[[steps]]` entry: a named SQL query.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepSpec {
+    /// Names the step in error messages.
     pub name: String,
+    /// One SQL query over the table `input`: the micro-batch for the first step, else
+    /// the previous step's result.
     pub sql: String,
 }
 
+/// `sink.kind`: the kind of sink; only `lake`.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum SinkKind {
     #[default]
+    /// A Delta table in a lake (the default and only kind).
     Lake,
 }
 
+/// `[sink]`: the Delta table the output is committed to, and how.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LakeSinkSpec {
+    /// The kind of sink; `lake`, the default.
     #[serde(default)]
     pub kind: SinkKind,
     /// `s3://bucket[/prefix]`, `file:///dir` or a directory path.
     pub location: String,
+    /// Name of the Delta table in the lake; must not be empty.
     pub table: String,
     /// Partition columns, outermost first: a column (`country`) or a transform of one
     /// (`day(ts) AS dt`, `hour(ts, 'Europe/Berlin')`, `bucket(16, user_id)`,
@@ -196,7 +228,9 @@ pub struct LakeSinkSpec {
     /// the batch share of the memory budget (see [`MemoryBudget`]).
     #[serde(default = "default_flush_rows")]
     pub flush_rows: usize,
+    /// Bytes of memory the records take at which a batch is cut.
     pub flush_bytes: Option<usize>,
+    /// Seconds after its first record at which a batch is cut; default 5.
     #[serde(default = "default_flush_interval_secs")]
     pub flush_interval_secs: f64,
     /// Where records that cannot be stored go; default `<table>_dead_letters`.
@@ -232,8 +266,10 @@ pub struct LakeSinkSpec {
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum OnTypeMismatch {
+    /// `dead_letter` (default): the column keeps its type; the record is a dead letter.
     #[default]
     DeadLetter,
+    /// `widen`: the column widens (integer to double, else to text) in one table rewrite.
     Widen,
 }
 
@@ -260,6 +296,7 @@ fn default_flush_interval_secs() -> f64 {
 }
 
 impl PipelineSpec {
+    /// Read, parse and check the spec in the file at `path`.
     pub fn from_file(path: &Path) -> Result<Self, SpecError> {
         let text = std::fs::read_to_string(path).map_err(|e| SpecError {
             path: path.display().to_string(),
@@ -350,6 +387,7 @@ impl PipelineSpec {
         self.sink.flush_bytes.unwrap_or(share)
     }
 
+    /// The consumer group: `source.group`, else `pipelab-<name>`.
     pub fn group(&self) -> String {
         self.source
             .group
@@ -357,6 +395,7 @@ impl PipelineSpec {
             .unwrap_or_else(|| format!("pipelab-{}", self.name))
     }
 
+    /// The quality metrics table: `sink.quality_table`, else `<table>_quality`.
     pub fn quality_table(&self) -> String {
         self.sink
             .quality_table
@@ -364,6 +403,7 @@ impl PipelineSpec {
             .unwrap_or_else(|| format!("{}_quality", self.sink.table))
     }
 
+    /// The dead-letter table: `sink.dead_letter_table`, else `<table>_dead_letters`.
     pub fn dead_letter_table(&self) -> String {
         self.sink.dead_letter_table.as_ref().map_or_else(
             || format!("{}_dead_letters", self.sink.table),
@@ -381,6 +421,7 @@ impl PipelineSpec {
 /// (back-pressure), and Kafka's prefetch stops at its share.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemoryBudget {
+    /// The whole budget, in bytes (`memory_budget_mb` MiB).
     pub total_bytes: usize,
     /// A batch is cut when its records hold this much (also the largest record).
     pub batch_bytes: usize,
@@ -392,6 +433,7 @@ impl MemoryBudget {
     /// The smallest budget that leaves each share a usable size.
     pub const MIN_MB: u64 = 8;
 
+    /// Share out a budget of `mb` MiB; refused below [`Self::MIN_MB`] or past `usize`.
     pub fn new(mb: u64) -> Result<Self, String> {
         if mb < Self::MIN_MB {
             return Err(format!(

@@ -96,6 +96,7 @@ impl Users {
         Self::parse(&text, path)
     }
 
+    /// Parse a users file's `text`; `path` is only named in errors, with the line where known.
     pub fn parse(text: &str, path: &Path) -> Result<Self, String> {
         let err = |message: String| format!("{}: {message}", path.display());
         let raw: RawFile = toml::from_str(text).map_err(|e| err(e.to_string().trim().into()))?;

@@ -5,17 +5,23 @@
 use pipelab_federate::FederateError;
 use serde_json::{Value, json};
 
+/// A failed query as a Trino error object: what the client shows and how it raises it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueryError {
+    /// The full error text, with pipelab's hints.
     pub message: String,
+    /// Trino's `StandardErrorCode` name, such as `SYNTAX_ERROR`.
     pub name: &'static str,
+    /// Trino's numeric code for `name` (`errorCode`).
     pub code: i64,
+    /// Trino's `errorType`: `USER_ERROR` or `INTERNAL_ERROR`.
     pub kind: &'static str,
     /// 1-based line and column, for syntax errors.
     pub location: Option<(u64, u64)>,
 }
 
 impl QueryError {
+    /// A `USER_ERROR` with Trino's error `name` and `code`, without a location.
     pub fn user(name: &'static str, code: i64, message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
@@ -26,6 +32,7 @@ impl QueryError {
         }
     }
 
+    /// Trino's GENERIC_INTERNAL_ERROR: a failure of the server, not of the statement.
     pub fn internal(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
@@ -41,6 +48,7 @@ impl QueryError {
         Self::user("PERMISSION_DENIED", 4, message)
     }
 
+    /// Trino's USER_CANCELED, for a query the client cancelled.
     pub fn canceled() -> Self {
         Self::user("USER_CANCELED", 3, "Query was canceled")
     }
@@ -78,6 +86,7 @@ impl QueryError {
         e
     }
 
+    /// The `error` object of Trino's query results, with `errorLocation` for syntax errors.
     pub fn to_json(&self) -> Value {
         let mut error = json!({
             "message": self.message,

@@ -49,6 +49,8 @@ pub struct TlsListener {
 }
 
 impl TlsListener {
+    /// Accept on `tcp` and run each handshake with `config` in a task of its own; fails only
+    /// if `tcp`'s local address cannot be read.
     pub fn new(tcp: TcpListener, config: Arc<rustls::ServerConfig>) -> std::io::Result<Self> {
         let local = tcp.local_addr()?;
         let (tx, ready) = mpsc::channel(64);

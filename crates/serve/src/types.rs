@@ -23,7 +23,9 @@ const VARCHAR_MAX: i64 = 2_147_483_647;
 /// A column's type as Trino names it, with its signature.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrinoType {
+    /// The type's name as Trino writes it, such as `decimal(20,0)` or `array(bigint)`.
     pub name: String,
+    /// Trino's `typeSignature`: the JSON object of `rawType` and `arguments`.
     pub signature: Value,
 }
 
@@ -54,8 +56,6 @@ fn precision(unit: &TimeUnit) -> i64 {
     }
 }
 
-/// The Trino type of an Arrow type. Unsigned integers become the next wider signed
-/// type (Trino has none); anything without a Trino counterpart is sent as varchar text.
 /// A column's Trino type: its Arrow type's, or `json` for text marked as JSON (Arrow's
 /// `arrow.json` extension type, which `json_parse` gives).
 pub fn trino_field_type(field: &arrow::datatypes::Field) -> TrinoType {
@@ -66,6 +66,8 @@ pub fn trino_field_type(field: &arrow::datatypes::Field) -> TrinoType {
     }
 }
 
+/// The Trino type of an Arrow type. Unsigned integers become the next wider signed
+/// type (Trino has none); anything without a Trino counterpart is sent as varchar text.
 pub fn trino_type(data_type: &DataType) -> TrinoType {
     match data_type {
         DataType::Null => plain("unknown"),

@@ -15,21 +15,27 @@ use thiserror::Error;
 /// One named SQL step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
+    /// Names the step in errors and dead letters.
     pub name: String,
+    /// One DataFusion SQL query over the table `input`.
     pub sql: String,
 }
 
 /// Why a step failed. The source is DataFusion's (or its SQL parser's) error.
 pub type StepSource = Box<dyn std::error::Error + Send + Sync>;
 
+/// Why a step failed: its SQL cannot run at all, or it failed on the data.
 #[derive(Debug, Error)]
 pub enum TransformError {
     /// The SQL cannot run on this input at all (syntax, an unknown column or function):
     /// no record is to blame, so the pipeline stops with this message.
     #[error("step '{step}': {source}\n  in SQL: {sql}")]
     Sql {
+        /// The failing step's name.
         step: String,
+        /// The step's SQL, trimmed.
         sql: String,
+        /// DataFusion's (or its SQL parser's) error.
         #[source]
         source: StepSource,
     },
@@ -38,8 +44,11 @@ pub enum TransformError {
     /// worth trying.
     #[error("step '{step}' failed on the data: {source}\n  in SQL: {sql}")]
     Execution {
+        /// The failing step's name.
         step: String,
+        /// The step's SQL, trimmed.
         sql: String,
+        /// DataFusion's error while running the plan.
         #[source]
         source: StepSource,
     },
@@ -132,6 +141,7 @@ impl Transform {
         })
     }
 
+    /// The steps, in the order they run.
     pub fn steps(&self) -> &[Step] {
         &self.steps
     }
