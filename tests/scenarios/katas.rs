@@ -99,7 +99,10 @@ fn the_commands_a_scenario_prints_work_when_pasted() {
     assert!(commands.len() >= 5, "{out}");
     for command in commands {
         if command.contains(" serve ") {
-            let server = Server::spawn(&mut pasted(&format!("exec {}", command.replace("--port 8080", "--port 0"))));
+            let server = Server::spawn(&mut pasted(&format!(
+                "exec {}",
+                command.replace("--port 8080", "--port 0")
+            )));
             assert!(server.port > 0);
             continue;
         }
@@ -155,7 +158,10 @@ fn a_folder_outside_the_repository_runs_and_a_wrong_expected_answer_names_the_st
 fn bad_scenarios_exit_2_naming_what_is_wrong() {
     let dir = tempfile::tempdir().unwrap();
     let unknown = output(pipelab(None).args(["scenario", "run", "no-such-scenario"]));
-    assert_user_error(unknown, &["no scenario \"no-such-scenario\"", "interview-katas"]);
+    assert_user_error(
+        unknown,
+        &["no scenario \"no-such-scenario\"", "interview-katas"],
+    );
 
     let typo = edited_copy(dir.path(), "scenario.toml", |t| {
         t.replacen("ordered = true", "orderd = true", 1)
@@ -164,7 +170,10 @@ fn bad_scenarios_exit_2_naming_what_is_wrong() {
     assert_user_error(out, &["scenario.toml", "orderd"]);
 
     let bad_sql = edited_copy(&dir.path().join("sql"), "sql/headcount_change.sql", |t| {
-        t.replace("FROM headcount\nORDER BY year", "FROM headcount ORDER BY no_such_column")
+        t.replace(
+            "FROM headcount\nORDER BY year",
+            "FROM headcount ORDER BY no_such_column",
+        )
     });
     let out = output(
         pipelab(None)

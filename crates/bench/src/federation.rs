@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::RecordBatch;
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 use clap::Args;
 use pipelab_federate::QueryEngine;
+use pipelab_federate::answer::{compare_values, rows_as_text};
 use serde::{Deserialize, Serialize};
 
 use crate::BenchError;
@@ -500,25 +500,9 @@ async fn time_query(engine: &QueryEngine, sql: &str, runs: usize) -> Result<Meas
     times.sort_by(f64::total_cmp);
     Ok(Measured {
         median_ms: times.get(times.len() / 2).copied().unwrap_or(f64::NAN),
-        rows: as_text(&batches)?,
+        rows: rows_as_text(&batches, "NULL")?,
         rows_received,
     })
-}
-
-fn as_text(batches: &[RecordBatch]) -> Result<Vec<Vec<String>>, BenchError> {
-    let options = FormatOptions::default().with_null("NULL");
-    let mut rows = Vec::new();
-    for batch in batches {
-        let columns = batch
-            .columns()
-            .iter()
-            .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-            .collect::<Result<Vec<_>, _>>()?;
-        for row in 0..batch.num_rows() {
-            rows.push(columns.iter().map(|c| c.value(row).to_string()).collect());
-        }
-    }
-    Ok(rows)
 }
 
 /// The two answers are the same: row by row (every query orders its rows or has one),
@@ -533,11 +517,7 @@ fn same_answer(
         serde_json::Value::String(s) => s.clone(),
         other => other.to_string(),
     };
-    let same_value = |a: &str, b: &str| {
-        a == b
-            || matches!((a.parse::<f64>(), b.parse::<f64>()),
-                (Ok(x), Ok(y)) if (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0))
-    };
+    let same_value = |a: &str, b: &str| compare_values(a, b).is_eq();
     let equal = ours.len() == theirs.len()
         && ours.iter().zip(theirs).all(|(a, b)| {
             a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_value(x, &text(y)))

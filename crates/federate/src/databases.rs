@@ -332,15 +332,24 @@ impl Source {
         Ok(match self {
             Source::Postgres(pool) => {
                 let conn = pool.connect().await?;
-                conn.as_async().ok_or_else(unsupported)?.execute(sql, &[]).await?
+                conn.as_async()
+                    .ok_or_else(unsupported)?
+                    .execute(sql, &[])
+                    .await?
             }
             Source::MySql(pool) => {
                 let conn = pool.connect().await?;
-                conn.as_async().ok_or_else(unsupported)?.execute(sql, &[]).await?
+                conn.as_async()
+                    .ok_or_else(unsupported)?
+                    .execute(sql, &[])
+                    .await?
             }
             Source::Sqlite(pool) => {
                 let conn = pool.connect().await?;
-                conn.as_async().ok_or_else(unsupported)?.execute(sql, &[]).await?
+                conn.as_async()
+                    .ok_or_else(unsupported)?
+                    .execute(sql, &[])
+                    .await?
             }
         })
     }

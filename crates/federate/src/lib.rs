@@ -6,6 +6,7 @@
 //! The session is a [`QueryEngine`]; the modules behind it are private, and what other
 //! crates use of them is re-exported here.
 
+pub mod answer;
 pub mod catalogs;
 mod client;
 pub mod databases;

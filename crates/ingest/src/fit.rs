@@ -124,7 +124,6 @@ impl<'de> serde::de::DeserializeSeed<'de> for Fit<'_> {
     }
 }
 
-
 impl<'de> serde::de::Visitor<'de> for Fit<'_> {
     type Value = ();
 
@@ -134,7 +133,11 @@ impl<'de> serde::de::Visitor<'de> for Fit<'_> {
 
     fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
         // A record is an object, never null.
-        if self.top { self.refuse() } else { self.fits(Json::Null) }
+        if self.top {
+            self.refuse()
+        } else {
+            self.fits(Json::Null)
+        }
     }
 
     fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
@@ -325,15 +328,41 @@ mod tests {
     fn the_rule_at_its_edges() {
         let exact = 1i64 << 53;
         assert!(fits_type(Json::Int(-exact), &DataType::Float64, DeadLetter));
-        assert!(!fits_type(Json::Int(-exact - 1), &DataType::Float64, DeadLetter));
-        assert!(fits_type(Json::UInt(1 << 53), &DataType::Float64, DeadLetter));
-        assert!(!fits_type(Json::UInt((1 << 53) + 1), &DataType::Float64, DeadLetter));
-        assert!(fits_type(Json::UInt(i64::MAX as u64), &DataType::Int64, DeadLetter));
-        assert!(!fits_type(Json::UInt(u64::MAX), &DataType::Int64, DeadLetter));
+        assert!(!fits_type(
+            Json::Int(-exact - 1),
+            &DataType::Float64,
+            DeadLetter
+        ));
+        assert!(fits_type(
+            Json::UInt(1 << 53),
+            &DataType::Float64,
+            DeadLetter
+        ));
+        assert!(!fits_type(
+            Json::UInt((1 << 53) + 1),
+            &DataType::Float64,
+            DeadLetter
+        ));
+        assert!(fits_type(
+            Json::UInt(i64::MAX as u64),
+            &DataType::Int64,
+            DeadLetter
+        ));
+        assert!(!fits_type(
+            Json::UInt(u64::MAX),
+            &DataType::Int64,
+            DeadLetter
+        ));
         assert!(!fits_type(Json::Float, &DataType::Int64, DeadLetter));
         assert!(fits_type(Json::Null, &DataType::Boolean, DeadLetter));
         // Text takes other values only when widening.
-        for other in [Json::Bool, Json::Int(1), Json::Float, Json::Array, Json::Object] {
+        for other in [
+            Json::Bool,
+            Json::Int(1),
+            Json::Float,
+            Json::Array,
+            Json::Object,
+        ] {
             assert!(!fits_type(other, &DataType::Utf8, DeadLetter));
             assert!(fits_type(other, &DataType::Utf8, Widen));
         }
@@ -355,7 +384,11 @@ mod tests {
             (r#"{"n":"x"}"#, Widen, false),
         ] {
             let value: Value = serde_json::from_str(record).unwrap();
-            assert_eq!(fits_record(&value, &schema, policy).is_ok(), fits, "{record}");
+            assert_eq!(
+                fits_record(&value, &schema, policy).is_ok(),
+                fits,
+                "{record}"
+            );
             let looked = look(record.as_bytes(), schema.fields(), policy);
             assert_eq!(looked == Look::Fits, fits, "{record}");
         }

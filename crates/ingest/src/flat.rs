@@ -290,7 +290,12 @@ impl ValueSeed<'_> {
 
     /// An integer the rule let through: `v` as the column holds it (an `Int64` column
     /// only gets integers within its range, a double column only exact ones).
-    fn integer<E: serde::de::Error>(self, value: Json, as_int: i64, as_double: f64) -> Result<(), E> {
+    fn integer<E: serde::de::Error>(
+        self,
+        value: Json,
+        as_int: i64,
+        as_double: f64,
+    ) -> Result<(), E> {
         if !self.fits(value) {
             return Self::refuse();
         }

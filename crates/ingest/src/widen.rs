@@ -1,5 +1,12 @@
 //! [`TypePolicy::Widen`]: the type a field grows to so that a value fits, and values kept
 //! as their JSON text in a text field.
+//!
+//! The same rules hold for a lake table's columns in `pipelab_lake`'s `widen.rs`, which
+//! widens Arrow columns against a table (after a restart, the decoder starts from the
+//! table's types). They are written twice on purpose: here they read JSON values, there
+//! Arrow arrays, and ingest depends on no other pipelab crate. The end-to-end test
+//! `the_widen_policy_changes_the_column_type_and_keeps_every_record` runs both in turn
+//! (integer to double in a running decoder, double to text in the table after a restart).
 
 use std::sync::Arc;
 

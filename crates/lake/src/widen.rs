@@ -4,6 +4,8 @@
 //! one a double holds exactly (|v| ≤ 2^53), and text otherwise; any other clash makes the
 //! column text. Text keeps strings as they are and stores other values as their JSON text
 //! (`10`, `10.5`, `true`, `{"a":1}`). Struct and list columns widen field by field.
+//! These are the rules `pipelab_ingest`'s decoder applies to JSON values (its `widen.rs`);
+//! here they apply to Arrow columns, for batches from any source.
 //!
 //! Delta cannot change a column's type in place without the `typeWidening` table feature,
 //! which delta-rs 1.1 does not write; so the table is rewritten in one overwrite commit

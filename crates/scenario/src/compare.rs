@@ -10,7 +10,7 @@ use arrow::array::RecordBatch;
 use arrow::csv::ReaderBuilder;
 use arrow::csv::reader::Format;
 use arrow::datatypes::{DataType, Field, Schema};
-use arrow::util::display::{ArrayFormatter, FormatOptions};
+use pipelab_federate::answer::{compare_values, rows_as_text};
 
 /// An answer as text: its column names and its rows.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,19 +25,10 @@ impl Table {
         columns: Vec<String>,
         batches: &[RecordBatch],
     ) -> Result<Self, arrow::error::ArrowError> {
-        let options = FormatOptions::default().with_null("");
-        let mut rows = Vec::new();
-        for batch in batches {
-            let formatters = batch
-                .columns()
-                .iter()
-                .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
-                .collect::<Result<Vec<_>, _>>()?;
-            for row in 0..batch.num_rows() {
-                rows.push(formatters.iter().map(|f| f.value(row).to_string()).collect());
-            }
-        }
-        Ok(Table { columns, rows })
+        Ok(Table {
+            columns,
+            rows: rows_as_text(batches, "")?,
+        })
     }
 
     /// A CSV file with a header line, every field read as text by arrow's CSV reader.
@@ -64,7 +55,12 @@ impl Table {
 
 /// Where `actual` differs from `expected`, in words; `None` when they agree.
 pub(crate) fn difference(expected: &Table, actual: &Table, ordered: bool) -> Option<String> {
-    let names = |t: &Table| t.columns.iter().map(|c| c.to_lowercase()).collect::<Vec<_>>();
+    let names = |t: &Table| {
+        t.columns
+            .iter()
+            .map(|c| c.to_lowercase())
+            .collect::<Vec<_>>()
+    };
     if names(expected) != names(actual) {
         return Some(format!(
             "columns are [{}], expected [{}]",
@@ -87,9 +83,7 @@ pub(crate) fn difference(expected: &Table, actual: &Table, ordered: bool) -> Opt
             ));
         }
     }
-    (want.len() != got.len()).then(|| {
-        format!("{} rows, expected {}", got.len(), want.len())
-    })
+    (want.len() != got.len()).then(|| format!("{} rows, expected {}", got.len(), want.len()))
 }
 
 fn compare_rows(a: &[String], b: &[String]) -> std::cmp::Ordering {
@@ -98,18 +92,6 @@ fn compare_rows(a: &[String], b: &[String]) -> std::cmp::Ordering {
         .map(|(x, y)| compare_values(x, y))
         .find(|o| o.is_ne())
         .unwrap_or_else(|| a.len().cmp(&b.len()))
-}
-
-/// Numbers by value (within a relative 1e-9, for sums the engines add in other orders),
-/// anything else as text.
-fn compare_values(a: &str, b: &str) -> std::cmp::Ordering {
-    match (a.parse::<f64>(), b.parse::<f64>()) {
-        (Ok(x), Ok(y)) if (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0) => {
-            std::cmp::Ordering::Equal
-        }
-        (Ok(x), Ok(y)) => x.total_cmp(&y),
-        _ => a.cmp(b),
-    }
 }
 
 #[cfg(test)]
@@ -143,8 +125,15 @@ mod tests {
             difference(&expected, &wrong, false).unwrap(),
             "row 2 is [user_005], expected [user_002]"
         );
-        assert_eq!(difference(&expected, &short, false).unwrap(), "1 rows, expected 2");
+        assert_eq!(
+            difference(&expected, &short, false).unwrap(),
+            "1 rows, expected 2"
+        );
         let renamed = table(&["user"], &[&["user_001"], &["user_002"]]);
-        assert!(difference(&expected, &renamed, false).unwrap().starts_with("columns are [user]"));
+        assert!(
+            difference(&expected, &renamed, false)
+                .unwrap()
+                .starts_with("columns are [user]")
+        );
     }
 }

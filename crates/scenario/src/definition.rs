@@ -162,14 +162,19 @@ impl Scenario {
                 message: format!("step {} ({}): {message}", i + 1, step.describe()),
             };
             if let Some(missing) = files.iter().find(|f| !self.folder.join(f).is_file()) {
-                return Err(problem(format!("no file {missing} in {}", self.folder.display())));
+                return Err(problem(format!(
+                    "no file {missing} in {}",
+                    self.folder.display()
+                )));
             }
             let uses_database = match step {
                 Step::Load(load) => load.into == Target::Database,
                 Step::Query(query) => query.over.contains(&Target::Database),
             };
             if uses_database && !self.needs(Need::Database) {
-                return Err(problem("uses the database, but `needs` lacks \"database\"".into()));
+                return Err(problem(
+                    "uses the database, but `needs` lacks \"database\"".into(),
+                ));
             }
         }
         Ok(())

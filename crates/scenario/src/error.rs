@@ -8,7 +8,9 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum ScenarioError {
     /// No folder of that name, and not a path to one.
-    #[error("no scenario {name:?}: it is not a folder with a scenario.toml, nor one of the scenarios in {root} ({known})")]
+    #[error(
+        "no scenario {name:?}: it is not a folder with a scenario.toml, nor one of the scenarios in {root} ({known})"
+    )]
     Unknown {
         /// What the user asked for.
         name: String,

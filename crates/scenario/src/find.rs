@@ -72,6 +72,10 @@ pub fn find(name_or_path: &str) -> Result<Scenario, ScenarioError> {
     Err(ScenarioError::Unknown {
         name: name_or_path.to_string(),
         root: root.display().to_string(),
-        known: if known.is_empty() { "none".into() } else { known.join(", ") },
+        known: if known.is_empty() {
+            "none".into()
+        } else {
+            known.join(", ")
+        },
     })
 }

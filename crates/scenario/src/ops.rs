@@ -45,7 +45,9 @@ impl OpsDatabase {
                     .map(|(_, path)| path.split('?').next().unwrap_or_default())
                     .unwrap_or_default();
                 if database.is_empty() {
-                    Err(format!("the MySQL URL {url:?} names no database (mysql://user@host:3306/DATABASE)"))
+                    Err(format!(
+                        "the MySQL URL {url:?} names no database (mysql://user@host:3306/DATABASE)"
+                    ))
                 } else {
                     Ok(database.to_string())
                 }
@@ -56,7 +58,10 @@ impl OpsDatabase {
     /// Its lines in a catalogs file, as catalog [`OPS_CATALOG`].
     pub fn catalog_toml(&self) -> Result<String, String> {
         let (kind, address) = match self {
-            OpsDatabase::Sqlite(path) => ("sqlite", format!("location = {:?}", path.display().to_string())),
+            OpsDatabase::Sqlite(path) => (
+                "sqlite",
+                format!("location = {:?}", path.display().to_string()),
+            ),
             OpsDatabase::Postgres(url) => ("postgres", format!("url = {url:?}")),
             OpsDatabase::MySql(url) => ("mysql", format!("url = {url:?}")),
         };
@@ -71,7 +76,11 @@ impl OpsDatabase {
         match self {
             OpsDatabase::Sqlite(path) => format!("SQLite ({})", path.display()),
             OpsDatabase::Postgres(_) | OpsDatabase::MySql(_) => {
-                let engine = if matches!(self, OpsDatabase::Postgres(_)) { "PostgreSQL" } else { "MySQL" };
+                let engine = if matches!(self, OpsDatabase::Postgres(_)) {
+                    "PostgreSQL"
+                } else {
+                    "MySQL"
+                };
                 match self.database() {
                     Ok(db) => format!("{engine} ({})", db.display_address()),
                     Err(_) => engine.to_string(),
@@ -88,9 +97,18 @@ mod tests {
     #[test]
     fn each_engine_names_its_schema() {
         assert_eq!(OpsDatabase::Sqlite("x.db".into()).schema().unwrap(), "main");
-        assert_eq!(OpsDatabase::Postgres("postgres://u@h/db".into()).schema().unwrap(), "public");
+        assert_eq!(
+            OpsDatabase::Postgres("postgres://u@h/db".into())
+                .schema()
+                .unwrap(),
+            "public"
+        );
         let mysql = OpsDatabase::MySql("mysql://root@127.0.0.1:3306/test?sslmode=disabled".into());
         assert_eq!(mysql.schema().unwrap(), "test");
-        assert!(OpsDatabase::MySql("mysql://root@127.0.0.1:3306".into()).schema().is_err());
+        assert!(
+            OpsDatabase::MySql("mysql://root@127.0.0.1:3306".into())
+                .schema()
+                .is_err()
+        );
     }
 }

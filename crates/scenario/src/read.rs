@@ -25,9 +25,15 @@ impl Rows {
 pub(crate) async fn read_file(path: &Path, sql: Option<&str>) -> Result<Rows, DataFusionError> {
     let ctx = SessionContext::new();
     let location = path.display().to_string();
-    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default();
     match extension {
-        "csv" => ctx.register_csv("input", &location, CsvReadOptions::new()).await?,
+        "csv" => {
+            ctx.register_csv("input", &location, CsvReadOptions::new())
+                .await?
+        }
         "jsonl" | "json" => {
             let options = NdJsonReadOptions::default().file_extension(extension);
             ctx.register_json("input", &location, options).await?

@@ -91,9 +91,10 @@ pub async fn run(
     };
     let lake_dir = opts.dir.join("lake");
     std::fs::create_dir_all(&lake_dir).map_err(io(&lake_dir))?;
-    let database = scenario
-        .needs(Need::Database)
-        .then(|| opts.database.unwrap_or_else(|| OpsDatabase::Sqlite(opts.dir.join("ops.db"))));
+    let database = scenario.needs(Need::Database).then(|| {
+        opts.database
+            .unwrap_or_else(|| OpsDatabase::Sqlite(opts.dir.join("ops.db")))
+    });
     let catalogs = opts.dir.join("catalogs.toml");
     let text = catalogs_toml(&lake_dir, database.as_ref()).map_err(|message| {
         ScenarioError::Definition {
@@ -103,10 +104,12 @@ pub async fn run(
     })?;
     std::fs::write(&catalogs, text).map_err(io(&catalogs))?;
     pipelab_lake::register_handlers();
-    let lake = LakeLocation::parse(&lake_dir.display().to_string(), Default::default())
-        .map_err(|e| ScenarioError::Io {
-            path: lake_dir.clone(),
-            source: std::io::Error::other(e),
+    let lake =
+        LakeLocation::parse(&lake_dir.display().to_string(), Default::default()).map_err(|e| {
+            ScenarioError::Io {
+                path: lake_dir.clone(),
+                source: std::io::Error::other(e),
+            }
         })?;
     let mut run = Run {
         scenario,
@@ -132,10 +135,15 @@ pub async fn run(
             Step::Load(load) => run.load(load).await,
             Step::Query(query) => run.query(query).await,
         };
-        let (summary, body) = done.map_err(failed)?;
+        let (summary, body) = done.map_err(&failed)?;
         let ms = started.elapsed().as_millis();
-        writeln!(out, "[{}/{total}] {}: {summary} ({ms} ms)", i + 1, step.describe())
-            .map_err(printed)?;
+        writeln!(
+            out,
+            "[{}/{total}] {}: {summary} ({ms} ms)",
+            i + 1,
+            step.describe()
+        )
+        .map_err(printed)?;
         if !body.is_empty() {
             writeln!(out, "{body}\n").map_err(printed)?;
         }
@@ -247,7 +255,11 @@ impl Run<'_> {
         over: &str,
     ) -> Result<(String, String), Failure> {
         let engine = self.engine().await?;
-        let at = if over.is_empty() { step.file.clone() } else { format!("{} over the {over}", step.file) };
+        let at = if over.is_empty() {
+            step.file.clone()
+        } else {
+            format!("{} over the {over}", step.file)
+        };
         let batches = engine.sql(sql).await.map_err(|e| Failure {
             user_fixable: e.is_user_fixable(),
             message: format!("{at}: {e}"),
@@ -262,7 +274,12 @@ impl Run<'_> {
         let expected = Table::of_csv(&self.scenario.folder.join(expect)).map_err(Failure::user)?;
         // An empty answer may come with no batch, and so with no column names.
         let columns = match batches.first() {
-            Some(b) => b.schema().fields().iter().map(|f| f.name().clone()).collect(),
+            Some(b) => b
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect(),
             None => expected.columns.clone(),
         };
         let actual = Table::of_batches(columns, &batches).map_err(Failure::environment)?;
@@ -283,7 +300,10 @@ impl Run<'_> {
                 let ops = self.database.as_ref().ok_or_else(|| {
                     Failure::user("the scenario does not declare `needs = [\"database\"]`")
                 })?;
-                Ok(format!("{OPS_CATALOG}.{}", ops.schema().map_err(Failure::user)?))
+                Ok(format!(
+                    "{OPS_CATALOG}.{}",
+                    ops.schema().map_err(Failure::user)?
+                ))
             }
         }
     }

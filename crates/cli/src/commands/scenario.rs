@@ -62,7 +62,10 @@ pub(crate) async fn run(args: ScenarioArgs) -> Result<(), CliError> {
 fn list() -> Result<(), CliError> {
     let scenarios = pipelab_scenario::list()?;
     let width = scenarios.iter().map(|s| s.name.len()).max().unwrap_or(0);
-    println!("Scenarios in {}:", pipelab_scenario::scenarios_root().display());
+    println!(
+        "Scenarios in {}:",
+        pipelab_scenario::scenarios_root().display()
+    );
     for s in &scenarios {
         let needs = if s.needs.is_empty() {
             "a local lake".to_string()
