@@ -10,7 +10,7 @@ type BoxError = Box<dyn Error + Send + Sync>;
 
 /// Who can fix a failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Blame {
+pub(crate) enum Blame {
     /// Arguments, a spec, SQL, credentials or input: exit code 2.
     User,
     /// A service, the network, the disk or pipelab itself: exit code 1.
@@ -28,7 +28,7 @@ impl Blame {
         }
     }
 
-    pub fn exit_code(self) -> ExitCode {
+    pub(crate) fn exit_code(self) -> ExitCode {
         match self {
             Blame::User => ExitCode::from(2),
             Blame::Environment => ExitCode::from(1),
@@ -39,14 +39,14 @@ impl Blame {
 
 /// Why a command failed.
 #[derive(Debug)]
-pub struct CliError {
+pub(crate) struct CliError {
     error: BoxError,
     blame: Blame,
 }
 
 impl CliError {
     /// What the user asked for cannot be done as asked.
-    pub fn usage(message: impl Into<BoxError>) -> Self {
+    pub(crate) fn usage(message: impl Into<BoxError>) -> Self {
         CliError {
             error: message.into(),
             blame: Blame::User,
@@ -54,7 +54,7 @@ impl CliError {
     }
 
     /// The environment or pipelab itself failed.
-    pub fn environment(error: impl Into<BoxError>) -> Self {
+    pub(crate) fn environment(error: impl Into<BoxError>) -> Self {
         CliError {
             error: error.into(),
             blame: Blame::Environment,
@@ -62,7 +62,7 @@ impl CliError {
     }
 
     /// The command found damaged data (and has printed what).
-    pub fn damaged(message: impl Into<BoxError>) -> Self {
+    pub(crate) fn damaged(message: impl Into<BoxError>) -> Self {
         CliError {
             error: message.into(),
             blame: Blame::Data,
@@ -71,7 +71,7 @@ impl CliError {
 
     /// A file or directory the user named could not be used: theirs to fix when it is
     /// missing, not allowed or in the way; the environment's otherwise (a full disk).
-    pub fn path(path: &Path, source: std::io::Error) -> Self {
+    pub(crate) fn path(path: &Path, source: std::io::Error) -> Self {
         use std::io::ErrorKind::*;
         let blame = Blame::of(matches!(
             source.kind(),
@@ -86,12 +86,12 @@ impl CliError {
         }
     }
 
-    pub fn blame(&self) -> Blame {
+    pub(crate) fn blame(&self) -> Blame {
         self.blame
     }
 
     /// The message, then each cause its message does not already include.
-    pub fn report(&self) -> String {
+    pub(crate) fn report(&self) -> String {
         let top: &(dyn Error + 'static) = self.error.as_ref();
         let mut text = top.to_string();
         for cause in std::iter::successors(top.source(), |&e| e.source()) {
@@ -108,14 +108,14 @@ impl CliError {
 /// A file or directory that could not be read, written or made.
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {source}")]
-pub struct PathError {
+pub(crate) struct PathError {
     path: String,
     #[source]
     source: std::io::Error,
 }
 
 /// Errors that know whether the user can fix them.
-pub trait Blamed: Error + Send + Sync + 'static {
+pub(crate) trait Blamed: Error + Send + Sync + 'static {
     fn blame(&self) -> Blame;
 }
 

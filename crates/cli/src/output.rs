@@ -10,7 +10,7 @@ use clap::ValueEnum;
 use crate::error::CliError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum Format {
+pub(crate) enum Format {
     #[default]
     Table,
     Csv,
@@ -20,7 +20,7 @@ pub enum Format {
 /// A result the chosen format cannot show.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot print the result as {format:?} (try another --format): {source}")]
-pub struct Unprintable {
+pub(crate) struct Unprintable {
     format: Format,
     #[source]
     source: ArrowError,
@@ -28,7 +28,7 @@ pub struct Unprintable {
 
 /// Print `batches`. A reader that went away (`pipelab query … | head`) ends the printing
 /// quietly, as for other Unix tools: it is not an error of the query.
-pub fn print(
+pub(crate) fn print(
     batches: &[RecordBatch],
     format: Format,
     out: &mut impl Write,
@@ -169,12 +169,12 @@ fn nested_as_json(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
 }
 
 /// 1234567 → "1,234,567" (the lab's reports and the benchmarks use the same).
-pub use pipelab_lab::report::thousands;
+pub(crate) use pipelab_lab::report::thousands;
 
 /// Bytes as B, KiB, MiB, GiB or TiB with one decimal (the lab's reports use the same).
-pub use pipelab_lab::report::size as bytes;
+pub(crate) use pipelab_lab::report::size as bytes;
 
-pub fn rate(n: u64, secs: f64) -> String {
+pub(crate) fn rate(n: u64, secs: f64) -> String {
     if secs <= 0.0 {
         return "-".into();
     }

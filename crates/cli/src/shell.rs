@@ -13,7 +13,7 @@ use pipelab_federate::QueryEngine;
 use crate::error::CliError;
 use crate::output::{self, Format};
 
-pub async fn run(engine: &QueryEngine, format: Format) -> Result<(), CliError> {
+pub(crate) async fn run(engine: &QueryEngine, format: Format) -> Result<(), CliError> {
     let stdin = std::io::stdin();
     let interactive = stdin.is_terminal();
     if interactive {

@@ -96,7 +96,10 @@ pub enum Catalog {
         storage_options: HashMap<String, String>,
     },
     /// Named CSV, JSON-lines or Parquet files.
-    Files { tables: BTreeMap<String, FileTable> },
+    Files {
+        /// The tables by name.
+        tables: BTreeMap<String, FileTable>,
+    },
     /// A PostgreSQL, MySQL or SQLite database (see [`crate::databases`]).
     Database(crate::databases::Database),
     /// A Kafka cluster, each topic a table (see [`crate::kafka`]).

@@ -40,6 +40,8 @@ pub struct QueryLogConfig {
     pub topic: String,
 }
 
+/// The query log could not be reached or did not store an event: which topic, on which
+/// cluster, what was being done.
 #[derive(Debug, Error)]
 #[error("query log (topic '{topic}' on {brokers}): {what}: {source}")]
 pub struct QueryLogError {

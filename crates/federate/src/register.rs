@@ -4,7 +4,7 @@
 use thiserror::Error;
 
 /// The schema a lake's or a files catalog's tables are in.
-pub const DEFAULT_SCHEMA: &str = "default";
+pub(crate) const DEFAULT_SCHEMA: &str = "default";
 
 /// A catalog whose tables could not be registered.
 #[derive(Debug, Error)]

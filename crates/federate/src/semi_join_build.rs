@@ -23,7 +23,7 @@ use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
 /// unknown. Runs right after DataFusion's `JoinSelection`, before the distribution is
 /// enforced and before dynamic filters are made.
 #[derive(Debug, Default)]
-pub struct SubqueryBuildSide;
+pub(crate) struct SubqueryBuildSide;
 
 impl PhysicalOptimizerRule for SubqueryBuildSide {
     fn optimize(

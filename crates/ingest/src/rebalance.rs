@@ -36,7 +36,7 @@ pub(crate) enum GroupEvent {
 
 /// The consumer's context: starts newly assigned partitions at the lake's resume points,
 /// and quiets librdkafka's end-of-partition noise.
-pub struct SourceContext {
+pub(crate) struct SourceContext {
     pub(crate) topic: String,
     pub(crate) store: Arc<dyn OffsetStore>,
     pub(crate) on_out_of_range: OutOfRange,

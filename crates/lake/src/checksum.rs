@@ -23,7 +23,7 @@ use object_store::{
 use sha2::{Digest, Sha256};
 
 /// The `add` action tag holding the file's SHA-256, as lowercase hex.
-pub const CHECKSUM_TAG: &str = "pipelab.sha256";
+pub(crate) const CHECKSUM_TAG: &str = "pipelab.sha256";
 
 /// Lowercase hex of a finished digest.
 fn hex(digest: &[u8]) -> String {

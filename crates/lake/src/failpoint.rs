@@ -18,23 +18,23 @@ use object_store::{
 /// for every crate's fail points.
 pub const ENV: &str = "PIPELAB_FAILPOINT";
 /// The value of [`ENV`] that arms [`DieBeforeCommit`].
-pub const BEFORE_COMMIT: &str = "lake-before-commit";
+pub(crate) const BEFORE_COMMIT: &str = "lake-before-commit";
 
 /// Whether [`ENV`] asks for the process to die before a commit.
-pub fn before_commit_armed() -> bool {
+pub(crate) fn before_commit_armed() -> bool {
     std::env::var(ENV).is_ok_and(|v| v == BEFORE_COMMIT)
 }
 
 /// Wraps a store; dies on the first `_delta_log/` write that follows a data write.
 #[derive(Debug)]
-pub struct DieBeforeCommit {
+pub(crate) struct DieBeforeCommit {
     inner: Arc<dyn ObjectStore>,
     wrote_data: AtomicBool,
 }
 
 impl DieBeforeCommit {
     /// `inner`, wrapped so that the process dies before a commit that follows data files.
-    pub fn wrap(inner: Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore> {
+    pub(crate) fn wrap(inner: Arc<dyn ObjectStore>) -> Arc<dyn ObjectStore> {
         Arc::new(Self {
             inner,
             wrote_data: AtomicBool::new(false),

@@ -37,14 +37,14 @@ const OFFSET_CHANGE_HOURS: i64 = 26;
 
 /// A lake table's provider that also prunes derived partitions.
 #[derive(Debug)]
-pub struct PruningTable {
+pub(crate) struct PruningTable {
     inner: Arc<dyn TableProvider>,
     partitioning: Partitioning,
 }
 
 impl PruningTable {
     /// Wrap `inner`, the provider of a table partitioned by `partitioning`.
-    pub fn new(inner: Arc<dyn TableProvider>, partitioning: Partitioning) -> Self {
+    pub(crate) fn new(inner: Arc<dyn TableProvider>, partitioning: Partitioning) -> Self {
         Self {
             inner,
             partitioning,
@@ -52,7 +52,7 @@ impl PruningTable {
     }
 
     /// The filter `expr` implies on derived partition columns, if any.
-    pub fn implied(&self, expr: &Expr) -> Option<Expr> {
+    pub(crate) fn implied(&self, expr: &Expr) -> Option<Expr> {
         implied(&self.partitioning, &self.inner.schema(), expr)
     }
 }

@@ -66,7 +66,7 @@ pub fn widened_schema(table: &Schema, batches: &[RecordBatch]) -> SchemaRef {
 }
 
 /// The narrowest type holding values of both types, by the rules of this module.
-pub fn widened_type(table: &DataType, batch: &DataType) -> DataType {
+pub(crate) fn widened_type(table: &DataType, batch: &DataType) -> DataType {
     use DataType::*;
     match (table, batch) {
         (t, b) if t == b => t.clone(),
@@ -102,7 +102,7 @@ pub fn widened_type(table: &DataType, batch: &DataType) -> DataType {
 }
 
 /// `array` with the type `target` (a widening of its own), no value changed.
-pub fn widen_array(array: &ArrayRef, target: &DataType) -> Result<ArrayRef, ArrowError> {
+pub(crate) fn widen_array(array: &ArrayRef, target: &DataType) -> Result<ArrayRef, ArrowError> {
     let source = array.data_type();
     if source == target {
         return Ok(array.clone());

@@ -6,7 +6,7 @@ use std::path::Path;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::error::DataFusionError;
-use datafusion::prelude::{CsvReadOptions, NdJsonReadOptions, ParquetReadOptions, SessionContext};
+use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext};
 
 /// The rows of a data file, with their schema.
 pub(crate) struct Rows {
@@ -35,7 +35,7 @@ pub(crate) async fn read_file(path: &Path, sql: Option<&str>) -> Result<Rows, Da
                 .await?
         }
         "jsonl" | "json" => {
-            let options = NdJsonReadOptions::default().file_extension(extension);
+            let options = JsonReadOptions::default().file_extension(extension);
             ctx.register_json("input", &location, options).await?
         }
         "parquet" => {
