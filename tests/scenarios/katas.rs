@@ -167,7 +167,7 @@ fn bad_scenarios_exit_2_naming_what_is_wrong() {
         t.replacen("ordered = true", "orderd = true", 1)
     });
     let out = output(pipelab(None).args(["scenario", "run"]).arg(&typo));
-    assert_user_error(out, &["scenario.toml", "orderd"]);
+    assert_user_error(out, &["scenario.toml", "step 11", "orderd"]);
 
     let bad_sql = edited_copy(&dir.path().join("sql"), "sql/headcount_change.sql", |t| {
         t.replace(

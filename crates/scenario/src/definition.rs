@@ -11,23 +11,34 @@ use crate::error::ScenarioError;
 pub const DEFINITION_FILE: &str = "scenario.toml";
 
 /// A scenario as its folder describes it.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone)]
 pub struct Scenario {
     /// Its name, as `pipelab scenario run NAME` takes it.
     pub name: String,
     /// The interview story in one line.
     pub story: String,
     /// What it uses besides a local lake.
-    #[serde(default)]
     pub needs: Vec<Need>,
     /// How long it takes at its default size, as measured on a 2-core machine.
     pub takes: String,
     /// The steps, run in order.
     pub steps: Vec<Step>,
     /// The folder it was read from: the steps' files are relative to it.
-    #[serde(skip)]
     pub folder: PathBuf,
+}
+
+/// `scenario.toml` as written: each step kept as a table with its place in the file, so
+/// that a mistake in one names its line (serde reads a tagged enum from a copy that has
+/// no places).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Written {
+    name: String,
+    story: String,
+    #[serde(default)]
+    needs: Vec<Need>,
+    takes: String,
+    steps: Vec<toml::Spanned<toml::Table>>,
 }
 
 /// Something a scenario uses that has to be started or reached.
@@ -132,12 +143,30 @@ impl Scenario {
             path: path.clone(),
             message: format!("cannot read it: {e}"),
         })?;
-        let mut scenario: Scenario =
-            toml::from_str(&text).map_err(|e| ScenarioError::Definition {
-                path: path.clone(),
-                message: e.to_string().trim_end().to_string(),
-            })?;
-        scenario.folder = folder.to_path_buf();
+        let problem = |message: String| ScenarioError::Definition {
+            path: path.clone(),
+            message,
+        };
+        let written: Written =
+            toml::from_str(&text).map_err(|e| problem(e.to_string().trim_end().to_string()))?;
+        let mut steps = Vec::with_capacity(written.steps.len());
+        for (i, table) in written.steps.into_iter().enumerate() {
+            let line = text[..table.span().start.min(text.len())].lines().count() + 1;
+            let step = toml::Value::Table(table.into_inner()).try_into().map_err(
+                |e: toml::de::Error| {
+                    problem(format!("line {line}, step {}: {}", i + 1, e.message()))
+                },
+            )?;
+            steps.push(step);
+        }
+        let scenario = Scenario {
+            name: written.name,
+            story: written.story,
+            needs: written.needs,
+            takes: written.takes,
+            steps,
+            folder: folder.to_path_buf(),
+        };
         scenario.check_files(&path)?;
         Ok(scenario)
     }
@@ -178,5 +207,66 @@ impl Scenario {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SCENARIO: &str = r#"name = "t"
+story = "a test"
+takes = "1 s"
+
+[[steps]]
+kind = "load"
+file = "rows.csv"
+into = "lake"
+table = "rows"
+
+[[steps]]
+kind = "query"
+title = "all rows"
+file = "all.sql"
+orderd = true
+"#;
+
+    fn folder_with(text: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(DEFINITION_FILE), text).unwrap();
+        std::fs::write(dir.path().join("rows.csv"), "a\n1\n").unwrap();
+        std::fs::write(dir.path().join("all.sql"), "SELECT * FROM rows").unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_mistake_in_a_step_names_its_line_and_number() {
+        let dir = folder_with(SCENARIO);
+        let message = Scenario::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            message.contains("line 11, step 2: unknown field `orderd`"),
+            "{message}"
+        );
+        let fixed = folder_with(&SCENARIO.replace("orderd", "ordered"));
+        let scenario = Scenario::load(fixed.path()).unwrap();
+        assert_eq!(scenario.steps.len(), 2);
+        assert_eq!(scenario.steps[1].describe(), "query: all rows");
+    }
+
+    #[test]
+    fn missing_files_and_undeclared_databases_are_refused() {
+        let dir = folder_with(&SCENARIO.replace("orderd = true", "expect = \"nowhere.csv\""));
+        let message = Scenario::load(dir.path()).unwrap_err().to_string();
+        assert!(
+            message.contains("step 2 (query: all rows): no file nowhere.csv"),
+            "{message}"
+        );
+        let dir = folder_with(
+            &SCENARIO
+                .replace("into = \"lake\"", "into = \"database\"")
+                .replace("orderd = true\n", ""),
+        );
+        let message = Scenario::load(dir.path()).unwrap_err().to_string();
+        assert!(message.contains("`needs` lacks \"database\""), "{message}");
     }
 }

@@ -20,7 +20,8 @@ pub fn scenarios_root() -> PathBuf {
         return here.to_path_buf();
     }
     // The repository's, for a binary built from it and run elsewhere.
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios")
+    let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios");
+    built_from.canonicalize().unwrap_or(built_from)
 }
 
 fn has_scenarios(root: &Path) -> bool {

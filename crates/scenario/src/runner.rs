@@ -158,6 +158,15 @@ pub async fn run(
     })
 }
 
+/// `n` and the noun, in the plural unless `n` is 1.
+fn plural(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// The run's catalogs file: its lake as catalog `lake` (the default), its operational
 /// database as `ops`.
 fn catalogs_toml(lake: &Path, database: Option<&OpsDatabase>) -> Result<String, String> {
@@ -206,8 +215,11 @@ impl Run<'_> {
         let commit = table.append(rows.batches, &[]).await.map_err(lake_error)?;
         self.lake_tables.insert(step.table.clone());
         Ok(format!(
-            "{count} rows in {} files ({} bytes), table version {}",
-            commit.files_added, commit.bytes_added, commit.version
+            "{} in {} ({} bytes), table version {}",
+            plural(count, "row"),
+            plural(commit.files_added as u64, "file"),
+            commit.bytes_added,
+            commit.version
         ))
     }
 
@@ -223,7 +235,7 @@ impl Run<'_> {
                 user_fixable: e.is_user_fixable(),
                 message: e.to_string(),
             })?;
-        Ok(format!("{count} rows in {}", ops.describe()))
+        Ok(format!("{} in {}", plural(count, "row"), ops.describe()))
     }
 
     /// Run the step's SQL; its answer as a table, checked against the expected file.
@@ -269,7 +281,7 @@ impl Run<'_> {
             .to_string();
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
         let Some(expect) = &step.expect else {
-            return Ok((format!("{rows} rows"), table));
+            return Ok((plural(rows as u64, "row"), table));
         };
         let expected = Table::of_csv(&self.scenario.folder.join(expect)).map_err(Failure::user)?;
         // An empty answer may come with no batch, and so with no column names.
@@ -289,7 +301,7 @@ impl Run<'_> {
             )));
         }
         self.checked += 1;
-        Ok((format!("{rows} rows as expected"), table))
+        Ok((format!("{} as expected", plural(rows as u64, "row")), table))
     }
 
     /// The catalog and schema `{tables}` stands for when a query runs over `target`.
