@@ -19,9 +19,10 @@ COPY crates/ingest/Cargo.toml crates/ingest/
 COPY crates/lab/Cargo.toml crates/lab/
 COPY crates/lake/Cargo.toml crates/lake/
 COPY crates/pipeline/Cargo.toml crates/pipeline/
+COPY crates/scenario/Cargo.toml crates/scenario/
 COPY crates/serve/Cargo.toml crates/serve/
 COPY crates/transform/Cargo.toml crates/transform/
-RUN for crate in bench devstack federate ingest lab lake pipeline serve transform; do \
+RUN for crate in bench devstack federate ingest lab lake pipeline scenario serve transform; do \
         mkdir -p "crates/$crate/src" && touch "crates/$crate/src/lib.rs"; \
     done \
     && mkdir -p crates/cli/src tests \
@@ -43,5 +44,8 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 COPY --from=builder /usr/local/bin/pipelab /usr/local/bin/pipelab
 COPY docker/clickstream.toml /etc/pipelab/clickstream.toml
+# `pipelab scenario` finds its scenarios here.
+COPY scenarios /usr/share/pipelab/scenarios
+ENV PIPELAB_SCENARIOS=/usr/share/pipelab/scenarios
 ENTRYPOINT ["pipelab"]
 CMD ["--help"]
