@@ -1,7 +1,8 @@
-//! Does a JSON value fit an Arrow type: one rule, [`fits_type`], that every decoding path
-//! asks — the quick look at a record's bytes (serde visits the values, nothing is built),
-//! the check of a parsed tree that names the field, the value and the type when it does
-//! not, and the flat decoder ([`crate::flat`]) as it appends.
+//! Does a JSON value fit an Arrow type: one rule, [`fits_type`], that the decoding paths
+//! ask — the quick look at a record's bytes (serde visits the values, nothing is built)
+//! and the check of a parsed tree that names the field, the value and the type when it
+//! does not. The flat decoder ([`crate::flat`]), the hot path, applies the same rule
+//! specialised to its four column types, and a test holds it to this one.
 
 use arrow::datatypes::{DataType, Fields, Schema};
 use serde_json::Value;
@@ -22,7 +23,7 @@ pub enum TypePolicy {
 }
 
 /// Integers a double holds exactly.
-const EXACT_IN_DOUBLE: u64 = 1 << 53;
+pub(crate) const EXACT_IN_DOUBLE: u64 = 1 << 53;
 
 /// A JSON value as the fit rule sees it: its kind, and an integer's value (an `Int64`
 /// holds those up to `i64::MAX`, a double those up to 2^53 exactly).
@@ -42,7 +43,8 @@ pub(crate) enum Json {
 }
 
 impl Json {
-    fn of(value: &Value) -> Json {
+    /// The value as the rule sees it.
+    pub(crate) fn of(value: &Value) -> Json {
         match value {
             Value::Null => Json::Null,
             Value::Bool(_) => Json::Bool,
