@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 
 /// The pages, in the order a reader meets them (and the order they run in).
-const PAGES: [&str; 9] = [
+const PAGES: [&str; 10] = [
     "README.md",
     "docs/operations.md",
     "docs/pipeline.md",
@@ -43,6 +43,7 @@ const PAGES: [&str; 9] = [
     "docs/trino.md",
     "docs/benchmarks.md",
     "scenarios/interview-katas/README.md",
+    "scenarios/skyline-cohort/README.md",
 ];
 
 const README_MAX_LINES: usize = 150;

@@ -5,12 +5,18 @@ pub(crate) fn init(filter: &str) -> Result<(), String> {
     let mut directives = tracing_subscriber::EnvFilter::try_new(filter)
         .map_err(|e| format!("--log (or PIPELAB_LOG) {filter:?}: {e}"))?;
     // deltalake logs at ERROR the commit conflicts and failures it returns to pipelab,
-    // which retries or reports each one itself: unless the filter names deltalake, a
-    // user sees a failure once, from pipelab.
-    if !filter.contains("deltalake")
-        && let Ok(quiet) = "deltalake_core::kernel::transaction=off".parse()
-    {
-        directives = directives.add_directive(quiet);
+    // which retries or reports each one itself, and at WARN every binary column it keeps
+    // no statistics for (a dead-letter table's payload, by design): unless the filter
+    // names deltalake, a user sees a failure once, from pipelab, and no normal event.
+    if !filter.contains("deltalake") {
+        for quiet in [
+            "deltalake_core::kernel::transaction=off",
+            "deltalake_core::writer::stats=error",
+        ] {
+            if let Ok(quiet) = quiet.parse() {
+                directives = directives.add_directive(quiet);
+            }
+        }
     }
     tracing_subscriber::fmt()
         .with_env_filter(directives)

@@ -48,6 +48,8 @@ pub enum Need {
     /// The operational database: SQLite in the run's folder, or PostgreSQL / MySQL when
     /// their URLs are given.
     Database,
+    /// A Kafka broker: the embedded one, started in the run's folder.
+    Kafka,
 }
 
 /// One step of a scenario.
@@ -58,6 +60,8 @@ pub enum Step {
     Load(LoadStep),
     /// Run SQL, print its answer and compare it with an expected file.
     Query(QueryStep),
+    /// Run a pipeline spec until its topic is read to the end.
+    Pipeline(PipelineStep),
 }
 
 /// Where a load step puts its rows.
@@ -68,6 +72,8 @@ pub enum Target {
     Lake,
     /// A table of the operational database (replaced if it exists).
     Database,
+    /// A Kafka topic (made if missing): each line of a JSON-lines file is one record.
+    Topic,
 }
 
 /// `kind = "load"`: a data file into a table.
@@ -88,6 +94,22 @@ pub struct LoadStep {
     /// The lake table's partition columns (lake only), as a pipeline spec writes them.
     #[serde(default)]
     pub partition_by: Vec<String>,
+    /// The JSON field whose value keys each record (topic only); records are keyed by
+    /// their line number when absent.
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Partitions of a topic the step makes (topic only; default 3).
+    #[serde(default)]
+    pub partitions: Option<i32>,
+}
+
+/// `kind = "pipeline"`: a pipeline spec run until its topic is drained, on the run's
+/// broker and lake (the spec's `brokers` and `location` are replaced by them).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineStep {
+    /// The spec file, relative to the scenario's folder.
+    pub spec: String,
 }
 
 /// `kind = "query"`: SQL whose answer is printed and checked.
@@ -116,6 +138,7 @@ impl Target {
         match self {
             Target::Lake => "lake",
             Target::Database => "database",
+            Target::Topic => "topic",
         }
     }
 }
@@ -125,13 +148,39 @@ impl Step {
     pub fn describe(&self) -> String {
         match self {
             Step::Load(load) => format!(
-                "load {} into {} table {}",
+                "load {} into {} {}",
                 load.file,
-                load.into.name(),
+                match load.into {
+                    Target::Topic => "topic",
+                    Target::Lake => "lake table",
+                    Target::Database => "database table",
+                },
                 load.table
             ),
             Step::Query(query) => format!("query: {}", query.title),
+            Step::Pipeline(pipeline) => format!("pipeline {}", pipeline.spec),
         }
+    }
+}
+
+impl LoadStep {
+    /// The options that belong to one target are not given for another.
+    fn check(&self, problem: &dyn Fn(String) -> ScenarioError) -> Result<(), ScenarioError> {
+        let topic = self.into == Target::Topic;
+        if topic && self.sql.is_some() {
+            return Err(problem(
+                "`sql` shapes rows for a table; a topic gets the file's lines as they are".into(),
+            ));
+        }
+        if !topic && (self.key.is_some() || self.partitions.is_some()) {
+            return Err(problem(
+                "`key` and `partitions` are for `into = \"topic\"`".into(),
+            ));
+        }
+        if self.into != Target::Lake && !self.partition_by.is_empty() {
+            return Err(problem("`partition_by` is for `into = \"lake\"`".into()));
+        }
+        Ok(())
     }
 }
 
@@ -181,6 +230,7 @@ impl Scenario {
         for (i, step) in self.steps.iter().enumerate() {
             let files: Vec<&str> = match step {
                 Step::Load(load) => vec![load.file.as_str()],
+                Step::Pipeline(pipeline) => vec![pipeline.spec.as_str()],
                 Step::Query(query) => [Some(query.file.as_str()), query.expect.as_deref()]
                     .into_iter()
                     .flatten()
@@ -196,14 +246,26 @@ impl Scenario {
                     self.folder.display()
                 )));
             }
-            let uses_database = match step {
-                Step::Load(load) => load.into == Target::Database,
-                Step::Query(query) => query.over.contains(&Target::Database),
+            let (uses_database, uses_kafka) = match step {
+                Step::Load(load) => (load.into == Target::Database, load.into == Target::Topic),
+                Step::Query(query) => (query.over.contains(&Target::Database), false),
+                Step::Pipeline(_) => (false, true),
             };
             if uses_database && !self.needs(Need::Database) {
                 return Err(problem(
                     "uses the database, but `needs` lacks \"database\"".into(),
                 ));
+            }
+            if uses_kafka && !self.needs(Need::Kafka) {
+                return Err(problem("uses Kafka, but `needs` lacks \"kafka\"".into()));
+            }
+            if let Step::Load(load) = step {
+                load.check(&problem)?;
+            }
+            if let Step::Query(query) = step
+                && query.over.contains(&Target::Topic)
+            {
+                return Err(problem("`over` takes \"lake\" and \"database\"".into()));
             }
         }
         Ok(())

@@ -7,12 +7,15 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use arrow::util::pretty::pretty_format_batches;
+use pipelab_devstack::{DevStack, DevStackConfig, KAFKA_CONSUMER_OVERRIDES};
 use pipelab_federate::QueryEngine;
+use pipelab_federate::answer::rows_as_text;
 use pipelab_federate::catalogs::Catalogs;
 use pipelab_lake::{LakeLocation, LakeTable, Partitioning, TableSpec};
+use pipelab_pipeline::PipelineSpec;
 
 use crate::compare::{Table, difference};
-use crate::definition::{LoadStep, Need, QueryStep, Scenario, Step, Target};
+use crate::definition::{LoadStep, Need, PipelineStep, QueryStep, Scenario, Step, Target};
 use crate::error::ScenarioError;
 use crate::ops::{OPS_CATALOG, OpsDatabase};
 use crate::read::{Rows, read_file};
@@ -70,6 +73,9 @@ impl Failure {
 struct Run<'a> {
     scenario: &'a Scenario,
     lake: LakeLocation,
+    lake_dir: PathBuf,
+    /// The embedded broker (and S3 endpoint), when the scenario needs Kafka.
+    stack: Option<DevStack>,
     catalogs: PathBuf,
     database: Option<OpsDatabase>,
     /// Opened at the first query, and again after a load changed what there is.
@@ -111,43 +117,26 @@ pub async fn run(
                 source: std::io::Error::other(e),
             }
         })?;
+    let stack = match scenario.needs(Need::Kafka) {
+        true => Some(start_stack(&opts.dir.join("stack")).await?),
+        false => None,
+    };
     let mut run = Run {
         scenario,
         lake,
+        lake_dir: lake_dir.clone(),
+        stack,
         catalogs: catalogs.clone(),
         database: database.clone(),
         engine: None,
         lake_tables: BTreeSet::new(),
         checked: 0,
     };
-    let total = scenario.steps.len();
-    for (i, step) in scenario.steps.iter().enumerate() {
-        let failed = |f: Failure| ScenarioError::Step {
-            scenario: scenario.name.clone(),
-            step: i + 1,
-            what: step.describe(),
-            message: f.message,
-            user_fixable: f.user_fixable,
-        };
-        let printed = |e: std::io::Error| failed(Failure::environment(e));
-        let started = Instant::now();
-        let done = match step {
-            Step::Load(load) => run.load(load).await,
-            Step::Query(query) => run.query(query).await,
-        };
-        let (summary, body) = done.map_err(&failed)?;
-        let ms = started.elapsed().as_millis();
-        writeln!(
-            out,
-            "[{}/{total}] {}: {summary} ({ms} ms)",
-            i + 1,
-            step.describe()
-        )
-        .map_err(printed)?;
-        if !body.is_empty() {
-            writeln!(out, "{body}\n").map_err(printed)?;
-        }
+    let steps = run.steps(out).await;
+    if let Some(stack) = run.stack.take() {
+        stack.shutdown().await;
     }
+    steps?;
     Ok(Outcome {
         catalogs,
         lake: lake_dir,
@@ -156,6 +145,53 @@ pub async fn run(
         checked: run.checked,
         elapsed: started.elapsed(),
     })
+}
+
+/// The embedded broker and S3 endpoint, in `dir`.
+async fn start_stack(dir: &Path) -> Result<DevStack, ScenarioError> {
+    DevStack::start(DevStackConfig::new(dir))
+        .await
+        .map_err(|e| ScenarioError::Io {
+            path: dir.to_path_buf(),
+            source: std::io::Error::other(e),
+        })
+}
+
+/// An answer as a table; an `EXPLAIN`'s plans as their own text, one after the other
+/// (in a table, every line would be as wide as the widest).
+fn printed(batches: &[arrow::array::RecordBatch]) -> Result<String, Failure> {
+    let explain = batches.first().is_some_and(|b| {
+        let names: Vec<&str> = b
+            .schema_ref()
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect();
+        names == ["plan_type", "plan"]
+    });
+    if !explain {
+        return Ok(pretty_format_batches(batches)
+            .map_err(Failure::environment)?
+            .to_string());
+    }
+    let rows = rows_as_text(batches, "").map_err(Failure::environment)?;
+    Ok(rows
+        .iter()
+        .map(|row| format!("{}:\n{}", row[0], row[1].trim_end()))
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
+/// The text of a JSON line's `field`, to key its record by.
+fn key_of(line: &str, field: &str) -> Option<String> {
+    match serde_json::from_str::<serde_json::Value>(line)
+        .ok()?
+        .get(field)?
+    {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Null => None,
+        other => Some(other.to_string()),
+    }
 }
 
 /// `n` and the noun, in the plural unless `n` is 1.
@@ -183,9 +219,47 @@ fn catalogs_toml(lake: &Path, database: Option<&OpsDatabase>) -> Result<String, 
 }
 
 impl Run<'_> {
+    /// Every step in turn, each printed as it ends; the first failure stops the run.
+    async fn steps(&mut self, out: &mut dyn Write) -> Result<(), ScenarioError> {
+        let scenario = self.scenario;
+        let total = scenario.steps.len();
+        for (i, step) in scenario.steps.iter().enumerate() {
+            let failed = |f: Failure| ScenarioError::Step {
+                scenario: scenario.name.clone(),
+                step: i + 1,
+                what: step.describe(),
+                message: f.message,
+                user_fixable: f.user_fixable,
+            };
+            let printed = |e: std::io::Error| failed(Failure::environment(e));
+            let started = Instant::now();
+            let done = match step {
+                Step::Load(load) => self.load(load).await,
+                Step::Query(query) => self.query(query).await,
+                Step::Pipeline(pipeline) => self.pipeline(pipeline).await,
+            };
+            let (summary, body) = done.map_err(&failed)?;
+            let ms = started.elapsed().as_millis();
+            writeln!(
+                out,
+                "[{}/{total}] {}: {summary} ({ms} ms)",
+                i + 1,
+                step.describe()
+            )
+            .map_err(printed)?;
+            if !body.is_empty() {
+                writeln!(out, "{body}\n").map_err(printed)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Read the step's file, then write its rows where it says.
     async fn load(&mut self, step: &LoadStep) -> Result<(String, String), Failure> {
         let path = self.scenario.folder.join(&step.file);
+        if step.into == Target::Topic {
+            return Ok((self.load_topic(step, &path).await?, String::new()));
+        }
         let rows = read_file(&path, step.sql.as_deref())
             .await
             .map_err(|e| Failure::user(format!("{}: {e}", path.display())))?;
@@ -193,6 +267,7 @@ impl Run<'_> {
         let summary = match step.into {
             Target::Lake => self.load_lake(step, rows).await?,
             Target::Database => self.load_database(step, rows).await?,
+            Target::Topic => unreachable!("topics are loaded above"),
         };
         Ok((summary, String::new()))
     }
@@ -238,6 +313,100 @@ impl Run<'_> {
         Ok(format!("{} in {}", plural(count, "row"), ops.describe()))
     }
 
+    /// Produce each line of the file as one record, keyed by the step's field (or, when
+    /// a line lacks it or is not JSON, by its line number): bad lines go in as they are,
+    /// for the pipeline to dead-letter.
+    async fn load_topic(&mut self, step: &LoadStep, path: &Path) -> Result<String, Failure> {
+        let stack = self
+            .stack
+            .as_ref()
+            .ok_or_else(|| Failure::user("the scenario does not declare `needs = [\"kafka\"]`"))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Failure::user(format!("{}: {e}", path.display())))?;
+        let records: Vec<(String, Vec<u8>)> = text
+            .lines()
+            .enumerate()
+            .filter(|(_, line)| !line.trim().is_empty())
+            .map(|(i, line)| {
+                let key = step.key.as_deref().and_then(|field| key_of(line, field));
+                (
+                    key.unwrap_or_else(|| (i + 1).to_string()),
+                    line.as_bytes().to_vec(),
+                )
+            })
+            .collect();
+        let partitions = step.partitions.unwrap_or(3);
+        stack
+            .create_topic(&step.table, partitions)
+            .await
+            .map_err(|e| Failure {
+                user_fixable: e.is_user_fixable(),
+                message: e.to_string(),
+            })?;
+        let (brokers, topic) = (stack.kafka_bootstrap(), step.table.clone());
+        let stats = tokio::task::spawn_blocking(move || {
+            pipelab_ingest::produce::produce_all(&brokers, &topic, records, |_| {})
+        })
+        .await
+        .map_err(Failure::environment)?
+        .map_err(|e| Failure {
+            user_fixable: e.is_user_fixable(),
+            message: e.to_string(),
+        })?;
+        Ok(format!(
+            "{} ({} bytes) into {} partitions",
+            plural(stats.acked, "record"),
+            stats.bytes,
+            partitions
+        ))
+    }
+
+    /// Run the spec on the run's broker and lake until its topic is drained.
+    async fn pipeline(&mut self, step: &PipelineStep) -> Result<(String, String), Failure> {
+        let path = self.scenario.folder.join(&step.spec);
+        let mut spec = PipelineSpec::from_file(&path).map_err(Failure::user)?;
+        let stack = self
+            .stack
+            .as_ref()
+            .ok_or_else(|| Failure::user("the scenario does not declare `needs = [\"kafka\"]`"))?;
+        // The embedded broker's consumer settings (see KAFKA_CONSUMER_OVERRIDES).
+        for (key, value) in KAFKA_CONSUMER_OVERRIDES {
+            spec.source
+                .options
+                .entry(key.to_string())
+                .or_insert_with(|| value.to_string());
+        }
+        let opts = pipelab_pipeline::RunOptions {
+            until_idle: true,
+            brokers: Some(stack.kafka_bootstrap()),
+            lake: Some(self.lake_dir.display().to_string()),
+            ..Default::default()
+        };
+        let report = pipelab_pipeline::run(&spec, opts)
+            .await
+            .map_err(|e| Failure {
+                user_fixable: e.is_user_fixable(),
+                message: format!("{}: {e}", step.spec),
+            })?;
+        self.engine = None;
+        self.lake_tables.insert(spec.sink.table.clone());
+        let p = &report.progress;
+        Ok((
+            format!(
+                "read {} from topic {}, wrote {} to lake table {} in {} ({}, {} bytes), {}",
+                plural(p.read, "record"),
+                spec.source.topic,
+                plural(p.written, "row"),
+                spec.sink.table,
+                plural(p.commits, "commit"),
+                plural(p.files, "file"),
+                p.bytes,
+                plural(p.dead_letters, "dead letter")
+            ),
+            String::new(),
+        ))
+    }
+
     /// Run the step's SQL; its answer as a table, checked against the expected file.
     async fn query(&mut self, step: &QueryStep) -> Result<(String, String), Failure> {
         let path = self.scenario.folder.join(&step.file);
@@ -276,9 +445,7 @@ impl Run<'_> {
             user_fixable: e.is_user_fixable(),
             message: format!("{at}: {e}"),
         })?;
-        let table = pretty_format_batches(&batches)
-            .map_err(Failure::environment)?
-            .to_string();
+        let table = printed(&batches)?;
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
         let Some(expect) = &step.expect else {
             return Ok((plural(rows as u64, "row"), table));
@@ -317,6 +484,7 @@ impl Run<'_> {
                     ops.schema().map_err(Failure::user)?
                 ))
             }
+            Target::Topic => Err(Failure::user("a query runs over the lake or the database")),
         }
     }
 
