@@ -34,6 +34,7 @@ mod federate {
 /// The interview scenarios, run through `pipelab scenario`.
 mod scenarios {
     mod katas;
+    mod skyline;
 }
 
 /// The embedded stack as other tools see it, the compose file, the documents' commands.
