@@ -41,14 +41,21 @@ fn run_skyline(dir: &Path, database: &[&str]) -> String {
 
 #[test]
 fn the_cohort_is_the_hosts_no_monitor_watches_as_other_readers_count_them() {
-    if !require("python deltalake", python_has(&["deltalake"]), "pip install deltalake") {
+    if !require(
+        "python deltalake",
+        python_has(&["deltalake"]),
+        "pip install deltalake",
+    ) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let out = run_skyline(&run, &[]);
     assert!(out.contains("2 answers as expected"), "{out}");
-    assert!(out.contains("read 7 records from topic support_requests"), "{out}");
+    assert!(
+        out.contains("read 7 records from topic support_requests"),
+        "{out}"
+    );
     assert!(out.contains("1 dead letter"), "{out}");
     // What ran in SQLite: only the inventory's scan, as SQL (the EXPLAIN step).
     assert!(out.contains("VirtualExecutionPlan name=sqlite"), "{out}");
@@ -83,4 +90,39 @@ fn the_cohort_runs_on_postgres_and_mariadb() {
         let out = run_skyline(&dir.path().join("run"), &[flag, url.as_deref().unwrap()]);
         assert!(out.contains("2 answers as expected"), "{flag}: {out}");
     }
+}
+
+/// `--explain`: the README's architecture, then what ran as arrows with the run's
+/// numbers, then the trade-offs; the drawing fits 100 columns.
+#[test]
+fn explain_draws_what_ran_with_its_numbers_in_100_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_ok(
+        pipelab(None)
+            .args(["scenario", "run", "skyline-cohort", "--explain", "--dir"])
+            .arg(dir.path().join("run")),
+    );
+    let architecture = out.find("Architecture (README.md):").expect(&out);
+    let ran = out.find("What ran, with its numbers:").expect(&out);
+    let tradeoffs = out.find("Trade-offs to mention (README.md):").expect(&out);
+    assert!(architecture < ran && ran < tradeoffs, "{out}");
+    let drawing = &out[ran..tradeoffs];
+    for arrow in [
+        "data/support_requests.jsonl ──7 records──► topic support_requests (2 partitions)",
+        "topic support_requests ──7 records──► pipeline bundle-hosts [lines → hosts]",
+        "──10 rows, 1 commit──► lake table bundle_hosts",
+        "──1 dead letter──► lake table bundle_hosts_dead_letters",
+        "──4 rows as expected──► query: hosts in support bundles that are not monitored",
+    ] {
+        assert!(drawing.contains(arrow), "{arrow:?} not in:\n{drawing}");
+    }
+    let wide: Vec<&str> = out[..tradeoffs]
+        .lines()
+        .filter(|l| l.chars().count() > 100 && !l.contains("Exec"))
+        .collect();
+    assert!(wide.is_empty(), "lines over 100 columns: {wide:#?}");
+    assert!(
+        out[tradeoffs..].contains("Federation instead of copying"),
+        "{out}"
+    );
 }

@@ -9,6 +9,7 @@
 mod compare;
 pub mod definition;
 mod error;
+mod explain;
 mod find;
 mod ops;
 mod read;

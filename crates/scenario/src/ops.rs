@@ -71,6 +71,15 @@ impl OpsDatabase {
         ))
     }
 
+    /// The engine's name.
+    pub fn engine(&self) -> &'static str {
+        match self {
+            OpsDatabase::Sqlite(_) => "SQLite",
+            OpsDatabase::Postgres(_) => "PostgreSQL",
+            OpsDatabase::MySql(_) => "MySQL",
+        }
+    }
+
     /// For messages: the engine and where it is, with no password.
     pub fn describe(&self) -> String {
         match self {

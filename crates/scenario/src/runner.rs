@@ -17,6 +17,7 @@ use pipelab_pipeline::PipelineSpec;
 use crate::compare::{Table, difference};
 use crate::definition::{LoadStep, Need, PipelineStep, QueryStep, Scenario, Step, Target};
 use crate::error::ScenarioError;
+use crate::explain::{Arrow, draw, readme_section};
 use crate::ops::{OPS_CATALOG, OpsDatabase};
 use crate::read::{Rows, read_file};
 
@@ -28,6 +29,9 @@ pub struct RunOptions {
     pub dir: PathBuf,
     /// The operational database; a SQLite file in `dir` when `None`.
     pub database: Option<OpsDatabase>,
+    /// Print the architecture before the steps, and after them what ran with its
+    /// numbers and the trade-offs to mention (from the scenario's README).
+    pub explain: bool,
 }
 
 /// What a run left behind, for the commands that explore it.
@@ -82,6 +86,8 @@ struct Run<'a> {
     engine: Option<QueryEngine>,
     lake_tables: BTreeSet<String>,
     checked: usize,
+    /// What moved where, with the numbers, for `--explain`.
+    arrows: Vec<Arrow>,
 }
 
 /// Run every step of `scenario`, printing to `out`.
@@ -131,12 +137,32 @@ pub async fn run(
         engine: None,
         lake_tables: BTreeSet::new(),
         checked: 0,
+        arrows: Vec::new(),
     };
+    if let Some(database) = &database {
+        let line = format!("operational database: {}\n", database.describe());
+        writeln!(out, "{line}").map_err(io(&opts.dir))?;
+    }
+    if opts.explain {
+        let drawn = readme_section(&scenario.folder, "Architecture")
+            .unwrap_or_else(|| "(the README draws none)".into());
+        writeln!(out, "Architecture (README.md):\n{drawn}\n").map_err(io(&opts.dir))?;
+    }
     let steps = run.steps(out).await;
     if let Some(stack) = run.stack.take() {
         stack.shutdown().await;
     }
     steps?;
+    if opts.explain {
+        let tradeoffs = readme_section(&scenario.folder, "Trade-offs to mention")
+            .unwrap_or_else(|| "(the README lists none)".into());
+        writeln!(
+            out,
+            "What ran, with its numbers:\n{}\nTrade-offs to mention (README.md):\n{tradeoffs}\n",
+            draw(&run.arrows)
+        )
+        .map_err(io(&opts.dir))?;
+    }
     Ok(Outcome {
         catalogs,
         lake: lake_dir,
@@ -240,13 +266,19 @@ impl Run<'_> {
             };
             let (summary, body) = done.map_err(&failed)?;
             let ms = started.elapsed().as_millis();
-            writeln!(
-                out,
+            let line = format!(
                 "[{}/{total}] {}: {summary} ({ms} ms)",
                 i + 1,
                 step.describe()
-            )
-            .map_err(printed)?;
+            );
+            if line.chars().count() <= 100 {
+                writeln!(out, "{line}").map_err(printed)?;
+            } else {
+                // The step and its time, then what it did, a part (`; `) a line.
+                let head = format!("[{}/{total}] {} ({ms} ms)", i + 1, step.describe());
+                let parts = summary.split("; ").collect::<Vec<_>>().join("\n      ");
+                writeln!(out, "{head}\n      {parts}").map_err(printed)?;
+            }
             if !body.is_empty() {
                 writeln!(out, "{body}\n").map_err(printed)?;
             }
@@ -289,6 +321,15 @@ impl Run<'_> {
         let count = rows.count();
         let commit = table.append(rows.batches, &[]).await.map_err(lake_error)?;
         self.lake_tables.insert(step.table.clone());
+        self.arrows.push(Arrow::new(
+            &step.file,
+            plural(count, "row"),
+            format!(
+                "lake table {} ({})",
+                step.table,
+                plural(commit.files_added as u64, "file")
+            ),
+        ));
         Ok(format!(
             "{} in {} ({} bytes), table version {}",
             plural(count, "row"),
@@ -310,7 +351,12 @@ impl Run<'_> {
                 user_fixable: e.is_user_fixable(),
                 message: e.to_string(),
             })?;
-        Ok(format!("{} in {}", plural(count, "row"), ops.describe()))
+        self.arrows.push(Arrow::new(
+            &step.file,
+            plural(count, "row"),
+            format!("{} table {}", ops.engine(), step.table),
+        ));
+        Ok(format!("{} in {}", plural(count, "row"), ops.engine()))
     }
 
     /// Produce each line of the file as one record, keyed by the step's field (or, when
@@ -353,6 +399,11 @@ impl Run<'_> {
             user_fixable: e.is_user_fixable(),
             message: e.to_string(),
         })?;
+        self.arrows.push(Arrow::new(
+            &step.file,
+            plural(stats.acked, "record"),
+            format!("topic {} ({} partitions)", step.table, partitions),
+        ));
         Ok(format!(
             "{} ({} bytes) into {} partitions",
             plural(stats.acked, "record"),
@@ -391,9 +442,32 @@ impl Run<'_> {
         self.engine = None;
         self.lake_tables.insert(spec.sink.table.clone());
         let p = &report.progress;
+        let steps: Vec<&str> = spec.steps.iter().map(|s| s.name.as_str()).collect();
+        let pipeline = format!("pipeline {} [{}]", spec.name, steps.join(" → "));
+        let stored = format!(
+            "{}, {}",
+            plural(p.written, "row"),
+            plural(p.commits, "commit")
+        );
+        self.arrows.extend([
+            Arrow::new(
+                format!("topic {}", spec.source.topic),
+                plural(p.read, "record"),
+                &pipeline,
+            ),
+            Arrow::new(&pipeline, stored, format!("lake table {}", spec.sink.table)),
+        ]);
+        if p.dead_letters > 0 {
+            let table = format!("lake table {}", spec.dead_letter_table());
+            self.arrows.push(Arrow::new(
+                &pipeline,
+                plural(p.dead_letters, "dead letter"),
+                table,
+            ));
+        }
         Ok((
             format!(
-                "read {} from topic {}, wrote {} to lake table {} in {} ({}, {} bytes), {}",
+                "read {} from topic {}; wrote {} to lake table {} in {} ({}, {} bytes); {}",
                 plural(p.read, "record"),
                 spec.source.topic,
                 plural(p.written, "row"),
@@ -448,6 +522,7 @@ impl Run<'_> {
         let table = printed(&batches)?;
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
         let Some(expect) = &step.expect else {
+            self.arrow_to_query(step, over, &plural(rows as u64, "row"));
             return Ok((plural(rows as u64, "row"), table));
         };
         let expected = Table::of_csv(&self.scenario.folder.join(expect)).map_err(Failure::user)?;
@@ -468,7 +543,20 @@ impl Run<'_> {
             )));
         }
         self.checked += 1;
-        Ok((format!("{} as expected", plural(rows as u64, "row")), table))
+        let summary = format!("{} as expected", plural(rows as u64, "row"));
+        self.arrow_to_query(step, over, &summary);
+        Ok((summary, table))
+    }
+
+    /// A query's arrow for `--explain`: from what it read, its answer's size, to it.
+    fn arrow_to_query(&mut self, step: &QueryStep, over: &str, answer: &str) {
+        let source = match (over, &self.database) {
+            ("", Some(_)) => "lake + database",
+            ("", None) => "lake",
+            (over, _) => over,
+        };
+        self.arrows
+            .push(Arrow::new(source, answer, format!("query: {}", step.title)));
     }
 
     /// The catalog and schema `{tables}` stands for when a query runs over `target`.

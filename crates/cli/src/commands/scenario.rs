@@ -40,6 +40,10 @@ struct RunArgs {
     /// tables of the scenario's names are replaced).
     #[arg(long, value_name = "URL", env = "PIPELAB_MYSQL_URL")]
     mysql: Option<String>,
+    /// Print the architecture first, then what ran with its numbers and the trade-offs
+    /// to mention.
+    #[arg(long)]
+    explain: bool,
 }
 
 impl Blamed for pipelab_scenario::ScenarioError {
@@ -97,13 +101,17 @@ async fn run_one(args: RunArgs) -> Result<(), CliError> {
         .unwrap_or_else(|| PathBuf::from("pipelab-scenario").join(&scenario.name));
     let dir = absolute(&dir)?;
     fresh_dir(&dir, "pipelab scenario run", "--dir")?;
-    println!("pipelab scenario {}: {}", scenario.name, scenario.story);
+    println!("pipelab scenario {}\n  {}", scenario.name, scenario.story);
     println!(
         "  story and trade-offs: {}",
         scenario.folder.join("README.md").display()
     );
     println!("  working directory:    {}\n", dir.display());
-    let opts = RunOptions { dir, database };
+    let opts = RunOptions {
+        dir,
+        database,
+        explain: args.explain,
+    };
     let outcome = pipelab_scenario::run(&scenario, opts, &mut std::io::stdout().lock()).await?;
     print_follow_up(&scenario, &outcome);
     Ok(())
