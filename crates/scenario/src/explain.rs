@@ -58,14 +58,20 @@ pub(crate) fn draw(arrows: &[Arrow]) -> String {
     out
 }
 
-/// A section of the scenario's README (`## heading` up to the next `## `), trimmed;
+/// A section of the scenario's README (`## heading` up to the next `## `), trimmed and
+/// without code fences;
 /// `None` when the README or the section is missing.
 pub(crate) fn readme_section(folder: &Path, heading: &str) -> Option<String> {
     let text = std::fs::read_to_string(folder.join("README.md")).ok()?;
     let start = text.find(&format!("\n## {heading}\n"))?;
     let body = &text[start + heading.len() + 5..];
     let end = body.find("\n## ").unwrap_or(body.len());
-    Some(body[..end].trim().to_string())
+    // A drawing's code fences are Markdown, not part of the picture.
+    let lines: Vec<&str> = body[..end]
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("```"))
+        .collect();
+    Some(lines.join("\n").trim().to_string())
 }
 
 #[cfg(test)]
@@ -98,7 +104,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("README.md"),
-            "# x\n\n## Trade-offs to mention\n\n- one\n- two\n\n## More\nno\n",
+            "# x\n\n## Trade-offs to mention\n\n```\n- one\n```\n- two\n\n## More\nno\n",
         )
         .unwrap();
         assert_eq!(
