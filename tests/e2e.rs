@@ -34,6 +34,7 @@ mod federate {
 /// The interview scenarios, run through `pipelab scenario`.
 mod scenarios {
     mod katas;
+    mod lake_integrity;
     mod skyline;
 }
 

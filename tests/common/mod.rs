@@ -523,3 +523,32 @@ pub fn pasted(line: &str) -> std::process::Command {
     without_user_env(&mut cmd);
     cmd
 }
+
+/// A scenario's folder in the repository.
+pub fn scenario_folder(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scenarios")
+        .join(name)
+}
+
+/// A copy of the scenario folder `source` under `dir`, with `edit` applied to its `file`.
+pub fn edited_copy(
+    source: &Path,
+    dir: &Path,
+    file: &str,
+    edit: impl Fn(String) -> String,
+) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let copy = dir.join("my-scenario");
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(source)
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let path = copy.join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, edit(text)).unwrap();
+    copy
+}

@@ -9,9 +9,8 @@ use std::path::{Path, PathBuf};
 
 use crate::common::*;
 
-/// The folder of the scenario in the repository.
 fn katas_folder() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenarios/interview-katas")
+    scenario_folder("interview-katas")
 }
 
 fn run_katas(dir: &Path, database: &[&str]) -> String {
@@ -113,29 +112,15 @@ fn the_commands_a_scenario_prints_work_when_pasted() {
     }
 }
 
-/// A copy of the katas with `edit` applied to one of its files.
-fn edited_copy(dir: &Path, file: &str, edit: impl Fn(String) -> String) -> PathBuf {
-    std::fs::create_dir_all(dir).unwrap();
-    let copy = dir.join("my-katas");
-    let status = std::process::Command::new("cp")
-        .arg("-r")
-        .arg(katas_folder())
-        .arg(&copy)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let path = copy.join(file);
-    let text = std::fs::read_to_string(&path).unwrap();
-    std::fs::write(&path, edit(text)).unwrap();
-    copy
-}
-
 #[test]
 fn a_folder_outside_the_repository_runs_and_a_wrong_expected_answer_names_the_step() {
     let dir = tempfile::tempdir().unwrap();
-    let copy = edited_copy(dir.path(), "expected/consecutive_logins.csv", |t| {
-        t.replace("user_002", "user_004")
-    });
+    let copy = edited_copy(
+        &katas_folder(),
+        dir.path(),
+        "expected/consecutive_logins.csv",
+        |t| t.replace("user_002", "user_004"),
+    );
     let out = output(
         pipelab(None)
             .args(["scenario", "run"])
@@ -163,18 +148,23 @@ fn bad_scenarios_exit_2_naming_what_is_wrong() {
         &["no scenario \"no-such-scenario\"", "interview-katas"],
     );
 
-    let typo = edited_copy(dir.path(), "scenario.toml", |t| {
+    let typo = edited_copy(&katas_folder(), dir.path(), "scenario.toml", |t| {
         t.replacen("ordered = true", "orderd = true", 1)
     });
     let out = output(pipelab(None).args(["scenario", "run"]).arg(&typo));
     assert_user_error(out, &["scenario.toml", "step 11", "orderd"]);
 
-    let bad_sql = edited_copy(&dir.path().join("sql"), "sql/headcount_change.sql", |t| {
-        t.replace(
-            "FROM headcount\nORDER BY year",
-            "FROM headcount ORDER BY no_such_column",
-        )
-    });
+    let bad_sql = edited_copy(
+        &katas_folder(),
+        &dir.path().join("sql"),
+        "sql/headcount_change.sql",
+        |t| {
+            t.replace(
+                "FROM headcount\nORDER BY year",
+                "FROM headcount ORDER BY no_such_column",
+            )
+        },
+    );
     let out = output(
         pipelab(None)
             .args(["scenario", "run"])

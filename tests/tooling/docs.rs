@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 
 /// The pages, in the order a reader meets them (and the order they run in).
-const PAGES: [&str; 10] = [
+const PAGES: [&str; 11] = [
     "README.md",
     "docs/operations.md",
     "docs/pipeline.md",
@@ -44,6 +44,7 @@ const PAGES: [&str; 10] = [
     "docs/benchmarks.md",
     "scenarios/interview-katas/README.md",
     "scenarios/skyline-cohort/README.md",
+    "scenarios/lake-integrity/README.md",
 ];
 
 const README_MAX_LINES: usize = 150;

@@ -62,6 +62,52 @@ pub enum Step {
     Query(QueryStep),
     /// Run a pipeline spec until its topic is read to the end.
     Pipeline(PipelineStep),
+    /// Print a lake table's commits, newest first.
+    History(TableStep),
+    /// Damage one data file of a lake table on purpose (one byte flipped).
+    Corrupt(CorruptStep),
+    /// Check a lake table's files against its log, expecting it intact or damaged.
+    Verify(VerifyStep),
+}
+
+/// `kind = "history"`: a lake table's commits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableStep {
+    /// The lake table.
+    pub table: String,
+}
+
+/// `kind = "corrupt"`: one byte flipped in the middle of a data file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorruptStep {
+    /// The lake table.
+    pub table: String,
+    /// The partition directory the file is taken from (`day=2026-11-02`); the table's
+    /// first data file by path when absent.
+    #[serde(default)]
+    pub partition: Option<String>,
+}
+
+/// `kind = "verify"`: `pipelab lake verify` on a table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyStep {
+    /// The lake table.
+    pub table: String,
+    /// What the check must find.
+    pub expect: Integrity,
+}
+
+/// What a verify step expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Integrity {
+    /// Every file as the log describes it.
+    Intact,
+    /// At least one finding.
+    Damaged,
 }
 
 /// Where a load step puts its rows.
@@ -126,6 +172,10 @@ pub struct QueryStep {
     /// Compare rows in order (the query sorts them); as a multiset otherwise.
     #[serde(default)]
     pub ordered: bool,
+    /// Run the SQL over the lake as it was at this table version (time travel); lake
+    /// tables only, named without a catalog.
+    #[serde(default)]
+    pub as_of: Option<u64>,
     /// Run the SQL once over each of these, with `{tables}` standing for its catalog and
     /// schema (`lake.default`, or `ops.SCHEMA`): the same answer is expected from each.
     #[serde(default)]
@@ -159,6 +209,9 @@ impl Step {
             ),
             Step::Query(query) => format!("query: {}", query.title),
             Step::Pipeline(pipeline) => format!("pipeline {}", pipeline.spec),
+            Step::History(step) => format!("history of lake table {}", step.table),
+            Step::Corrupt(step) => format!("corrupt a data file of lake table {}", step.table),
+            Step::Verify(step) => format!("verify lake table {}", step.table),
         }
     }
 }
@@ -231,6 +284,7 @@ impl Scenario {
             let files: Vec<&str> = match step {
                 Step::Load(load) => vec![load.file.as_str()],
                 Step::Pipeline(pipeline) => vec![pipeline.spec.as_str()],
+                Step::History(_) | Step::Corrupt(_) | Step::Verify(_) => vec![],
                 Step::Query(query) => [Some(query.file.as_str()), query.expect.as_deref()]
                     .into_iter()
                     .flatten()
@@ -250,6 +304,7 @@ impl Scenario {
                 Step::Load(load) => (load.into == Target::Database, load.into == Target::Topic),
                 Step::Query(query) => (query.over.contains(&Target::Database), false),
                 Step::Pipeline(_) => (false, true),
+                Step::History(_) | Step::Corrupt(_) | Step::Verify(_) => (false, false),
             };
             if uses_database && !self.needs(Need::Database) {
                 return Err(problem(

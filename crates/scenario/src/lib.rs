@@ -11,6 +11,7 @@ pub mod definition;
 mod error;
 mod explain;
 mod find;
+mod lake_steps;
 mod ops;
 mod read;
 mod runner;

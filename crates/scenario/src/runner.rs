@@ -52,20 +52,20 @@ pub struct Outcome {
 }
 
 /// Why a step failed, and whether the user can fix it.
-struct Failure {
-    message: String,
-    user_fixable: bool,
+pub(crate) struct Failure {
+    pub(crate) message: String,
+    pub(crate) user_fixable: bool,
 }
 
 impl Failure {
-    fn user(message: impl ToString) -> Self {
+    pub(crate) fn user(message: impl ToString) -> Self {
         Failure {
             message: message.to_string(),
             user_fixable: true,
         }
     }
 
-    fn environment(message: impl ToString) -> Self {
+    pub(crate) fn environment(message: impl ToString) -> Self {
         Failure {
             message: message.to_string(),
             user_fixable: false,
@@ -74,10 +74,10 @@ impl Failure {
 }
 
 /// A run in progress.
-struct Run<'a> {
-    scenario: &'a Scenario,
-    lake: LakeLocation,
-    lake_dir: PathBuf,
+pub(crate) struct Run<'a> {
+    pub(crate) scenario: &'a Scenario,
+    pub(crate) lake: LakeLocation,
+    pub(crate) lake_dir: PathBuf,
     /// The embedded broker (and S3 endpoint), when the scenario needs Kafka.
     stack: Option<DevStack>,
     catalogs: PathBuf,
@@ -85,9 +85,9 @@ struct Run<'a> {
     /// Opened at the first query, and again after a load changed what there is.
     engine: Option<QueryEngine>,
     lake_tables: BTreeSet<String>,
-    checked: usize,
+    pub(crate) checked: usize,
     /// What moved where, with the numbers, for `--explain`.
-    arrows: Vec<Arrow>,
+    pub(crate) arrows: Vec<Arrow>,
 }
 
 /// Run every step of `scenario`, printing to `out`.
@@ -185,7 +185,7 @@ async fn start_stack(dir: &Path) -> Result<DevStack, ScenarioError> {
 
 /// An answer as a table; an `EXPLAIN`'s plans as their own text, one after the other
 /// (in a table, every line would be as wide as the widest).
-fn printed(batches: &[arrow::array::RecordBatch]) -> Result<String, Failure> {
+pub(crate) fn printed(batches: &[arrow::array::RecordBatch]) -> Result<String, Failure> {
     let explain = batches.first().is_some_and(|b| {
         let names: Vec<&str> = b
             .schema_ref()
@@ -195,6 +195,10 @@ fn printed(batches: &[arrow::array::RecordBatch]) -> Result<String, Failure> {
             .collect();
         names == ["plan_type", "plan"]
     });
+    if batches.iter().all(|b| b.num_columns() == 0) {
+        // A statement with no answer (CREATE VIEW).
+        return Ok(String::new());
+    }
     if !explain {
         return Ok(pretty_format_batches(batches)
             .map_err(Failure::environment)?
@@ -221,7 +225,7 @@ fn key_of(line: &str, field: &str) -> Option<String> {
 }
 
 /// `n` and the noun, in the plural unless `n` is 1.
-fn plural(n: u64, noun: &str) -> String {
+pub(crate) fn plural(n: u64, noun: &str) -> String {
     if n == 1 {
         format!("1 {noun}")
     } else {
@@ -263,6 +267,9 @@ impl Run<'_> {
                 Step::Load(load) => self.load(load).await,
                 Step::Query(query) => self.query(query).await,
                 Step::Pipeline(pipeline) => self.pipeline(pipeline).await,
+                Step::History(step) => self.history(step).await,
+                Step::Corrupt(step) => self.corrupt(step).await,
+                Step::Verify(step) => self.verify(step).await,
             };
             let (summary, body) = done.map_err(&failed)?;
             let ms = started.elapsed().as_millis();
@@ -509,7 +516,14 @@ impl Run<'_> {
         sql: &str,
         over: &str,
     ) -> Result<(String, String), Failure> {
-        let engine = self.engine().await?;
+        let time_travel;
+        let engine = match step.as_of {
+            Some(version) => {
+                time_travel = self.engine_as_of(version).await?;
+                &time_travel
+            }
+            None => self.engine().await?,
+        };
         let at = if over.is_empty() {
             step.file.clone()
         } else {
