@@ -10,10 +10,7 @@ use crate::explain::Arrow;
 use crate::runner::{Failure, Run, plural, printed};
 
 fn lake_failure(e: LakeError) -> Failure {
-    Failure {
-        user_fixable: e.is_user_fixable(),
-        message: e.to_string(),
-    }
+    Failure::of(e.is_user_fixable(), e)
 }
 
 impl Run<'_> {
@@ -123,10 +120,7 @@ impl Run<'_> {
     pub(crate) async fn engine_as_of(&self, version: u64) -> Result<QueryEngine, Failure> {
         let (engine, _absent) = QueryEngine::open_as_of(&self.lake, AsOf::Version(version))
             .await
-            .map_err(|e| Failure {
-                user_fixable: e.is_user_fixable(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| Failure::of(e.is_user_fixable(), e))?;
         Ok(engine)
     }
 }

@@ -58,6 +58,14 @@ pub(crate) struct Failure {
 }
 
 impl Failure {
+    /// A failure the user can fix or not, as the error that caused it says.
+    pub(crate) fn of(user_fixable: bool, message: impl ToString) -> Self {
+        Failure {
+            message: message.to_string(),
+            user_fixable,
+        }
+    }
+
     pub(crate) fn user(message: impl ToString) -> Self {
         Failure {
             message: message.to_string(),
@@ -318,10 +326,7 @@ impl Run<'_> {
             partitioning,
             properties: Default::default(),
         };
-        let lake_error = |e: pipelab_lake::LakeError| Failure {
-            user_fixable: e.is_user_fixable(),
-            message: e.to_string(),
-        };
+        let lake_error = |e: pipelab_lake::LakeError| Failure::of(e.is_user_fixable(), e);
         let mut table = LakeTable::open_or_create(&self.lake, &spec, rows.schema.clone())
             .await
             .map_err(lake_error)?;
@@ -354,10 +359,7 @@ impl Run<'_> {
         let count = database
             .replace_table(OPS_CATALOG, &step.table, rows.schema, rows.batches)
             .await
-            .map_err(|e| Failure {
-                user_fixable: e.is_user_fixable(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| Failure::of(e.is_user_fixable(), e))?;
         self.arrows.push(Arrow::new(
             &step.file,
             plural(count, "row"),
@@ -392,20 +394,14 @@ impl Run<'_> {
         stack
             .create_topic(&step.table, partitions)
             .await
-            .map_err(|e| Failure {
-                user_fixable: e.is_user_fixable(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| Failure::of(e.is_user_fixable(), e))?;
         let (brokers, topic) = (stack.kafka_bootstrap(), step.table.clone());
         let stats = tokio::task::spawn_blocking(move || {
             pipelab_ingest::produce::produce_all(&brokers, &topic, records, |_| {})
         })
         .await
         .map_err(Failure::environment)?
-        .map_err(|e| Failure {
-            user_fixable: e.is_user_fixable(),
-            message: e.to_string(),
-        })?;
+        .map_err(|e| Failure::of(e.is_user_fixable(), e))?;
         self.arrows.push(Arrow::new(
             &step.file,
             plural(stats.acked, "record"),
@@ -442,10 +438,7 @@ impl Run<'_> {
         };
         let report = pipelab_pipeline::run(&spec, opts)
             .await
-            .map_err(|e| Failure {
-                user_fixable: e.is_user_fixable(),
-                message: format!("{}: {e}", step.spec),
-            })?;
+            .map_err(|e| Failure::of(e.is_user_fixable(), format!("{}: {e}", step.spec)))?;
         self.engine = None;
         self.lake_tables.insert(spec.sink.table.clone());
         let p = &report.progress;
@@ -529,10 +522,10 @@ impl Run<'_> {
         } else {
             format!("{} over the {over}", step.file)
         };
-        let batches = engine.sql(sql).await.map_err(|e| Failure {
-            user_fixable: e.is_user_fixable(),
-            message: format!("{at}: {e}"),
-        })?;
+        let batches = engine
+            .sql(sql)
+            .await
+            .map_err(|e| Failure::of(e.is_user_fixable(), format!("{at}: {e}")))?;
         let table = printed(&batches)?;
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
         let Some(expect) = &step.expect else {
@@ -603,10 +596,7 @@ impl Run<'_> {
             let catalogs = Catalogs::load(&self.catalogs).map_err(Failure::user)?;
             let engine = QueryEngine::open_catalogs(&catalogs)
                 .await
-                .map_err(|e| Failure {
-                    user_fixable: e.is_user_fixable(),
-                    message: e.to_string(),
-                })?;
+                .map_err(|e| Failure::of(e.is_user_fixable(), e))?;
             self.engine = Some(engine);
         }
         Ok(self.engine.as_ref().expect("opened above"))
