@@ -186,3 +186,15 @@ fn a_database_that_does_not_answer_exits_1_naming_it() {
     );
     assert_environment_error(out, &["step 2", "127.0.0.1:1"]);
 }
+
+#[test]
+fn a_mysql_url_without_a_database_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = output(
+        pipelab(None)
+            .args(["scenario", "run", "interview-katas", "--dir"])
+            .arg(dir.path().join("run"))
+            .args(["--mysql", "mysql://root@127.0.0.1:3306"]),
+    );
+    assert_user_error(out, &["the operational database", "names no database"]);
+}

@@ -42,6 +42,13 @@ pub enum ScenarioError {
         /// environment failed (a database or the disk).
         user_fixable: bool,
     },
+    /// The operational database given cannot be used as one (a MySQL URL naming no
+    /// database).
+    #[error("the operational database: {message}")]
+    Database {
+        /// What is wrong with it.
+        message: String,
+    },
     /// The run's folder could not be made or written.
     #[error("{path}: {source}")]
     Io {
@@ -57,7 +64,9 @@ impl ScenarioError {
     /// Whether the user can fix it (exit 2) rather than the environment (exit 1).
     pub fn is_user_fixable(&self) -> bool {
         match self {
-            ScenarioError::Unknown { .. } | ScenarioError::Definition { .. } => true,
+            ScenarioError::Unknown { .. }
+            | ScenarioError::Definition { .. }
+            | ScenarioError::Database { .. } => true,
             ScenarioError::Step { user_fixable, .. } => *user_fixable,
             ScenarioError::Io { .. } => false,
         }

@@ -66,18 +66,14 @@ impl Failure {
         }
     }
 
+    /// The user can fix it: a data file, SQL, an expected answer, a URL.
     pub(crate) fn user(message: impl ToString) -> Self {
-        Failure {
-            message: message.to_string(),
-            user_fixable: true,
-        }
+        Self::of(true, message)
     }
 
+    /// The environment failed: a database, the disk, the broker.
     pub(crate) fn environment(message: impl ToString) -> Self {
-        Failure {
-            message: message.to_string(),
-            user_fixable: false,
-        }
+        Self::of(false, message)
     }
 }
 
@@ -116,12 +112,8 @@ pub async fn run(
             .unwrap_or_else(|| OpsDatabase::Sqlite(opts.dir.join("ops.db")))
     });
     let catalogs = opts.dir.join("catalogs.toml");
-    let text = catalogs_toml(&lake_dir, database.as_ref()).map_err(|message| {
-        ScenarioError::Definition {
-            path: scenario.folder.join(crate::definition::DEFINITION_FILE),
-            message,
-        }
-    })?;
+    let text = catalogs_toml(&lake_dir, database.as_ref())
+        .map_err(|message| ScenarioError::Database { message })?;
     std::fs::write(&catalogs, text).map_err(io(&catalogs))?;
     pipelab_lake::register_handlers();
     let lake =
@@ -131,9 +123,10 @@ pub async fn run(
                 source: std::io::Error::other(e),
             }
         })?;
-    let stack = match scenario.needs(Need::Kafka) {
-        true => Some(start_stack(&opts.dir.join("stack")).await?),
-        false => None,
+    let stack = if scenario.needs(Need::Kafka) {
+        Some(start_stack(&opts.dir.join("stack")).await?)
+    } else {
+        None
     };
     let mut run = Run {
         scenario,
