@@ -198,3 +198,26 @@ fn a_mysql_url_without_a_database_exits_2() {
     );
     assert_user_error(out, &["the operational database", "names no database"]);
 }
+
+/// `scenario list`: every scenario folder, with its story, what it needs and its time.
+#[test]
+fn the_list_names_each_scenario_with_what_it_needs() {
+    let out = run_ok(pipelab(None).args(["scenario", "list"]));
+    for (name, needs) in [
+        (
+            "interview-katas",
+            "needs a local lake, the operational database",
+        ),
+        ("lake-integrity", "needs a local lake; takes"),
+        (
+            "skyline-cohort",
+            "needs a local lake, the embedded Kafka broker, the operational database",
+        ),
+    ] {
+        let at = out
+            .find(&format!("  {name} "))
+            .unwrap_or_else(|| panic!("{name} in {out}"));
+        let entry: String = out[at..].lines().take(2).collect::<Vec<_>>().join("\n");
+        assert!(entry.contains(needs), "{entry}");
+    }
+}

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+use pipelab_scenario::definition::Need;
 use pipelab_scenario::{OpsDatabase, Outcome, RunOptions, Scenario};
 
 use crate::error::{Blame, Blamed, CliError};
@@ -71,11 +72,14 @@ fn list() -> Result<(), CliError> {
         pipelab_scenario::scenarios_root().display()
     );
     for s in &scenarios {
-        let needs = if s.needs.is_empty() {
-            "a local lake".to_string()
-        } else {
-            "a local lake, the operational database".to_string()
-        };
+        let mut needs = vec!["a local lake"];
+        if s.needs(Need::Kafka) {
+            needs.push("the embedded Kafka broker");
+        }
+        if s.needs(Need::Database) {
+            needs.push("the operational database");
+        }
+        let needs = needs.join(", ");
         println!("  {:width$}  {}", s.name, s.story);
         println!("  {:width$}  needs {needs}; takes {}", "", s.takes);
     }
