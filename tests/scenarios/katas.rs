@@ -221,3 +221,19 @@ fn the_list_names_each_scenario_with_what_it_needs() {
         assert!(entry.contains(needs), "{entry}");
     }
 }
+
+/// Output piped into `head`: the scenario still runs to its end, exit 0, no panic.
+#[test]
+fn a_closed_pipe_ends_the_output_not_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let line = format!(
+        "set -o pipefail; {PIPELAB} scenario run interview-katas --dir {} | head -1",
+        run.display()
+    );
+    let out = output(&mut pasted(&line));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(run.join("lake/employee_history/_delta_log").is_dir());
+}

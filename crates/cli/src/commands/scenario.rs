@@ -1,6 +1,7 @@
 //! `pipelab scenario`: the interview scenarios under `scenarios/`, listed or run one at a
 //! time (the runner is `pipelab_scenario`'s; this prints around it).
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
@@ -67,10 +68,8 @@ pub(crate) async fn run(args: ScenarioArgs) -> Result<(), CliError> {
 fn list() -> Result<(), CliError> {
     let scenarios = pipelab_scenario::list()?;
     let width = scenarios.iter().map(|s| s.name.len()).max().unwrap_or(0);
-    println!(
-        "Scenarios in {}:",
-        pipelab_scenario::scenarios_root().display()
-    );
+    let root = absolute(&pipelab_scenario::scenarios_root())?;
+    let mut text = format!("Scenarios in {}:\n", root.display());
     for s in &scenarios {
         let mut needs = vec!["a local lake"];
         if s.needs(Need::Kafka) {
@@ -80,11 +79,11 @@ fn list() -> Result<(), CliError> {
             needs.push("the operational database");
         }
         let needs = needs.join(", ");
-        println!("  {:width$}  {}", s.name, s.story);
-        println!("  {:width$}  needs {needs}; takes {}", "", s.takes);
+        text += &format!("  {:width$}  {}\n", s.name, s.story);
+        text += &format!("  {:width$}  needs {needs}; takes {}\n", "", s.takes);
     }
-    println!("\nRun one: {} scenario run NAME", command_name());
-    Ok(())
+    text += &format!("\nRun one: {} scenario run NAME\n", command_name());
+    emit(&text)
 }
 
 async fn run_one(args: RunArgs) -> Result<(), CliError> {
@@ -105,50 +104,78 @@ async fn run_one(args: RunArgs) -> Result<(), CliError> {
         .unwrap_or_else(|| PathBuf::from("pipelab-scenario").join(&scenario.name));
     let dir = absolute(&dir)?;
     fresh_dir(&dir, "pipelab scenario run", "--dir")?;
-    println!("pipelab scenario {}\n  {}", scenario.name, scenario.story);
-    println!(
-        "  story and trade-offs: {}",
-        scenario.folder.join("README.md").display()
-    );
-    println!("  working directory:    {}\n", dir.display());
+    emit(&format!(
+        "pipelab scenario {}\n  {}\n  story and trade-offs: {}\n  working directory:    {}\n\n",
+        scenario.name,
+        scenario.story,
+        scenario.folder.join("README.md").display(),
+        dir.display()
+    ))?;
     let opts = RunOptions {
         dir,
         database,
         explain: args.explain,
     };
-    let outcome = pipelab_scenario::run(&scenario, opts, &mut std::io::stdout().lock()).await?;
-    print_follow_up(&scenario, &outcome);
+    let mut out = UntilClosed(std::io::stdout().lock());
+    let outcome = pipelab_scenario::run(&scenario, opts, &mut out).await?;
+    emit(&follow_up(&scenario, &outcome))
+}
+
+/// Write to standard output; a reader that went away (`| head`) ends the output, not
+/// the command.
+fn emit(text: &str) -> Result<(), CliError> {
+    UntilClosed(std::io::stdout().lock()).write_all(text.as_bytes())?;
     Ok(())
 }
 
+/// Standard output that takes whatever is written once its reader has gone (a closed
+/// pipe): the scenario runs to its end either way, and its exit code says how it went.
+struct UntilClosed<W>(W);
+
+impl<W: Write> Write for UntilClosed<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.0.write(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(buf.len()),
+            other => other,
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.0.flush() {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            other => other,
+        }
+    }
+}
+
 /// What the run checked, and the commands that explore what it left behind.
-fn print_follow_up(scenario: &Scenario, outcome: &Outcome) {
-    println!(
-        "{} finished in {:.1} s: {} answers as expected.",
+fn follow_up(scenario: &Scenario, outcome: &Outcome) -> String {
+    let me = command_name();
+    let catalogs = outcome.catalogs.display();
+    let mut text = format!(
+        "{} finished in {:.1} s: {} answers as expected.\n\nExplore what it left behind:\n",
         scenario.name,
         outcome.elapsed.as_secs_f64(),
         outcome.checked
     );
-    let me = command_name();
-    let catalogs = outcome.catalogs.display();
-    println!("\nExplore what it left behind:");
-    println!("  {me} query --catalogs {catalogs} \"SHOW TABLES\"");
+    text += &format!("  {me} query --catalogs {catalogs} \"SHOW TABLES\"\n");
     if let Some(table) = outcome.lake_tables.first() {
-        println!("  {me} query --catalogs {catalogs} \"SELECT * FROM {table} LIMIT 10\"");
-        println!(
-            "  {me} lake history {table} --lake {}",
+        text += &format!("  {me} query --catalogs {catalogs} \"SELECT * FROM {table} LIMIT 10\"\n");
+        text += &format!(
+            "  {me} lake history {table} --lake {}\n",
             outcome.lake.display()
         );
     }
     if let Some(database) = &outcome.database
         && let Ok(schema) = database.schema()
     {
-        println!(
-            "  {me} query --catalogs {catalogs} \"SHOW TABLES FROM {}.{schema}\"    # {}",
+        text += &format!(
+            "  {me} query --catalogs {catalogs} \"SHOW TABLES FROM {}.{schema}\"    # {}\n",
             pipelab_scenario::OPS_CATALOG,
             database.describe()
         );
     }
-    println!("  {me} query --catalogs {catalogs}            # interactive shell");
-    println!("  {me} serve --catalogs {catalogs} --port 8080   # for Trino clients");
+    text += &format!("  {me} query --catalogs {catalogs}            # interactive shell\n");
+    text += &format!("  {me} serve --catalogs {catalogs} --port 8080   # for Trino clients\n");
+    text
 }
