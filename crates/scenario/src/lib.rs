@@ -12,6 +12,7 @@ mod error;
 mod explain;
 mod find;
 mod lake_steps;
+mod load_steps;
 mod ops;
 mod read;
 mod runner;

@@ -7,19 +7,17 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use arrow::util::pretty::pretty_format_batches;
-use pipelab_devstack::{DevStack, DevStackConfig, KAFKA_CONSUMER_OVERRIDES};
+use pipelab_devstack::{DevStack, DevStackConfig};
 use pipelab_federate::QueryEngine;
 use pipelab_federate::answer::rows_as_text;
 use pipelab_federate::catalogs::Catalogs;
-use pipelab_lake::{LakeLocation, LakeTable, Partitioning, TableSpec};
-use pipelab_pipeline::PipelineSpec;
+use pipelab_lake::LakeLocation;
 
 use crate::compare::{Table, difference};
-use crate::definition::{LoadStep, Need, PipelineStep, QueryStep, Scenario, Step, Target};
+use crate::definition::{Need, QueryStep, Scenario, Step, Target};
 use crate::error::ScenarioError;
 use crate::explain::{Arrow, draw, readme_section};
 use crate::ops::{OPS_CATALOG, OpsDatabase};
-use crate::read::{Rows, read_file};
 
 /// How to run a scenario.
 #[derive(Debug, Clone)]
@@ -83,12 +81,12 @@ pub(crate) struct Run<'a> {
     pub(crate) lake: LakeLocation,
     pub(crate) lake_dir: PathBuf,
     /// The embedded broker (and S3 endpoint), when the scenario needs Kafka.
-    stack: Option<DevStack>,
-    catalogs: PathBuf,
-    database: Option<OpsDatabase>,
+    pub(crate) stack: Option<DevStack>,
+    pub(crate) catalogs: PathBuf,
+    pub(crate) database: Option<OpsDatabase>,
     /// Opened at the first query, and again after a load changed what there is.
-    engine: Option<QueryEngine>,
-    lake_tables: BTreeSet<String>,
+    pub(crate) engine: Option<QueryEngine>,
+    pub(crate) lake_tables: BTreeSet<String>,
     pub(crate) checked: usize,
     /// What moved where, with the numbers, for `--explain`.
     pub(crate) arrows: Vec<Arrow>,
@@ -213,18 +211,6 @@ pub(crate) fn printed(batches: &[arrow::array::RecordBatch]) -> Result<String, F
         .join("\n"))
 }
 
-/// The text of a JSON line's `field`, to key its record by.
-fn key_of(line: &str, field: &str) -> Option<String> {
-    match serde_json::from_str::<serde_json::Value>(line)
-        .ok()?
-        .get(field)?
-    {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Null => None,
-        other => Some(other.to_string()),
-    }
-}
-
 /// `n` and the noun, in the plural unless `n` is 1.
 pub(crate) fn plural(n: u64, noun: &str) -> String {
     if n == 1 {
@@ -292,186 +278,6 @@ impl Run<'_> {
             }
         }
         Ok(())
-    }
-
-    /// Read the step's file, then write its rows where it says.
-    async fn load(&mut self, step: &LoadStep) -> Result<(String, String), Failure> {
-        let path = self.scenario.folder.join(&step.file);
-        if step.into == Target::Topic {
-            return Ok((self.load_topic(step, &path).await?, String::new()));
-        }
-        let rows = read_file(&path, step.sql.as_deref())
-            .await
-            .map_err(|e| Failure::user(format!("{}: {e}", path.display())))?;
-        self.engine = None;
-        let summary = match step.into {
-            Target::Lake => self.load_lake(step, rows).await?,
-            Target::Database => self.load_database(step, rows).await?,
-            Target::Topic => unreachable!("topics are loaded above"),
-        };
-        Ok((summary, String::new()))
-    }
-
-    async fn load_lake(&mut self, step: &LoadStep, rows: Rows) -> Result<String, Failure> {
-        let partitioning = Partitioning::parse(&step.partition_by).map_err(Failure::user)?;
-        let spec = TableSpec {
-            name: step.table.clone(),
-            partitioning,
-            properties: Default::default(),
-        };
-        let lake_error = |e: pipelab_lake::LakeError| Failure::of(e.is_user_fixable(), e);
-        let mut table = LakeTable::open_or_create(&self.lake, &spec, rows.schema.clone())
-            .await
-            .map_err(lake_error)?;
-        let count = rows.count();
-        let commit = table.append(rows.batches, &[]).await.map_err(lake_error)?;
-        self.lake_tables.insert(step.table.clone());
-        self.arrows.push(Arrow::new(
-            &step.file,
-            plural(count, "row"),
-            format!(
-                "lake table {} ({})",
-                step.table,
-                plural(commit.files_added as u64, "file")
-            ),
-        ));
-        Ok(format!(
-            "{} in {} ({} bytes), table version {}",
-            plural(count, "row"),
-            plural(commit.files_added as u64, "file"),
-            commit.bytes_added,
-            commit.version
-        ))
-    }
-
-    async fn load_database(&mut self, step: &LoadStep, rows: Rows) -> Result<String, Failure> {
-        let ops = self.database.as_ref().ok_or_else(|| {
-            Failure::user("the scenario does not declare `needs = [\"database\"]`")
-        })?;
-        let database = ops.database().map_err(Failure::user)?;
-        let count = database
-            .replace_table(OPS_CATALOG, &step.table, rows.schema, rows.batches)
-            .await
-            .map_err(|e| Failure::of(e.is_user_fixable(), e))?;
-        self.arrows.push(Arrow::new(
-            &step.file,
-            plural(count, "row"),
-            format!("{} table {}", ops.engine(), step.table),
-        ));
-        Ok(format!("{} in {}", plural(count, "row"), ops.engine()))
-    }
-
-    /// Produce each line of the file as one record, keyed by the step's field (or, when
-    /// a line lacks it or is not JSON, by its line number): bad lines go in as they are,
-    /// for the pipeline to dead-letter.
-    async fn load_topic(&mut self, step: &LoadStep, path: &Path) -> Result<String, Failure> {
-        let stack = self
-            .stack
-            .as_ref()
-            .ok_or_else(|| Failure::user("the scenario does not declare `needs = [\"kafka\"]`"))?;
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| Failure::user(format!("{}: {e}", path.display())))?;
-        let records: Vec<(String, Vec<u8>)> = text
-            .lines()
-            .enumerate()
-            .filter(|(_, line)| !line.trim().is_empty())
-            .map(|(i, line)| {
-                let key = step.key.as_deref().and_then(|field| key_of(line, field));
-                (
-                    key.unwrap_or_else(|| (i + 1).to_string()),
-                    line.as_bytes().to_vec(),
-                )
-            })
-            .collect();
-        let partitions = step.partitions.unwrap_or(3);
-        stack
-            .create_topic(&step.table, partitions)
-            .await
-            .map_err(|e| Failure::of(e.is_user_fixable(), e))?;
-        let (brokers, topic) = (stack.kafka_bootstrap(), step.table.clone());
-        let stats = tokio::task::spawn_blocking(move || {
-            pipelab_ingest::produce::produce_all(&brokers, &topic, records, |_| {})
-        })
-        .await
-        .map_err(Failure::environment)?
-        .map_err(|e| Failure::of(e.is_user_fixable(), e))?;
-        self.arrows.push(Arrow::new(
-            &step.file,
-            plural(stats.acked, "record"),
-            format!("topic {} ({} partitions)", step.table, partitions),
-        ));
-        Ok(format!(
-            "{} ({} bytes) into {} partitions",
-            plural(stats.acked, "record"),
-            stats.bytes,
-            partitions
-        ))
-    }
-
-    /// Run the spec on the run's broker and lake until its topic is drained.
-    async fn pipeline(&mut self, step: &PipelineStep) -> Result<(String, String), Failure> {
-        let path = self.scenario.folder.join(&step.spec);
-        let mut spec = PipelineSpec::from_file(&path).map_err(Failure::user)?;
-        let stack = self
-            .stack
-            .as_ref()
-            .ok_or_else(|| Failure::user("the scenario does not declare `needs = [\"kafka\"]`"))?;
-        // The embedded broker's consumer settings (see KAFKA_CONSUMER_OVERRIDES).
-        for (key, value) in KAFKA_CONSUMER_OVERRIDES {
-            spec.source
-                .options
-                .entry(key.to_string())
-                .or_insert_with(|| value.to_string());
-        }
-        let opts = pipelab_pipeline::RunOptions {
-            until_idle: true,
-            brokers: Some(stack.kafka_bootstrap()),
-            lake: Some(self.lake_dir.display().to_string()),
-            ..Default::default()
-        };
-        let report = pipelab_pipeline::run(&spec, opts)
-            .await
-            .map_err(|e| Failure::of(e.is_user_fixable(), format!("{}: {e}", step.spec)))?;
-        self.engine = None;
-        self.lake_tables.insert(spec.sink.table.clone());
-        let p = &report.progress;
-        let steps: Vec<&str> = spec.steps.iter().map(|s| s.name.as_str()).collect();
-        let pipeline = format!("pipeline {} [{}]", spec.name, steps.join(" → "));
-        let stored = format!(
-            "{}, {}",
-            plural(p.written, "row"),
-            plural(p.commits, "commit")
-        );
-        self.arrows.extend([
-            Arrow::new(
-                format!("topic {}", spec.source.topic),
-                plural(p.read, "record"),
-                &pipeline,
-            ),
-            Arrow::new(&pipeline, stored, format!("lake table {}", spec.sink.table)),
-        ]);
-        if p.dead_letters > 0 {
-            let table = format!("lake table {}", spec.dead_letter_table());
-            self.arrows.push(Arrow::new(
-                &pipeline,
-                plural(p.dead_letters, "dead letter"),
-                table,
-            ));
-        }
-        Ok((
-            format!(
-                "read {} from topic {}; wrote {} to lake table {} in {} ({}, {} bytes); {}",
-                plural(p.read, "record"),
-                spec.source.topic,
-                plural(p.written, "row"),
-                spec.sink.table,
-                plural(p.commits, "commit"),
-                plural(p.files, "file"),
-                p.bytes,
-                plural(p.dead_letters, "dead letter")
-            ),
-            String::new(),
-        ))
     }
 
     /// Run the step's SQL; its answer as a table, checked against the expected file.
