@@ -2,10 +2,10 @@
 
 use std::io::Write;
 
-use arrow::array::AsArray;
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use clap::ValueEnum;
+use pipelab_federate::answer::{is_plan, plans_as_text};
 
 use crate::error::CliError;
 
@@ -104,32 +104,9 @@ fn print_to(batches: &[RecordBatch], format: Format, out: &mut impl Write) -> Re
     Ok(())
 }
 
-/// An `EXPLAIN` result: DataFusion's `plan_type` and `plan` text columns.
-fn is_plan(batches: &[RecordBatch]) -> bool {
-    batches.first().is_some_and(|b| {
-        let schema = b.schema();
-        let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
-        names == ["plan_type", "plan"]
-            && b.columns()
-                .iter()
-                .all(|c| c.as_string_opt::<i32>().is_some())
-    })
-}
-
-/// Each plan under its type, as the indented tree DataFusion renders: in a table cell a
-/// plan is one very wide line.
+/// Each plan under its type (see [`plans_as_text`]).
 fn print_plans(batches: &[RecordBatch], out: &mut impl Write) -> std::io::Result<()> {
-    for batch in batches {
-        let kinds = batch.column(0).as_string::<i32>();
-        let plans = batch.column(1).as_string::<i32>();
-        for row in 0..batch.num_rows() {
-            writeln!(out, "{}:", kinds.value(row))?;
-            for line in plans.value(row).lines() {
-                writeln!(out, "  {line}")?;
-            }
-        }
-    }
-    Ok(())
+    out.write_all(plans_as_text(batches).as_bytes())
 }
 
 /// CSV has no nested values: struct, list and map columns become their JSON text

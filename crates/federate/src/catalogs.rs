@@ -126,6 +126,40 @@ pub enum FileFormat {
     Parquet,
 }
 
+impl FileTable {
+    /// The file at `path`, its format from its extension (`.csv`, `.parquet`, `.jsonl`,
+    /// `.ndjson`, `.json`); `None` for any other.
+    pub fn at(path: &str) -> Option<Self> {
+        FileFormat::of_extension(path).map(|(format, _)| FileTable {
+            path: path.to_string(),
+            format,
+        })
+    }
+
+    /// Register the file (or every file its pattern matches) in `ctx` as `reference`.
+    pub async fn register(
+        &self,
+        ctx: &SessionContext,
+        reference: TableReference,
+    ) -> datafusion::error::Result<()> {
+        let ext = FileFormat::of_extension(&self.path).map_or("", |(_, ext)| ext);
+        match self.format {
+            FileFormat::Csv => {
+                let options = CsvReadOptions::new().file_extension(ext);
+                ctx.register_csv(reference, &self.path, options).await
+            }
+            FileFormat::Json => {
+                let options = JsonReadOptions::default().file_extension(ext);
+                ctx.register_json(reference, &self.path, options).await
+            }
+            FileFormat::Parquet => {
+                let options = ParquetReadOptions::default().file_extension(ext);
+                ctx.register_parquet(reference, &self.path, options).await
+            }
+        }
+    }
+}
+
 impl FileFormat {
     fn of_extension(path: &str) -> Option<(Self, &str)> {
         let lower = path.to_ascii_lowercase();
@@ -460,33 +494,7 @@ async fn register_files(
 ) -> Result<Vec<String>, RegisterError> {
     for (table, file) in tables {
         let reference = TableReference::full(catalog, DEFAULT_SCHEMA, table.as_str());
-        let ext = FileFormat::of_extension(&file.path).map_or("", |(_, ext)| ext);
-        let registered = match file.format {
-            FileFormat::Csv => {
-                ctx.register_csv(
-                    reference,
-                    &file.path,
-                    CsvReadOptions::new().file_extension(ext),
-                )
-                .await
-            }
-            FileFormat::Json => {
-                ctx.register_json(
-                    reference,
-                    &file.path,
-                    JsonReadOptions::default().file_extension(ext),
-                )
-                .await
-            }
-            FileFormat::Parquet => {
-                ctx.register_parquet(
-                    reference,
-                    &file.path,
-                    ParquetReadOptions::default().file_extension(ext),
-                )
-                .await
-            }
-        };
+        let registered = file.register(ctx, reference).await;
         registered.map_err(|e| RegisterError::File {
             catalog: catalog.to_string(),
             table: table.clone(),

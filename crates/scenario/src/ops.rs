@@ -39,11 +39,8 @@ impl OpsDatabase {
             OpsDatabase::Sqlite(_) => Ok("main".into()),
             OpsDatabase::Postgres(_) => Ok("public".into()),
             OpsDatabase::MySql(url) => {
-                let database = url
-                    .split_once("://")
-                    .and_then(|(_, rest)| rest.split_once('/'))
-                    .map(|(_, path)| path.split('?').next().unwrap_or_default())
-                    .unwrap_or_default();
+                let parsed = url::Url::parse(url).map_err(|e| format!("{url:?}: {e}"))?;
+                let database = parsed.path().trim_start_matches('/');
                 if database.is_empty() {
                     Err(format!(
                         "the MySQL URL {url:?} names no database (mysql://user@host:3306/DATABASE)"

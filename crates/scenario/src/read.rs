@@ -1,12 +1,14 @@
-//! A data file as Arrow batches: CSV with a header, JSON lines or Parquet, read by
-//! DataFusion, optionally shaped by SQL over `input` first.
+//! A data file as Arrow batches: CSV with a header, JSON lines or Parquet, read as a files
+//! catalog reads them, optionally shaped by SQL over `input` first.
 
 use std::path::Path;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
+use datafusion::common::TableReference;
 use datafusion::error::DataFusionError;
-use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext};
+use datafusion::prelude::SessionContext;
+use pipelab_federate::catalogs::FileTable;
 
 /// The rows of a data file, with their schema.
 pub(crate) struct Rows {
@@ -21,33 +23,18 @@ impl Rows {
     }
 }
 
-/// Read `path` (by its extension) and run `sql` over it as table `input`.
+/// Read `path` (by its extension, as a files catalog reads it) and run `sql` over it as
+/// table `input`.
 pub(crate) async fn read_file(path: &Path, sql: Option<&str>) -> Result<Rows, DataFusionError> {
     let ctx = SessionContext::new();
     let location = path.display().to_string();
-    let extension = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or_default();
-    match extension {
-        "csv" => {
-            ctx.register_csv("input", &location, CsvReadOptions::new())
-                .await?
-        }
-        "jsonl" | "json" => {
-            let options = JsonReadOptions::default().file_extension(extension);
-            ctx.register_json("input", &location, options).await?
-        }
-        "parquet" => {
-            ctx.register_parquet("input", &location, ParquetReadOptions::default())
-                .await?
-        }
-        other => {
-            return Err(DataFusionError::Plan(format!(
-                "unknown data file type {other:?}: use .csv (with a header), .jsonl or .parquet"
-            )));
-        }
-    }
+    let file = FileTable::at(&location).ok_or_else(|| {
+        let extension = path.extension().unwrap_or_default().to_string_lossy();
+        DataFusionError::Plan(format!(
+            "unknown data file type {extension:?}: use .csv (with a header), .jsonl or .parquet"
+        ))
+    })?;
+    file.register(&ctx, TableReference::bare("input")).await?;
     let frame = ctx.sql(sql.unwrap_or("SELECT * FROM input")).await?;
     let schema = frame.schema().inner().clone();
     let batches = frame.collect().await?;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use arrow::util::pretty::pretty_format_batches;
 use pipelab_devstack::{DevStack, DevStackConfig};
 use pipelab_federate::QueryEngine;
-use pipelab_federate::answer::rows_as_text;
+use pipelab_federate::answer::{is_plan, plans_as_text};
 use pipelab_federate::catalogs::Catalogs;
 use pipelab_lake::LakeLocation;
 
@@ -185,30 +185,16 @@ async fn start_stack(dir: &Path) -> Result<DevStack, ScenarioError> {
 /// An answer as a table; an `EXPLAIN`'s plans as their own text, one after the other
 /// (in a table, every line would be as wide as the widest).
 pub(crate) fn printed(batches: &[arrow::array::RecordBatch]) -> Result<String, Failure> {
-    let explain = batches.first().is_some_and(|b| {
-        let names: Vec<&str> = b
-            .schema_ref()
-            .fields()
-            .iter()
-            .map(|f| f.name().as_str())
-            .collect();
-        names == ["plan_type", "plan"]
-    });
     if batches.iter().all(|b| b.num_columns() == 0) {
         // A statement with no answer (CREATE VIEW).
         return Ok(String::new());
     }
-    if !explain {
-        return Ok(pretty_format_batches(batches)
-            .map_err(Failure::environment)?
-            .to_string());
+    if is_plan(batches) {
+        return Ok(plans_as_text(batches).trim_end().to_string());
     }
-    let rows = rows_as_text(batches, "").map_err(Failure::environment)?;
-    Ok(rows
-        .iter()
-        .map(|row| format!("{}:\n{}", row[0], row[1].trim_end()))
-        .collect::<Vec<_>>()
-        .join("\n"))
+    Ok(pretty_format_batches(batches)
+        .map_err(Failure::environment)?
+        .to_string())
 }
 
 /// `n` and the noun, in the plural unless `n` is 1.
