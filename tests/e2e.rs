@@ -33,8 +33,12 @@ mod federate {
 
 /// The interview scenarios, run through `pipelab scenario`.
 mod scenarios {
+    mod clickstream;
+    mod generated;
     mod katas;
     mod lake_integrity;
+    mod nosql;
+    mod query_audit;
     mod skyline;
 }
 

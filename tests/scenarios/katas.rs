@@ -213,6 +213,18 @@ fn the_list_names_each_scenario_with_what_it_needs() {
             "skyline-cohort",
             "needs a local lake, the embedded Kafka broker, the operational database",
         ),
+        (
+            "clickstream",
+            "needs a local lake, the embedded Kafka broker; takes",
+        ),
+        (
+            "query-audit",
+            "needs a local lake, the embedded Kafka broker; takes",
+        ),
+        (
+            "nosql-vs-sql",
+            "needs a local lake, the embedded Kafka broker, the operational database",
+        ),
     ] {
         let at = out
             .find(&format!("  {name} "))
@@ -236,4 +248,83 @@ fn a_closed_pipe_ends_the_output_not_the_run() {
     assert!(out.status.success(), "{:?}: {stderr}", out.status);
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(run.join("lake/employee_history/_delta_log").is_dir());
+}
+
+/// The katas worked out in plain Python from the generated files themselves (no SQL):
+/// what the answers saved by the run must be.
+const PYTHON_KATAS: &str = r#"
+import csv, datetime, json, sys
+from collections import defaultdict
+data = sys.argv[1]
+rows = lambda name: list(csv.DictReader(open(f"{data}/{name}.csv")))
+days = defaultdict(set)
+for r in rows("logins"):
+    days[r["user_id"]].add(datetime.date.fromisoformat(r["logtime"][:10]))
+one = datetime.timedelta(days=1)
+consecutive = sorted(u for u, ds in days.items() if any(d + one in ds for d in ds))
+products = rows("products")
+group = {p["product_id"]: p["product_group"] for p in products}
+sold = defaultdict(int)
+for o in rows("orders"):
+    if o["sell_in_area"] == "1":
+        sold[group[o["product_id"]]] += int(o["sold_unit"])
+quiet = sorted({p["product_group"] for p in products if p["area"] == "1"} - {g for g, n in sold.items() if n > 0})
+history = rows("employee_history")
+years = sorted({int(h["start_date"][:4]) for h in history})
+def headcount(y):
+    end = f"{y}-12-31"
+    return len({h["employee_id"] for h in history
+                if h["start_date"] <= end and (h["end_date"] == "" or h["end_date"] > end)})
+counts = [headcount(y) for y in years]
+change = [""] + [str(b - a) for a, b in zip(counts, counts[1:])]
+print(json.dumps({
+    "11": [[u] for u in consecutive],
+    "12": [[g] for g in quiet],
+    "13": [[str(y), str(c), d] for y, c, d in zip(years, counts, change)],
+}))
+"#;
+
+/// Another seed's generated data: every kata's answer, over the lake and over the
+/// database, is what a reference implementation in Python computes from the files.
+#[test]
+fn the_katas_on_generated_data_agree_with_a_reference_implementation() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let out = run_ok(
+        pipelab(None)
+            .args([
+                "scenario",
+                "run",
+                "interview-katas",
+                "--seed",
+                "7",
+                "--size",
+                "small",
+            ])
+            .arg("--dir")
+            .arg(&run),
+    );
+    assert!(out.contains("6 answers on generated data"), "{out}");
+    let reference = json_of(
+        std::process::Command::new(python())
+            .args(["-c", PYTHON_KATAS])
+            .arg(run.join("data-generated/data")),
+    );
+    for step in ["11", "12", "13"] {
+        let want: Vec<Vec<String>> = serde_json::from_value(reference[step].clone()).unwrap();
+        assert!(
+            !want.is_empty(),
+            "step {step}: the generated data has no answer"
+        );
+        for over in ["lake", "database"] {
+            let saved = run.join(format!("answers/step-{step}-{over}.csv"));
+            let text = std::fs::read_to_string(&saved).unwrap();
+            let got: Vec<Vec<String>> = text
+                .lines()
+                .skip(1)
+                .map(|l| l.split(',').map(str::to_string).collect())
+                .collect();
+            assert_eq!(got, want, "{}", saved.display());
+        }
+    }
 }

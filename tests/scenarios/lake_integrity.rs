@@ -32,7 +32,8 @@ fn time_travel_views_and_verify_work_as_other_readers_see_the_table() {
             .args(["scenario", "run", "lake-integrity", "--dir"])
             .arg(&run),
     );
-    assert!(out.contains("5 answers as expected"), "{out}");
+    assert!(out.contains("6 answers as expected"), "{out}");
+    assert!(out.contains("amount_plausible 0.00 FAILED"), "{out}");
     assert!(
         out.contains("history of lake table orders: 4 commits"),
         "{out}"

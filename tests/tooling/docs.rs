@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 
 /// The pages, in the order a reader meets them (and the order they run in).
-const PAGES: [&str; 11] = [
+const PAGES: [&str; 14] = [
     "README.md",
     "docs/operations.md",
     "docs/pipeline.md",
@@ -45,6 +45,9 @@ const PAGES: [&str; 11] = [
     "scenarios/interview-katas/README.md",
     "scenarios/skyline-cohort/README.md",
     "scenarios/lake-integrity/README.md",
+    "scenarios/query-audit/README.md",
+    "scenarios/nosql-vs-sql/README.md",
+    "scenarios/clickstream/README.md",
 ];
 
 const README_MAX_LINES: usize = 150;

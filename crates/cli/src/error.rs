@@ -17,6 +17,9 @@ pub(crate) enum Blame {
     Environment,
     /// The command ran and found the data damaged (`pipelab lake verify`): exit code 3.
     Data,
+    /// Ctrl-C stopped a command that runs to an end of its own: exit code 130, as a
+    /// shell reports a process ended by SIGINT.
+    Interrupted,
 }
 
 impl Blame {
@@ -33,6 +36,7 @@ impl Blame {
             Blame::User => ExitCode::from(2),
             Blame::Environment => ExitCode::from(1),
             Blame::Data => ExitCode::from(3),
+            Blame::Interrupted => ExitCode::from(130),
         }
     }
 }
@@ -66,6 +70,14 @@ impl CliError {
         CliError {
             error: message.into(),
             blame: Blame::Data,
+        }
+    }
+
+    /// Ctrl-C stopped the command before its end.
+    pub(crate) fn interrupted(message: impl Into<BoxError>) -> Self {
+        CliError {
+            error: message.into(),
+            blame: Blame::Interrupted,
         }
     }
 

@@ -18,6 +18,14 @@ pub(crate) fn init(filter: &str) -> Result<(), String> {
             }
         }
     }
+    // The embedded broker logs at ERROR every error code it answers with, such as a
+    // topic that exists already, which its clients take as success: the errors that
+    // matter reach pipelab as Kafka errors, and pipelab reports them.
+    if !filter.contains("tansu")
+        && let Ok(quiet) = "tansu_storage=off".parse()
+    {
+        directives = directives.add_directive(quiet);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(directives)
         .with_writer(std::io::stderr)

@@ -70,7 +70,8 @@ enum Command {
     Query(commands::query::QueryArgs),
     /// The lake's catalog: tables, a table's columns, partitions, history and schema history.
     Lake(commands::lake::LakeArgs),
-    /// Produce a generated clickstream to a Kafka topic (or print it as JSON lines).
+    /// Generate data (a clickstream, logins, orders, support requests, documents, ...) to a
+    /// Kafka topic, or print it as JSON lines or CSV.
     Gen(commands::generate::GenArgs),
     /// Produce the lines of a file (or stdin) to a Kafka topic, one record per line.
     Produce(commands::produce::ProduceArgs),

@@ -71,7 +71,7 @@ impl Check {
 
 impl QualityRule {
     /// What the rule lacks or has too much of, for the spec's check.
-    pub(crate) fn problem(&self) -> Option<String> {
+    pub fn problem(&self) -> Option<String> {
         let needs = |what: &str| Some(format!("{} needs `{what}`", self.check.name()));
         match self.check {
             Check::Validity if self.condition.is_none() => needs("condition"),
@@ -125,20 +125,32 @@ fn quote(column: &str) -> String {
 
 /// One rule measured on one commit.
 #[derive(Debug, Clone)]
-pub(crate) struct Measured {
+pub struct Measured {
     rule: QualityRule,
     rows: i64,
     value: f64,
 }
 
 impl Measured {
-    fn passed(&self) -> bool {
+    /// Whether the value reaches the rule's `min` (always, without one).
+    pub fn passed(&self) -> bool {
         self.rule.min.is_none_or(|m| self.value >= m)
+    }
+
+    /// The rule's name.
+    pub fn rule(&self) -> &str {
+        &self.rule.rule
+    }
+
+    /// The fraction of the commit's rows that passed (0 to 1).
+    pub fn value(&self) -> f64 {
+        self.value
     }
 }
 
-/// Measures commits and keeps the metrics in their table.
-pub(crate) struct QualitySink {
+/// Measures commits and keeps the metrics in their table (the pipeline's sink, and any
+/// other writer of a lake table that measures its commits the same way).
+pub struct QualitySink {
     name: String,
     pipeline: String,
     table: String,
@@ -147,7 +159,9 @@ pub(crate) struct QualitySink {
 }
 
 impl QualitySink {
-    pub(crate) fn new(name: String, pipeline: &str, table: &str, rules: Vec<QualityRule>) -> Self {
+    /// Metrics of `table`'s commits by `pipeline` (who wrote them), kept in lake table
+    /// `name`.
+    pub fn new(name: String, pipeline: &str, table: &str, rules: Vec<QualityRule>) -> Self {
         Self {
             name,
             pipeline: pipeline.to_string(),
@@ -159,10 +173,7 @@ impl QualitySink {
 
     /// The rules measured on `batches` (the rows about to be committed). A rule whose SQL
     /// does not run (a column that is not there, a bad condition) is a spec error.
-    pub(crate) async fn measure(
-        &self,
-        batches: &[RecordBatch],
-    ) -> Result<Vec<Measured>, PipelineError> {
+    pub async fn measure(&self, batches: &[RecordBatch]) -> Result<Vec<Measured>, PipelineError> {
         let Some(first) = batches.first() else {
             return Ok(Vec::new());
         };
@@ -202,12 +213,7 @@ impl QualitySink {
 
     /// Keep the metrics of the commit that made `version`. Best effort: a failure is
     /// logged (the data is committed already).
-    pub(crate) async fn record(
-        &mut self,
-        lake: &LakeLocation,
-        version: i64,
-        measured: Vec<Measured>,
-    ) {
+    pub async fn record(&mut self, lake: &LakeLocation, version: i64, measured: Vec<Measured>) {
         if measured.is_empty() {
             return;
         }

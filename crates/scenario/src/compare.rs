@@ -1,12 +1,14 @@
 //! An answer against its expected file: a CSV with a header line, written by hand or by
 //! another engine. Values compare as text, numbers as numbers (`2.50` is `2.5`), and an
-//! empty field is NULL (both print as nothing); rows in order when the query sorts them, as a multiset otherwise.
+//! empty field is NULL (both print as nothing); rows in order when the query sorts them,
+//! as a multiset otherwise. `{today}` in an expected file is the run's date (UTC), for
+//! answers about events the run itself made.
 
 use std::path::Path;
 
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
+use arrow::array::{ArrayRef, RecordBatch, StringArray};
 use arrow::csv::ReaderBuilder;
 use arrow::csv::reader::Format;
 use arrow::datatypes::{DataType, Field, Schema};
@@ -31,10 +33,49 @@ impl Table {
         })
     }
 
+    /// Rows of JSON values (a Trino client's answer) as text: strings as they are,
+    /// other values as their JSON, NULL as the empty string.
+    pub(crate) fn of_json(columns: Vec<String>, rows: &[Vec<serde_json::Value>]) -> Self {
+        let text = |v: &serde_json::Value| match v {
+            serde_json::Value::Null => String::new(),
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        Table {
+            columns,
+            rows: rows.iter().map(|r| r.iter().map(text).collect()).collect(),
+        }
+    }
+
+    /// The table drawn as arrow draws an answer.
+    pub(crate) fn printed(&self) -> Result<String, arrow::error::ArrowError> {
+        let columns: Vec<(String, ArrayRef)> = self
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                let values = self.rows.iter().map(|r| r.get(i).map(String::as_str));
+                (
+                    name.clone(),
+                    Arc::new(StringArray::from_iter(values)) as ArrayRef,
+                )
+            })
+            .collect();
+        if columns.is_empty() {
+            return Ok(String::new());
+        }
+        let batch = RecordBatch::try_from_iter(columns)?;
+        Ok(arrow::util::pretty::pretty_format_batches(&[batch])?.to_string())
+    }
+
     /// A CSV file with a header line, every field read as text by arrow's CSV reader.
     pub(crate) fn of_csv(path: &Path) -> Result<Self, String> {
         let at = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
-        let open = || std::fs::File::open(path).map_err(|e| at(&e));
+        let today = chrono::Utc::now().date_naive().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| at(&e))?
+            .replace("{today}", &today);
+        let open = || Ok::<_, String>(std::io::Cursor::new(text.as_bytes()));
         let format = Format::default().with_header(true);
         let (inferred, _) = format.infer_schema(open()?, Some(1)).map_err(|e| at(&e))?;
         let columns: Vec<String> = inferred.fields().iter().map(|f| f.name().clone()).collect();

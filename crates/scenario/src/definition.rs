@@ -23,8 +23,32 @@ pub struct Scenario {
     pub takes: String,
     /// The steps, run in order.
     pub steps: Vec<Step>,
+    /// The data files `--size` and `--seed` generate instead of reading them.
+    pub generate: Option<GeneratePlan>,
     /// The folder it was read from: the steps' files are relative to it.
     pub folder: PathBuf,
+}
+
+/// `[generate]`: which data files can be generated, of which kind, at which sizes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GeneratePlan {
+    /// Rows per size (the world's size: see [`crate::generate`]).
+    pub rows: Sizes,
+    /// Each data file (as the steps name it) and the kind of data it holds.
+    pub files: std::collections::BTreeMap<String, String>,
+}
+
+/// Rows at each `--size`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sizes {
+    /// `--size small`.
+    pub small: u64,
+    /// `--size default` (with `--seed`).
+    pub default: u64,
+    /// `--size large`.
+    pub large: u64,
 }
 
 /// `scenario.toml` as written: each step kept as a table with its place in the file, so
@@ -38,6 +62,8 @@ struct Written {
     #[serde(default)]
     needs: Vec<Need>,
     takes: String,
+    #[serde(default)]
+    generate: Option<GeneratePlan>,
     steps: Vec<toml::Spanned<toml::Table>>,
 }
 
@@ -68,6 +94,60 @@ pub enum Step {
     Corrupt(CorruptStep),
     /// Check a lake table's files against its log, expecting it intact or damaged.
     Verify(VerifyStep),
+    /// Start `pipelab serve` on the run's catalogs, or kill it.
+    Server(ServerStep),
+    /// Run SQL again and again until it answers with a row, or give up.
+    Wait(WaitStep),
+}
+
+/// `kind = "server"`: `pipelab serve` as a child process of the run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerStep {
+    /// What to do to it.
+    pub action: ServerAction,
+    /// Log every query's events to the broker's `pipelab_queries` topic (`[query_log]`);
+    /// start only.
+    #[serde(default)]
+    pub query_log: bool,
+}
+
+/// What a server step does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServerAction {
+    /// Start it on a port the system chooses, and wait until it listens.
+    Start,
+    /// Kill it with SIGKILL, as a crash would end it: nothing of it runs afterwards.
+    Kill,
+}
+
+/// `kind = "wait"`: a condition, as SQL that answers with a row once it holds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitStep {
+    /// The condition, as printed.
+    pub title: String,
+    /// The SQL file, relative to the scenario's folder.
+    pub file: String,
+    /// How long to wait before the step fails (default 30).
+    #[serde(default = "default_wait_seconds")]
+    pub timeout_seconds: u64,
+}
+
+fn default_wait_seconds() -> u64 {
+    30
+}
+
+/// Who runs a query step's SQL.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    /// The runner's own query engine, on the run's catalogs file.
+    #[default]
+    Engine,
+    /// The running `pipelab serve`, through Trino's client protocol, as a client would.
+    Server,
 }
 
 /// `kind = "history"`: a lake table's commits.
@@ -147,6 +227,15 @@ pub struct LoadStep {
     /// Partitions of a topic the step makes (topic only; default 3).
     #[serde(default)]
     pub partitions: Option<i32>,
+    /// A SQL file with the `CREATE TABLE` the rows must fit (database only, JSON lines):
+    /// a strict relational load, each document checked against the declared columns,
+    /// the ones that do not fit kept in `TABLE_refused` with their line and why.
+    #[serde(default)]
+    pub schema: Option<String>,
+    /// Data-quality rules measured on the rows of the commit (lake only), as a pipeline's
+    /// `[[sink.quality]]` has them; the metrics go to lake table `TABLE_quality`.
+    #[serde(default)]
+    pub quality: Vec<pipelab_pipeline::quality::QualityRule>,
 }
 
 /// `kind = "pipeline"`: a pipeline spec run until its topic is drained, on the run's
@@ -180,6 +269,13 @@ pub struct QueryStep {
     /// schema (`lake.default`, or `ops.SCHEMA`): the same answer is expected from each.
     #[serde(default)]
     pub over: Vec<Target>,
+    /// Who runs it: the runner's engine (default) or the running server.
+    #[serde(default)]
+    pub via: Via,
+    /// Submit it to the server and read no answer: it stays running, waiting on its
+    /// client (a long query a server crash interrupts). `via = "server"` only.
+    #[serde(default)]
+    pub leave_running: bool,
 }
 
 impl Target {
@@ -207,11 +303,19 @@ impl Step {
                 },
                 load.table
             ),
+            Step::Query(query) if query.via == Via::Server => {
+                format!("query through pipelab serve: {}", query.title)
+            }
             Step::Query(query) => format!("query: {}", query.title),
             Step::Pipeline(pipeline) => format!("pipeline {}", pipeline.spec),
             Step::History(step) => format!("history of lake table {}", step.table),
             Step::Corrupt(step) => format!("corrupt a data file of lake table {}", step.table),
             Step::Verify(step) => format!("verify lake table {}", step.table),
+            Step::Server(step) => match step.action {
+                ServerAction::Start => "start pipelab serve".into(),
+                ServerAction::Kill => "kill pipelab serve (SIGKILL)".into(),
+            },
+            Step::Wait(step) => format!("wait: {}", step.title),
         }
     }
 }
@@ -232,6 +336,39 @@ impl LoadStep {
         }
         if self.into != Target::Lake && !self.partition_by.is_empty() {
             return Err(problem("`partition_by` is for `into = \"lake\"`".into()));
+        }
+        if !self.quality.is_empty() && self.into != Target::Lake {
+            return Err(problem("`quality` is for `into = \"lake\"`".into()));
+        }
+        if let Some(why) = self.quality.iter().find_map(|rule| rule.problem()) {
+            return Err(problem(format!("quality rule: {why}")));
+        }
+        if self.schema.is_some() && (self.into != Target::Database || self.sql.is_some()) {
+            return Err(problem(
+                "`schema` is for `into = \"database\"`, and takes the documents as they are \
+                 (no `sql`)"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl QueryStep {
+    /// The options that need the server, or not, are given only with it.
+    fn check(&self, problem: &dyn Fn(String) -> ScenarioError) -> Result<(), ScenarioError> {
+        if self.over.contains(&Target::Topic) {
+            return Err(problem("`over` takes \"lake\" and \"database\"".into()));
+        }
+        if self.via == Via::Server && self.as_of.is_some() {
+            return Err(problem(
+                "`as_of` runs on the runner's engine; leave out `via = \"server\"`".into(),
+            ));
+        }
+        if self.leave_running && (self.via != Via::Server || self.expect.is_some()) {
+            return Err(problem(
+                "`leave_running` is for `via = \"server\"` and reads no answer to `expect`".into(),
+            ));
         }
         Ok(())
     }
@@ -267,9 +404,11 @@ impl Scenario {
             needs: written.needs,
             takes: written.takes,
             steps,
+            generate: written.generate,
             folder: folder.to_path_buf(),
         };
         scenario.check_files(&path)?;
+        scenario.check_generate(&path)?;
         Ok(scenario)
     }
 
@@ -278,13 +417,41 @@ impl Scenario {
         self.needs.contains(&need)
     }
 
+    /// `[generate]` names kinds there are, and files the steps load.
+    fn check_generate(&self, path: &Path) -> Result<(), ScenarioError> {
+        let Some(plan) = &self.generate else {
+            return Ok(());
+        };
+        let problem = |message: String| ScenarioError::Definition {
+            path: path.to_path_buf(),
+            message: format!("[generate]: {message}"),
+        };
+        for (file, kind) in &plan.files {
+            crate::generate::Kind::parse(kind).map_err(problem)?;
+            let loaded = self
+                .steps
+                .iter()
+                .any(|s| matches!(s, Step::Load(load) if &load.file == file));
+            if !loaded {
+                return Err(problem(format!("no step loads {file}")));
+            }
+        }
+        Ok(())
+    }
+
     /// Every file a step names exists, and a database step has the database declared.
     fn check_files(&self, path: &Path) -> Result<(), ScenarioError> {
         for (i, step) in self.steps.iter().enumerate() {
             let files: Vec<&str> = match step {
-                Step::Load(load) => vec![load.file.as_str()],
+                Step::Load(load) => [Some(load.file.as_str()), load.schema.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect(),
                 Step::Pipeline(pipeline) => vec![pipeline.spec.as_str()],
-                Step::History(_) | Step::Corrupt(_) | Step::Verify(_) => vec![],
+                Step::History(_) | Step::Corrupt(_) | Step::Verify(_) | Step::Server(_) => {
+                    vec![]
+                }
+                Step::Wait(step) => vec![step.file.as_str()],
                 Step::Query(query) => [Some(query.file.as_str()), query.expect.as_deref()]
                     .into_iter()
                     .flatten()
@@ -304,7 +471,10 @@ impl Scenario {
                 Step::Load(load) => (load.into == Target::Database, load.into == Target::Topic),
                 Step::Query(query) => (query.over.contains(&Target::Database), false),
                 Step::Pipeline(_) => (false, true),
-                Step::History(_) | Step::Corrupt(_) | Step::Verify(_) => (false, false),
+                Step::Server(step) => (false, step.query_log),
+                Step::History(_) | Step::Corrupt(_) | Step::Verify(_) | Step::Wait(_) => {
+                    (false, false)
+                }
             };
             if uses_database && !self.needs(Need::Database) {
                 return Err(problem(
@@ -317,10 +487,14 @@ impl Scenario {
             if let Step::Load(load) = step {
                 load.check(&problem)?;
             }
-            if let Step::Query(query) = step
-                && query.over.contains(&Target::Topic)
+            if let Step::Query(query) = step {
+                query.check(&problem)?;
+            }
+            if let Step::Server(step) = step
+                && step.action == ServerAction::Kill
+                && step.query_log
             {
-                return Err(problem("`over` takes \"lake\" and \"database\"".into()));
+                return Err(problem("`query_log` is for `action = \"start\"`".into()));
             }
         }
         Ok(())

@@ -13,6 +13,16 @@ fn lake_failure(e: LakeError) -> Failure {
     Failure::of(e.is_user_fixable(), e)
 }
 
+/// The columns of a table's history a history step prints.
+const HISTORY_COLUMNS: [&str; 6] = [
+    "version",
+    "time",
+    "operation",
+    "files_added",
+    "files_removed",
+    "rows_added",
+];
+
 impl Run<'_> {
     /// The table's commits, newest first, as `pipelab lake history` lists them.
     pub(crate) async fn history(&mut self, step: &TableStep) -> Result<(String, String), Failure> {
@@ -21,6 +31,14 @@ impl Run<'_> {
             .map_err(lake_failure)?;
         let commits = table.history(None).await.map_err(lake_failure)?;
         let batch = to_batch(&commits).map_err(Failure::environment)?;
+        // What fits in 100 columns: `pipelab lake history` shows the bytes and the
+        // offsets each commit carries.
+        let schema = batch.schema();
+        let shown: Vec<usize> = HISTORY_COLUMNS
+            .iter()
+            .filter_map(|name| schema.index_of(name).ok())
+            .collect();
+        let batch = batch.project(&shown).map_err(Failure::environment)?;
         Ok((plural(commits.len() as u64, "commit"), printed(&[batch])?))
     }
 

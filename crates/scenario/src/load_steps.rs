@@ -6,19 +6,25 @@ use std::path::Path;
 use pipelab_devstack::KAFKA_CONSUMER_OVERRIDES;
 use pipelab_lake::{LakeTable, Partitioning, TableSpec};
 use pipelab_pipeline::PipelineSpec;
+use pipelab_pipeline::quality::{Measured, QualitySink};
 
 use crate::definition::{LoadStep, PipelineStep, Target};
 use crate::explain::Arrow;
 use crate::ops::OPS_CATALOG;
 use crate::read::{Rows, read_file};
 use crate::runner::{Failure, Run, plural};
+use crate::strict::{check_documents, declared_table, refused_rows};
 
 impl Run<'_> {
     /// Read the step's file, then write its rows where it says.
     pub(crate) async fn load(&mut self, step: &LoadStep) -> Result<(String, String), Failure> {
-        let path = self.scenario.folder.join(&step.file);
+        let path = self.data_path(&step.file);
         if step.into == Target::Topic {
             return Ok((self.load_topic(step, &path).await?, String::new()));
+        }
+        if let Some(schema) = &step.schema {
+            self.engine = None;
+            return self.load_strict(step, &path, schema).await;
         }
         let rows = read_file(&path, step.sql.as_deref())
             .await
@@ -44,8 +50,25 @@ impl Run<'_> {
             .await
             .map_err(lake_error)?;
         let count = rows.count();
+        let quality_table = format!("{}_quality", step.table);
+        let quality = QualitySink::new(
+            quality_table.clone(),
+            &format!("load {}", step.file),
+            &step.table,
+            step.quality.clone(),
+        );
+        let measured = quality
+            .measure(&rows.batches)
+            .await
+            .map_err(|e| Failure::of(e.is_user_fixable(), e))?;
         let commit = table.append(rows.batches, &[]).await.map_err(lake_error)?;
         self.lake_tables.insert(step.table.clone());
+        let metrics = quality_summary(&measured);
+        if !measured.is_empty() {
+            let mut quality = quality;
+            quality.record(&self.lake, commit.version, measured).await;
+            self.lake_tables.insert(quality_table);
+        }
         self.arrows.push(Arrow::new(
             &step.file,
             plural(count, "row"),
@@ -56,7 +79,7 @@ impl Run<'_> {
             ),
         ));
         Ok(format!(
-            "{} in {} ({} bytes), table version {}",
+            "{} in {} ({} bytes), table version {}{metrics}",
             plural(count, "row"),
             plural(commit.files_added as u64, "file"),
             commit.bytes_added,
@@ -79,6 +102,78 @@ impl Run<'_> {
             format!("{} table {}", ops.engine(), step.table),
         ));
         Ok(format!("{} in {}", plural(count, "row"), ops.engine()))
+    }
+
+    /// Check each document against the declared table; insert those that fit, keep the
+    /// others in `TABLE_refused`.
+    async fn load_strict(
+        &mut self,
+        step: &LoadStep,
+        path: &Path,
+        schema_file: &str,
+    ) -> Result<(String, String), Failure> {
+        let read = |path: &Path| {
+            std::fs::read_to_string(path)
+                .map_err(|e| Failure::user(format!("{}: {e}", path.display())))
+        };
+        let ddl_path = self.scenario.folder.join(schema_file);
+        let (name, schema) = declared_table(&read(&ddl_path)?)
+            .await
+            .map_err(|e| Failure::user(format!("{schema_file}: {e}")))?;
+        if name != step.table {
+            return Err(Failure::user(format!(
+                "{schema_file} creates table {name}, and the step loads {}",
+                step.table
+            )));
+        }
+        let checked = check_documents(&read(path)?, &schema)
+            .map_err(|e| Failure::user(format!("{}: {e}", step.file)))?;
+        let ops = self.database.as_ref().ok_or_else(|| {
+            Failure::user("the scenario does not declare `needs = [\"database\"]`")
+        })?;
+        let database = ops.database().map_err(Failure::user)?;
+        let blame = |e: pipelab_federate::RegisterError| Failure::of(e.is_user_fixable(), e);
+        database
+            .replace_table(OPS_CATALOG, &step.table, schema, checked.batches)
+            .await
+            .map_err(blame)?;
+        let refused_table = format!("{}_refused", step.table);
+        let (refused_schema, refused) =
+            refused_rows(&checked.refused).map_err(Failure::environment)?;
+        database
+            .replace_table(OPS_CATALOG, &refused_table, refused_schema, vec![refused])
+            .await
+            .map_err(blame)?;
+        let engine = ops.engine();
+        self.arrows.extend([
+            Arrow::new(
+                &step.file,
+                plural(checked.accepted, "row"),
+                format!("{engine} table {}", step.table),
+            ),
+            Arrow::new(
+                &step.file,
+                plural(checked.refused.len() as u64, "refused row"),
+                format!("{engine} table {refused_table}"),
+            ),
+        ]);
+        let first = checked.refused.first().map(|r| {
+            let column = if r.column.is_empty() {
+                String::new()
+            } else {
+                format!(" {}", r.column)
+            };
+            format!("; first: line {}{column}: {}", r.line, r.detail)
+        });
+        Ok((
+            format!(
+                "{} in {engine}; {} refused into {refused_table}{}",
+                plural(checked.accepted, "row"),
+                checked.refused.len(),
+                first.unwrap_or_default()
+            ),
+            String::new(),
+        ))
     }
 
     /// Produce each line of the file as one record, keyed by the step's field (or, when
@@ -196,6 +291,21 @@ impl Run<'_> {
             String::new(),
         ))
     }
+}
+
+/// The quality rules' values, as the step's summary ends: `; quality: rule 1.00, …`.
+fn quality_summary(measured: &[Measured]) -> String {
+    if measured.is_empty() {
+        return String::new();
+    }
+    let each: Vec<String> = measured
+        .iter()
+        .map(|m| {
+            let failed = if m.passed() { "" } else { " FAILED" };
+            format!("{} {:.2}{failed}", m.rule(), m.value())
+        })
+        .collect();
+    format!("; quality: {}", each.join(", "))
 }
 
 /// The text of a JSON line's `field`, to key its record by.

@@ -1,7 +1,7 @@
 //! Running a scenario: its steps in order, in a folder of its own (the lake, the SQLite
 //! database, the catalogs file), printing what each did as it goes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -14,10 +14,12 @@ use pipelab_federate::catalogs::Catalogs;
 use pipelab_lake::LakeLocation;
 
 use crate::compare::{Table, difference};
-use crate::definition::{Need, QueryStep, Scenario, Step, Target};
+use crate::definition::{Need, QueryStep, Scenario, Step, Target, Via};
 use crate::error::ScenarioError;
 use crate::explain::{Arrow, draw, readme_section};
 use crate::ops::{OPS_CATALOG, OpsDatabase};
+use crate::server_steps::Server;
+use crate::sizes::{GeneratedData, generate_files};
 
 /// How to run a scenario.
 #[derive(Debug, Clone)]
@@ -30,6 +32,10 @@ pub struct RunOptions {
     /// Print the architecture before the steps, and after them what ran with its
     /// numbers and the trade-offs to mention (from the scenario's README).
     pub explain: bool,
+    /// The pipelab program, which server steps start as `pipelab serve`.
+    pub program: Option<PathBuf>,
+    /// Generated data instead of the scenario's own files (`--size`, `--seed`).
+    pub generated: Option<GeneratedData>,
 }
 
 /// What a run left behind, for the commands that explore it.
@@ -45,6 +51,8 @@ pub struct Outcome {
     pub database: Option<OpsDatabase>,
     /// Answers checked against their expected files.
     pub checked: usize,
+    /// Answers saved but not checked (generated data).
+    pub unchecked: usize,
     /// The whole run's time.
     pub elapsed: Duration,
 }
@@ -78,16 +86,29 @@ impl Failure {
 /// A run in progress.
 pub(crate) struct Run<'a> {
     pub(crate) scenario: &'a Scenario,
+    /// The run's folder.
+    pub(crate) dir: PathBuf,
+    /// The pipelab program, for server steps.
+    pub(crate) program: Option<PathBuf>,
+    /// The running `pipelab serve`, between a start and a kill step.
+    pub(crate) server: Option<Server>,
     pub(crate) lake: LakeLocation,
     pub(crate) lake_dir: PathBuf,
     /// The embedded broker (and S3 endpoint), when the scenario needs Kafka.
     pub(crate) stack: Option<DevStack>,
+    /// The catalogs the run's queries see: the lake, the database and, while the broker
+    /// runs, its topics as catalog `kafka`.
     pub(crate) catalogs: PathBuf,
     pub(crate) database: Option<OpsDatabase>,
     /// Opened at the first query, and again after a load changed what there is.
     pub(crate) engine: Option<QueryEngine>,
     pub(crate) lake_tables: BTreeSet<String>,
     pub(crate) checked: usize,
+    pub(crate) unchecked: usize,
+    /// The data files generated in place of the scenario's, by the name steps give them.
+    pub(crate) generated: BTreeMap<String, PathBuf>,
+    /// The step running, from 1 (answers are saved by it).
+    pub(crate) step: usize,
     /// What moved where, with the numbers, for `--explain`.
     pub(crate) arrows: Vec<Arrow>,
 }
@@ -109,10 +130,6 @@ pub async fn run(
         opts.database
             .unwrap_or_else(|| OpsDatabase::Sqlite(opts.dir.join("ops.db")))
     });
-    let catalogs = opts.dir.join("catalogs.toml");
-    let text = catalogs_toml(&lake_dir, database.as_ref())
-        .map_err(|message| ScenarioError::Database { message })?;
-    std::fs::write(&catalogs, text).map_err(io(&catalogs))?;
     pipelab_lake::register_handlers();
     let lake =
         LakeLocation::parse(&lake_dir.display().to_string(), Default::default()).map_err(|e| {
@@ -121,21 +138,53 @@ pub async fn run(
                 source: std::io::Error::other(e),
             }
         })?;
+    let generated = match opts.generated {
+        Some(data) => {
+            let (files, said) = generate_files(scenario, data, &opts.dir)?;
+            writeln!(out, "{said}\n").map_err(io(&opts.dir))?;
+            files
+        }
+        None => BTreeMap::new(),
+    };
     let stack = if scenario.needs(Need::Kafka) {
         Some(start_stack(&opts.dir.join("stack")).await?)
     } else {
         None
     };
+    // What the run leaves behind names the lake and the database; while it runs, the
+    // broker's topics are a catalog too (the broker stops with the run).
+    let catalogs = opts.dir.join("catalogs.toml");
+    let text = catalogs_toml(&lake_dir, database.as_ref())
+        .map_err(|message| ScenarioError::Database { message })?;
+    std::fs::write(&catalogs, &text).map_err(io(&catalogs))?;
+    let live_catalogs = match &stack {
+        Some(stack) => {
+            let live = opts.dir.join("live-catalogs.toml");
+            let text = format!(
+                "{text}\n[catalogs.{KAFKA_CATALOG}]\nkind = \"kafka\"\nbrokers = {:?}\n",
+                stack.kafka_bootstrap()
+            );
+            std::fs::write(&live, text).map_err(io(&live))?;
+            live
+        }
+        None => catalogs.clone(),
+    };
     let mut run = Run {
         scenario,
+        dir: opts.dir.clone(),
+        program: opts.program.clone(),
+        server: None,
         lake,
         lake_dir: lake_dir.clone(),
         stack,
-        catalogs: catalogs.clone(),
+        catalogs: live_catalogs,
         database: database.clone(),
         engine: None,
         lake_tables: BTreeSet::new(),
         checked: 0,
+        unchecked: 0,
+        generated,
+        step: 0,
         arrows: Vec::new(),
     };
     if let Some(database) = &database {
@@ -148,6 +197,8 @@ pub async fn run(
         writeln!(out, "Architecture (README.md):\n{drawn}\n").map_err(io(&opts.dir))?;
     }
     let steps = run.steps(out).await;
+    // The server uses the broker: it goes first.
+    run.server = None;
     if let Some(stack) = run.stack.take() {
         stack.shutdown().await;
     }
@@ -168,6 +219,7 @@ pub async fn run(
         lake_tables: run.lake_tables.into_iter().collect(),
         database,
         checked: run.checked,
+        unchecked: run.unchecked,
         elapsed: started.elapsed(),
     })
 }
@@ -181,6 +233,9 @@ async fn start_stack(dir: &Path) -> Result<DevStack, ScenarioError> {
             source: std::io::Error::other(e),
         })
 }
+
+/// The catalog a run's Kafka topics are tables of.
+pub(crate) const KAFKA_CATALOG: &str = "kafka";
 
 /// An answer as a table; an `EXPLAIN`'s plans as their own text, one after the other
 /// (in a table, every line would be as wide as the widest).
@@ -236,6 +291,7 @@ impl Run<'_> {
             };
             let printed = |e: std::io::Error| failed(Failure::environment(e));
             let started = Instant::now();
+            self.step = i + 1;
             let done = match step {
                 Step::Load(load) => self.load(load).await,
                 Step::Query(query) => self.query(query).await,
@@ -243,6 +299,8 @@ impl Run<'_> {
                 Step::History(step) => self.history(step).await,
                 Step::Corrupt(step) => self.corrupt(step).await,
                 Step::Verify(step) => self.verify(step).await,
+                Step::Server(step) => self.server(step).await,
+                Step::Wait(step) => self.wait(step).await,
             };
             let (summary, body) = done.map_err(&failed)?;
             let ms = started.elapsed().as_millis();
@@ -272,6 +330,9 @@ impl Run<'_> {
         let sql = std::fs::read_to_string(&path)
             .map_err(|e| Failure::user(format!("{}: {e}", path.display())))?;
         let sql = self.placeholders(&sql)?;
+        if step.leave_running {
+            return self.leave_running(step, &sql).await;
+        }
         if step.over.is_empty() {
             return self.answer(step, &sql, "").await;
         }
@@ -294,6 +355,53 @@ impl Run<'_> {
         sql: &str,
         over: &str,
     ) -> Result<(String, String), Failure> {
+        let at = if over.is_empty() {
+            step.file.clone()
+        } else {
+            format!("{} over the {over}", step.file)
+        };
+        let (table, mut actual) = match step.via {
+            Via::Server => self.answer_of_server(sql, &at).await?,
+            Via::Engine => self.answer_of_engine(step, sql, &at).await?,
+        };
+        let rows = plural(actual.rows.len() as u64, "row");
+        let saved = self.save_answer(over, &actual)?;
+        let expect = match &step.expect {
+            Some(_) if !self.generated.is_empty() => {
+                self.unchecked += 1;
+                let summary = format!("{rows}, saved in {saved}");
+                self.arrow_to_query(step, over, &rows);
+                return Ok((summary, table));
+            }
+            Some(expect) => expect,
+            None => {
+                self.arrow_to_query(step, over, &rows);
+                return Ok((rows, table));
+            }
+        };
+        let expected = Table::of_csv(&self.scenario.folder.join(expect)).map_err(Failure::user)?;
+        // An empty answer may come with no batch, and so with no column names.
+        if actual.columns.is_empty() && actual.rows.is_empty() {
+            actual.columns = expected.columns.clone();
+        }
+        if let Some(diff) = difference(&expected, &actual, step.ordered) {
+            return Err(Failure::user(format!(
+                "{at}: the answer differs from {expect}: {diff}\n{table}"
+            )));
+        }
+        self.checked += 1;
+        let summary = format!("{rows} as expected");
+        self.arrow_to_query(step, over, &summary);
+        Ok((summary, table))
+    }
+
+    /// Run the SQL on the runner's engine (over the lake as it was, for `as_of`).
+    async fn answer_of_engine(
+        &mut self,
+        step: &QueryStep,
+        sql: &str,
+        at: &str,
+    ) -> Result<(String, Table), Failure> {
         let time_travel;
         let engine = match step.as_of {
             Some(version) => {
@@ -302,47 +410,59 @@ impl Run<'_> {
             }
             None => self.engine().await?,
         };
-        let at = if over.is_empty() {
-            step.file.clone()
-        } else {
-            format!("{} over the {over}", step.file)
-        };
         let batches = engine
             .sql(sql)
             .await
             .map_err(|e| Failure::of(e.is_user_fixable(), format!("{at}: {e}")))?;
-        let table = printed(&batches)?;
-        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-        let Some(expect) = &step.expect else {
-            self.arrow_to_query(step, over, &plural(rows as u64, "row"));
-            return Ok((plural(rows as u64, "row"), table));
-        };
-        let expected = Table::of_csv(&self.scenario.folder.join(expect)).map_err(Failure::user)?;
-        // An empty answer may come with no batch, and so with no column names.
-        let columns = match batches.first() {
-            Some(b) => b
-                .schema()
-                .fields()
-                .iter()
-                .map(|f| f.name().clone())
-                .collect(),
-            None => expected.columns.clone(),
-        };
+        let columns = batches
+            .first()
+            .map(|b| {
+                b.schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .collect()
+            })
+            .unwrap_or_default();
         let actual = Table::of_batches(columns, &batches).map_err(Failure::environment)?;
-        if let Some(diff) = difference(&expected, &actual, step.ordered) {
-            return Err(Failure::user(format!(
-                "{at}: the answer differs from {expect}: {diff}\n{table}"
-            )));
-        }
-        self.checked += 1;
-        let summary = format!("{} as expected", plural(rows as u64, "row"));
-        self.arrow_to_query(step, over, &summary);
-        Ok((summary, table))
+        Ok((printed(&batches)?, actual))
+    }
+
+    /// Keep an answer as CSV in `answers/` (`step-07.csv`, `step-11-lake.csv`), for a
+    /// comparison with another engine; its path relative to the run's folder.
+    fn save_answer(&self, over: &str, answer: &Table) -> Result<String, Failure> {
+        let name = match over {
+            "" => format!("answers/step-{:02}.csv", self.step),
+            over => format!("answers/step-{:02}-{over}.csv", self.step),
+        };
+        let path = self.dir.join(&name);
+        let write = || -> Result<(), Box<dyn std::error::Error>> {
+            std::fs::create_dir_all(self.dir.join("answers"))?;
+            let mut csv = csv::Writer::from_path(&path)?;
+            csv.write_record(&answer.columns)?;
+            for row in &answer.rows {
+                csv.write_record(row)?;
+            }
+            csv.flush()?;
+            Ok(())
+        };
+        write().map_err(|e| Failure::environment(format!("{}: {e}", path.display())))?;
+        Ok(name)
+    }
+
+    /// Where a data file a step names is: generated in the run's folder, or the
+    /// scenario's own.
+    pub(crate) fn data_path(&self, file: &str) -> PathBuf {
+        self.generated
+            .get(file)
+            .cloned()
+            .unwrap_or_else(|| self.scenario.folder.join(file))
     }
 
     /// A query's arrow for `--explain`: from what it read, its answer's size, to it.
     fn arrow_to_query(&mut self, step: &QueryStep, over: &str, answer: &str) {
         let source = match (over, &self.database) {
+            ("", _) if step.via == Via::Server => "pipelab serve",
             ("", Some(_)) => "lake + database",
             ("", None) => "lake",
             (over, _) => over,
@@ -376,7 +496,7 @@ impl Run<'_> {
         Ok(sql.replace("{ops}", &self.tables_of(Target::Database)?))
     }
 
-    async fn engine(&mut self) -> Result<&QueryEngine, Failure> {
+    pub(crate) async fn engine(&mut self) -> Result<&QueryEngine, Failure> {
         if self.engine.is_none() {
             let catalogs = Catalogs::load(&self.catalogs).map_err(Failure::user)?;
             let engine = QueryEngine::open_catalogs(&catalogs)

@@ -46,6 +46,13 @@ struct RunArgs {
     /// to mention.
     #[arg(long)]
     explain: bool,
+    /// Run on generated data of this size (small, default, large) instead of the
+    /// scenario's own files; answers are saved in DIR/answers, not compared.
+    #[arg(long, value_parser = pipelab_scenario::Size::parse)]
+    size: Option<pipelab_scenario::Size>,
+    /// The seed of the generated data (implies generated data; default size: default).
+    #[arg(long)]
+    seed: Option<u64>,
 }
 
 impl Blamed for pipelab_scenario::ScenarioError {
@@ -112,13 +119,38 @@ async fn run_one(args: RunArgs) -> Result<(), CliError> {
         dir.display()
     ))?;
     let opts = RunOptions {
-        dir,
+        dir: dir.clone(),
         database,
         explain: args.explain,
+        program: std::env::current_exe().ok(),
+        generated: generated_data(args.size, args.seed),
     };
+    let interrupted = crate::signals::interrupted()?;
     let mut out = UntilClosed(std::io::stdout().lock());
-    let outcome = pipelab_scenario::run(&scenario, opts, &mut out).await?;
+    // Ctrl-C drops the run: its server is killed, its broker stops with the process, and
+    // its folder keeps what the steps so far wrote.
+    let outcome = tokio::select! {
+        outcome = pipelab_scenario::run(&scenario, opts, &mut out) => outcome?,
+        () = interrupted => {
+            return Err(CliError::interrupted(format!(
+                "scenario {} interrupted; what it wrote so far is in {}",
+                scenario.name,
+                dir.display()
+            )));
+        }
+    };
     emit(&follow_up(&scenario, &outcome))
+}
+
+/// The data to generate, when `--size` or `--seed` asks for it.
+fn generated_data(
+    size: Option<pipelab_scenario::Size>,
+    seed: Option<u64>,
+) -> Option<pipelab_scenario::GeneratedData> {
+    (size.is_some() || seed.is_some()).then(|| pipelab_scenario::GeneratedData {
+        size: size.unwrap_or(pipelab_scenario::Size::Default),
+        seed: seed.unwrap_or(pipelab_scenario::DEFAULT_SEED),
+    })
 }
 
 /// Write to standard output; a reader that went away (`| head`) ends the output, not
@@ -152,11 +184,17 @@ impl<W: Write> Write for UntilClosed<W> {
 fn follow_up(scenario: &Scenario, outcome: &Outcome) -> String {
     let me = command_name();
     let catalogs = outcome.catalogs.display();
+    let answers = match outcome.unchecked {
+        0 => format!("{} answers as expected", outcome.checked),
+        n => format!(
+            "{n} answers on generated data, saved in {}",
+            outcome.catalogs.with_file_name("answers").display()
+        ),
+    };
     let mut text = format!(
-        "{} finished in {:.1} s: {} answers as expected.\n\nExplore what it left behind:\n",
+        "{} finished in {:.1} s: {answers}.\n\nExplore what it left behind:\n",
         scenario.name,
         outcome.elapsed.as_secs_f64(),
-        outcome.checked
     );
     text += &format!("  {me} query --catalogs {catalogs} \"SHOW TABLES\"\n");
     if let Some(table) = outcome.lake_tables.first() {

@@ -1,0 +1,54 @@
+//! `pipelab scenario run clickstream`: website events through the embedded broker and
+//! the demo's pipeline into a lake partitioned by day. The runner checks the answers
+//! against `expected/` (computed from the events file in Python); here Python's
+//! `deltalake` reads the lake and finds every valid event once, under its event date.
+
+use crate::common::*;
+
+/// Events per partition directory of the lake, against the events file.
+const REFERENCE: &str = r#"
+import json, sys
+from collections import Counter
+from deltalake import DeltaTable
+run, events = sys.argv[1], sys.argv[2]
+rows = DeltaTable(f"{run}/lake/clicks").to_pyarrow_table().to_pylist()
+valid = []
+for line in open(events):
+    try:
+        valid.append(json.loads(line))
+    except ValueError:
+        pass
+print(json.dumps({
+    "lake": sorted(Counter(r["dt"] for r in rows).items()),
+    "file": sorted(Counter(e["ts"][:10] for e in valid).items()),
+    "ids": len({r["event_id"] for r in rows}) == len(rows) == len(valid),
+}))
+"#;
+
+#[test]
+fn every_event_lands_once_under_its_day_and_the_counters_agree() {
+    if !require(
+        "python deltalake",
+        python_has(&["deltalake"]),
+        "pip install deltalake",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let out = run_ok(
+        pipelab(None)
+            .args(["scenario", "run", "clickstream", "--dir"])
+            .arg(&run),
+    );
+    assert!(out.contains("5 answers as expected"), "{out}");
+    assert!(out.contains("1 dead letter"), "{out}");
+    let reference = json_of(
+        std::process::Command::new(python())
+            .args(["-c", REFERENCE])
+            .arg(&run)
+            .arg(scenario_folder("clickstream").join("data/clicks.jsonl")),
+    );
+    assert_eq!(reference["lake"], reference["file"], "{reference}");
+    assert_eq!(reference["ids"], true, "{reference}");
+}
