@@ -22,6 +22,11 @@ print(json.dumps({
     "refused": [list(r) for r in db.execute(
         "SELECT line, field, reason FROM products_refused ORDER BY line")],
 }))
+# pyarrow's scan threads can outlive the interpreter's teardown and abort it (exit 134,
+# apache/arrow#34314) after the answer is printed: leave without the teardown.
+import os
+sys.stdout.flush()
+os._exit(0)
 "#;
 
 fn run_nosql(dir: &Path, database: &[&str]) -> String {
@@ -46,10 +51,8 @@ fn the_lake_keeps_every_document_and_the_strict_load_refuses_what_does_not_fit()
     let run = dir.path().join("run");
     let out = run_nosql(&run, &[]);
     assert!(out.contains("6 answers as expected"), "{out}");
-    assert!(
-        out.contains("7 rows in sqlite; 9 refused into products_refused"),
-        "{out}"
-    );
+    assert!(out.contains("7 rows in SQLite"), "{out}");
+    assert!(out.contains("9 refused into products_refused"), "{out}");
     let reference = json_of(
         std::process::Command::new(python())
             .args(["-c", REFERENCE])

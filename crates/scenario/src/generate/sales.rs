@@ -14,16 +14,26 @@ struct Product {
 }
 
 /// The products of a world of `orders` orders: one per ten orders (at least four), in
-/// groups of about four.
+/// groups of about four, every group offered in the US.
 fn catalogue(orders: u64, seed: u64) -> (Vec<Product>, u64) {
     let mut rng = rng(seed, "products");
     let count = (orders / 10).max(4);
     let groups = (count / 4).max(3);
+    // Each group has a product in the US first, so that every group covers it; the
+    // rest are anywhere, in any group.
     let products = (0..count)
         .map(|i| Product {
             id: 101 + i,
-            area: rng.random_range(1..=3),
-            group: rng.random_range(1..=groups),
+            area: if i < groups {
+                1
+            } else {
+                rng.random_range(1..=3)
+            },
+            group: if i < groups {
+                i + 1
+            } else {
+                rng.random_range(1..=groups)
+            },
         })
         .collect();
     (products, groups)
