@@ -524,6 +524,64 @@ pub fn pasted(line: &str) -> std::process::Command {
     cmd
 }
 
+/// `pipelab scenario run NAME --dir DIR ARGS…`, which must succeed: what it printed.
+pub fn run_scenario(name: &str, dir: &Path, args: &[&str]) -> String {
+    run_ok(
+        pipelab(None)
+            .args(["scenario", "run", name, "--dir"])
+            .arg(dir)
+            .args(args),
+    )
+}
+
+/// `pipelab scenario run SCENARIO --dir DIR ARGS…` (a name or a folder), however it
+/// ends: for the tests of what a failing run says.
+pub fn scenario_output(scenario: impl AsRef<std::ffi::OsStr>, dir: &Path, args: &[&str]) -> Output {
+    output(
+        pipelab(None)
+            .args(["scenario", "run"])
+            .arg(scenario)
+            .arg("--dir")
+            .arg(dir)
+            .args(args),
+    )
+}
+
+/// The scenario on the machine's PostgreSQL and MariaDB in turn (`--postgres URL`, then
+/// `--mysql URL`): each run checks `answers` answers against `expected/`.
+pub fn runs_on_postgres_and_mariadb(name: &str, answers: usize) {
+    let databases = [("--postgres", postgres_url()), ("--mysql", mysql_url())];
+    for (flag, url) in databases {
+        if !require(flag, url.is_some(), "a database for PIPELAB_TEST_*_URL") {
+            continue;
+        }
+        let url = url.unwrap_or_default();
+        let dir = tempfile::tempdir().unwrap();
+        let out = run_scenario(name, &dir.path().join("run"), &[flag, &url]);
+        let checked = format!("{answers} answers as expected");
+        assert!(out.contains(&checked), "{name} {flag}: {out}");
+    }
+}
+
+/// Whether Python's `deltalake` is here to read the lake as another reader (required
+/// under CI).
+pub fn has_python_deltalake() -> bool {
+    require(
+        "python deltalake",
+        python_has(&["deltalake"]),
+        "pip install -r tests/python/requirements.txt",
+    )
+}
+
+/// A reference computed by a Python script (`python -c SCRIPT ARGS…`, the script
+/// importing `sys`): the JSON it printed.
+pub fn python_reference(script: &str, args: &[&Path]) -> serde_json::Value {
+    // pyarrow's scan threads can outlive the interpreter's teardown and abort it (exit
+    // 134, apache/arrow#34314) after the answer is printed: leave without the teardown.
+    let script = format!("{script}\nimport os\nsys.stdout.flush()\nos._exit(0)\n");
+    json_of(Command::new(python()).args(["-c", &script]).args(args))
+}
+
 /// A scenario's folder in the repository.
 pub fn scenario_folder(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -23,36 +23,24 @@ print(json.dumps({
     "file": sorted(Counter(e["ts"][:10] for e in valid).items()),
     "ids": len({r["event_id"] for r in rows}) == len(rows) == len(valid),
 }))
-# pyarrow's scan threads can outlive the interpreter's teardown and abort it (exit 134,
-# apache/arrow#34314) after the answer is printed: leave without the teardown.
-import os
-sys.stdout.flush()
-os._exit(0)
 "#;
 
 #[test]
 fn every_event_lands_once_under_its_day_and_the_counters_agree() {
-    if !require(
-        "python deltalake",
-        python_has(&["deltalake"]),
-        "pip install deltalake",
-    ) {
+    if !has_python_deltalake() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let out = run_ok(
-        pipelab(None)
-            .args(["scenario", "run", "clickstream", "--dir"])
-            .arg(&run),
-    );
+    let out = run_scenario("clickstream", &run, &[]);
     assert!(out.contains("5 answers as expected"), "{out}");
     assert!(out.contains("1 dead letter"), "{out}");
-    let reference = json_of(
-        std::process::Command::new(python())
-            .args(["-c", REFERENCE])
-            .arg(&run)
-            .arg(scenario_folder("clickstream").join("data/clicks.jsonl")),
+    let reference = python_reference(
+        REFERENCE,
+        &[
+            &run,
+            &scenario_folder("clickstream").join("data/clicks.jsonl"),
+        ],
     );
     assert_eq!(reference["lake"], reference["file"], "{reference}");
     assert_eq!(reference["ids"], true, "{reference}");

@@ -60,14 +60,7 @@ fn the_scenarios_run_on_generated_data() {
     ] {
         let dir = tempfile::tempdir().unwrap();
         let run = dir.path().join("run");
-        let out = run_ok(
-            pipelab(None)
-                .args([
-                    "scenario", "run", scenario, "--size", "small", "--seed", "5",
-                ])
-                .arg("--dir")
-                .arg(&run),
-        );
+        let out = run_scenario(scenario, &run, &["--size", "small", "--seed", "5"]);
         assert!(
             out.contains(&format!("{answers} answers on generated data")),
             "{scenario}: {out}"
@@ -75,10 +68,6 @@ fn the_scenarios_run_on_generated_data() {
         assert!(run.join("answers").read_dir().unwrap().count() >= answers);
     }
     let dir = tempfile::tempdir().unwrap();
-    let out = output(
-        pipelab(None)
-            .args(["scenario", "run", "query-audit", "--seed", "5", "--dir"])
-            .arg(dir.path().join("run")),
-    );
+    let out = scenario_output("query-audit", &dir.path().join("run"), &["--seed", "5"]);
     assert_user_error(out, &["no [generate] section", "runs on its own data only"]);
 }

@@ -13,15 +13,6 @@ fn katas_folder() -> PathBuf {
     scenario_folder("interview-katas")
 }
 
-fn run_katas(dir: &Path, database: &[&str]) -> String {
-    run_ok(
-        pipelab(None)
-            .args(["scenario", "run", "interview-katas", "--dir"])
-            .arg(dir)
-            .args(database),
-    )
-}
-
 /// The katas in SQLite's own dialect, as a second engine answers them.
 const SQLITE_KATAS: &str = r#"
 import json, sqlite3, sys
@@ -47,13 +38,9 @@ print(json.dumps({"consecutive": consecutive, "groups": groups,
 fn the_katas_answer_as_the_notes_say_on_sqlite_and_sqlite_agrees() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let out = run_katas(&run, &[]);
+    let out = run_scenario("interview-katas", &run, &[]);
     assert!(out.contains("6 answers as expected"), "{out}");
-    let reference = json_of(
-        std::process::Command::new(python())
-            .args(["-c", SQLITE_KATAS])
-            .arg(run.join("ops.db")),
-    );
+    let reference = python_reference(SQLITE_KATAS, &[&run.join("ops.db")]);
     assert_eq!(
         reference["consecutive"],
         serde_json::json!(["user_001", "user_002", "user_003"])
@@ -67,15 +54,7 @@ fn the_katas_answer_as_the_notes_say_on_sqlite_and_sqlite_agrees() {
 
 #[test]
 fn the_katas_run_on_postgres_and_mariadb() {
-    let databases = [("--postgres", postgres_url()), ("--mysql", mysql_url())];
-    for (flag, url) in databases {
-        if !require(flag, url.is_some(), "a database for PIPELAB_TEST_*_URL") {
-            continue;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let out = run_katas(&dir.path().join("run"), &[flag, url.as_deref().unwrap()]);
-        assert!(out.contains("6 answers as expected"), "{flag}: {out}");
-    }
+    runs_on_postgres_and_mariadb("interview-katas", 6);
 }
 
 /// The commands printed at the end, pasted into a shell with no `pipelab` on PATH: the
@@ -121,13 +100,7 @@ fn a_folder_outside_the_repository_runs_and_a_wrong_expected_answer_names_the_st
         "expected/consecutive_logins.csv",
         |t| t.replace("user_002", "user_004"),
     );
-    let out = output(
-        pipelab(None)
-            .args(["scenario", "run"])
-            .arg(&copy)
-            .arg("--dir")
-            .arg(dir.path().join("run")),
-    );
+    let out = scenario_output(&copy, &dir.path().join("run"), &[]);
     assert_user_error(
         out,
         &[
@@ -165,24 +138,17 @@ fn bad_scenarios_exit_2_naming_what_is_wrong() {
             )
         },
     );
-    let out = output(
-        pipelab(None)
-            .args(["scenario", "run"])
-            .arg(&bad_sql)
-            .arg("--dir")
-            .arg(dir.path().join("run-sql")),
-    );
+    let out = scenario_output(&bad_sql, &dir.path().join("run-sql"), &[]);
     assert_user_error(out, &["step 13", "headcount_change.sql", "no_such_column"]);
 }
 
 #[test]
 fn a_database_that_does_not_answer_exits_1_naming_it() {
     let dir = tempfile::tempdir().unwrap();
-    let out = output(
-        pipelab(None)
-            .args(["scenario", "run", "interview-katas", "--dir"])
-            .arg(dir.path().join("run"))
-            .args(["--postgres", "postgres://postgres@127.0.0.1:1/test"]),
+    let out = scenario_output(
+        "interview-katas",
+        &dir.path().join("run"),
+        &["--postgres", "postgres://postgres@127.0.0.1:1/test"],
     );
     assert_environment_error(out, &["step 2", "127.0.0.1:1"]);
 }
@@ -190,11 +156,10 @@ fn a_database_that_does_not_answer_exits_1_naming_it() {
 #[test]
 fn a_mysql_url_without_a_database_exits_2() {
     let dir = tempfile::tempdir().unwrap();
-    let out = output(
-        pipelab(None)
-            .args(["scenario", "run", "interview-katas", "--dir"])
-            .arg(dir.path().join("run"))
-            .args(["--mysql", "mysql://root@127.0.0.1:3306"]),
+    let out = scenario_output(
+        "interview-katas",
+        &dir.path().join("run"),
+        &["--mysql", "mysql://root@127.0.0.1:3306"],
     );
     assert_user_error(out, &["the operational database", "names no database"]);
 }
@@ -290,26 +255,9 @@ print(json.dumps({
 fn the_katas_on_generated_data_agree_with_a_reference_implementation() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let out = run_ok(
-        pipelab(None)
-            .args([
-                "scenario",
-                "run",
-                "interview-katas",
-                "--seed",
-                "7",
-                "--size",
-                "small",
-            ])
-            .arg("--dir")
-            .arg(&run),
-    );
+    let out = run_scenario("interview-katas", &run, &["--seed", "7", "--size", "small"]);
     assert!(out.contains("6 answers on generated data"), "{out}");
-    let reference = json_of(
-        std::process::Command::new(python())
-            .args(["-c", PYTHON_KATAS])
-            .arg(run.join("data-generated/data")),
-    );
+    let reference = python_reference(PYTHON_KATAS, &[&run.join("data-generated/data")]);
     for step in ["11", "12", "13"] {
         let want: Vec<Vec<String>> = serde_json::from_value(reference[step].clone()).unwrap();
         assert!(

@@ -21,22 +21,13 @@ def per_day(table):
 uri = sys.argv[1]
 print(json.dumps({"v2": per_day(DeltaTable(uri, version=2)), "now": per_day(DeltaTable(uri)),
                   "columns": DeltaTable(uri).schema().to_arrow().names}))
-# pyarrow's scan threads can outlive the interpreter's teardown and abort it (exit 134,
-# apache/arrow#34314) after the answer is printed: leave without the teardown.
-import os
-sys.stdout.flush()
-os._exit(0)
 "#;
 
 #[test]
 fn time_travel_views_and_verify_work_as_other_readers_see_the_table() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let out = run_ok(
-        pipelab(None)
-            .args(["scenario", "run", "lake-integrity", "--dir"])
-            .arg(&run),
-    );
+    let out = run_scenario("lake-integrity", &run, &[]);
     assert!(out.contains("6 answers as expected"), "{out}");
     assert!(out.contains("amount_plausible 0.00 FAILED"), "{out}");
     assert!(
@@ -46,12 +37,8 @@ fn time_travel_views_and_verify_work_as_other_readers_see_the_table() {
     assert!(out.contains("| checksum |"), "{out}");
 
     let lake = run.join("lake");
-    if require(
-        "python deltalake",
-        python_has(&["deltalake"]),
-        "pip install deltalake",
-    ) {
-        let reference = python_reference(&lake.join("orders"));
+    if has_python_deltalake() {
+        let reference = python_reference(REFERENCE, &[&lake.join("orders")]);
         assert_eq!(
             reference["columns"],
             serde_json::json!([
@@ -78,14 +65,6 @@ fn time_travel_views_and_verify_work_as_other_readers_see_the_table() {
     assert_eq!(verify.status.code(), Some(3), "{verify:?}");
 }
 
-fn python_reference(table: &std::path::Path) -> serde_json::Value {
-    json_of(
-        std::process::Command::new(python())
-            .args(["-c", REFERENCE])
-            .arg(table),
-    )
-}
-
 /// A verify step that finds what it did not expect fails the run: exit 2, naming the step.
 #[test]
 fn a_verify_step_that_finds_the_unexpected_exits_2() {
@@ -99,13 +78,7 @@ fn a_verify_step_that_finds_the_unexpected_exits_2() {
             format!("{}expect = \"intact\"{}", &t[..last], &t[last + 18..])
         },
     );
-    let out = output(
-        pipelab(None)
-            .args(["scenario", "run"])
-            .arg(&copy)
-            .arg("--dir")
-            .arg(dir.path().join("run")),
-    );
+    let out = scenario_output(&copy, &dir.path().join("run"), &[]);
     assert_user_error(
         out,
         &[

@@ -3,8 +3,6 @@
 //! answers against `expected/` (counted by hand from the documents); here Python's
 //! `deltalake` reads the lake and `sqlite3` the database and find the same split.
 
-use std::path::Path;
-
 use crate::common::*;
 
 /// What the lake and the database hold, as other readers see them.
@@ -22,42 +20,20 @@ print(json.dumps({
     "refused": [list(r) for r in db.execute(
         "SELECT line, field, reason FROM products_refused ORDER BY line")],
 }))
-# pyarrow's scan threads can outlive the interpreter's teardown and abort it (exit 134,
-# apache/arrow#34314) after the answer is printed: leave without the teardown.
-import os
-sys.stdout.flush()
-os._exit(0)
 "#;
-
-fn run_nosql(dir: &Path, database: &[&str]) -> String {
-    run_ok(
-        pipelab(None)
-            .args(["scenario", "run", "nosql-vs-sql", "--dir"])
-            .arg(dir)
-            .args(database),
-    )
-}
 
 #[test]
 fn the_lake_keeps_every_document_and_the_strict_load_refuses_what_does_not_fit() {
-    if !require(
-        "python deltalake",
-        python_has(&["deltalake"]),
-        "pip install deltalake",
-    ) {
+    if !has_python_deltalake() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let out = run_nosql(&run, &[]);
+    let out = run_scenario("nosql-vs-sql", &run, &[]);
     assert!(out.contains("6 answers as expected"), "{out}");
     assert!(out.contains("7 rows in SQLite"), "{out}");
     assert!(out.contains("9 refused into products_refused"), "{out}");
-    let reference = json_of(
-        std::process::Command::new(python())
-            .args(["-c", REFERENCE])
-            .arg(&run),
-    );
+    let reference = python_reference(REFERENCE, &[&run]);
     assert_eq!(reference["lake_rows"], 15);
     assert_eq!(reference["dead"], 1);
     let types = &reference["types"];
@@ -86,15 +62,7 @@ fn the_lake_keeps_every_document_and_the_strict_load_refuses_what_does_not_fit()
 
 #[test]
 fn the_strict_load_refuses_the_same_on_postgres_and_mariadb() {
-    let databases = [("--postgres", postgres_url()), ("--mysql", mysql_url())];
-    for (flag, url) in databases {
-        if !require(flag, url.is_some(), "a database for PIPELAB_TEST_*_URL") {
-            continue;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let out = run_nosql(&dir.path().join("run"), &[flag, url.as_deref().unwrap()]);
-        assert!(out.contains("6 answers as expected"), "{flag}: {out}");
-    }
+    runs_on_postgres_and_mariadb("nosql-vs-sql", 6);
 }
 
 /// A schema file that creates another table than the step loads: exit 2, naming both.
@@ -107,12 +75,6 @@ fn a_schema_for_another_table_exits_2() {
         "sql/products_table.sql",
         |t| t.replace("CREATE TABLE products", "CREATE TABLE items"),
     );
-    let out = output(
-        pipelab(None)
-            .args(["scenario", "run"])
-            .arg(&copy)
-            .arg("--dir")
-            .arg(dir.path().join("run")),
-    );
+    let out = scenario_output(&copy, &dir.path().join("run"), &[]);
     assert_user_error(out, &["step 4", "creates table items", "loads products"]);
 }

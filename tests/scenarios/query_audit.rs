@@ -12,11 +12,7 @@ use crate::common::*;
 fn the_query_a_killed_server_was_running_is_the_crashed_one() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let out = run_ok(
-        pipelab(None)
-            .args(["scenario", "run", "query-audit", "--explain", "--dir"])
-            .arg(&run),
-    );
+    let out = run_scenario("query-audit", &run, &["--explain"]);
     assert!(out.contains("6 answers as expected"), "{out}");
     assert!(out.contains("kill pipelab serve (SIGKILL)"), "{out}");
     assert!(out.contains("signal: 9"), "{out}");
@@ -111,12 +107,6 @@ fn a_bad_server_step_exits_2_naming_it() {
         "sql/top_pages.sql",
         |t| t.replace("GROUP BY page", "GROUP BY no_such_column"),
     );
-    let out = output(
-        pipelab(None)
-            .args(["scenario", "run"])
-            .arg(&bad_sql)
-            .arg("--dir")
-            .arg(dir.path().join("run")),
-    );
+    let out = scenario_output(&bad_sql, &dir.path().join("run"), &[]);
     assert_user_error(out, &["step 4", "top_pages.sql", "no_such_column"]);
 }

@@ -4,8 +4,6 @@
 //! data); here Python's `deltalake` reads the lake and `sqlite3` the inventory and
 //! compute the same list, and the bundle cut short is in the dead-letter table.
 
-use std::path::Path;
-
 use crate::common::*;
 
 /// The unmonitored hosts per customer, from the lake and the inventory as other readers
@@ -28,34 +26,16 @@ print(json.dumps({
     "unmonitored": sorted([c, h, len(q), f] for (c, h), (q, f) in seen.items()),
     "dead": [bytes(d["raw"]).decode()[:40] for d in dead],
 }))
-# pyarrow's scan threads can outlive the interpreter's teardown and abort it (exit 134,
-# apache/arrow#34314) after the answer is printed: leave without the teardown.
-import os
-sys.stdout.flush()
-os._exit(0)
 "#;
-
-fn run_skyline(dir: &Path, database: &[&str]) -> String {
-    run_ok(
-        pipelab(None)
-            .args(["scenario", "run", "skyline-cohort", "--dir"])
-            .arg(dir)
-            .args(database),
-    )
-}
 
 #[test]
 fn the_cohort_is_the_hosts_no_monitor_watches_as_other_readers_count_them() {
-    if !require(
-        "python deltalake",
-        python_has(&["deltalake"]),
-        "pip install deltalake",
-    ) {
+    if !has_python_deltalake() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
-    let out = run_skyline(&run, &[]);
+    let out = run_scenario("skyline-cohort", &run, &[]);
     assert!(out.contains("2 answers as expected"), "{out}");
     assert!(
         out.contains("read 7 records from topic support_requests"),
@@ -64,11 +44,7 @@ fn the_cohort_is_the_hosts_no_monitor_watches_as_other_readers_count_them() {
     assert!(out.contains("1 dead letter"), "{out}");
     // What ran in SQLite: only the inventory's scan, as SQL (the EXPLAIN step).
     assert!(out.contains("VirtualExecutionPlan name=sqlite"), "{out}");
-    let reference = json_of(
-        std::process::Command::new(python())
-            .args(["-c", REFERENCE])
-            .arg(&run),
-    );
+    let reference = python_reference(REFERENCE, &[&run]);
     assert_eq!(reference["rows"], 10);
     assert_eq!(
         reference["unmonitored"],
@@ -86,15 +62,7 @@ fn the_cohort_is_the_hosts_no_monitor_watches_as_other_readers_count_them() {
 
 #[test]
 fn the_cohort_runs_on_postgres_and_mariadb() {
-    let databases = [("--postgres", postgres_url()), ("--mysql", mysql_url())];
-    for (flag, url) in databases {
-        if !require(flag, url.is_some(), "a database for PIPELAB_TEST_*_URL") {
-            continue;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let out = run_skyline(&dir.path().join("run"), &[flag, url.as_deref().unwrap()]);
-        assert!(out.contains("2 answers as expected"), "{flag}: {out}");
-    }
+    runs_on_postgres_and_mariadb("skyline-cohort", 2);
 }
 
 /// `--explain`: the README's architecture, then what ran as arrows with the run's
@@ -102,20 +70,19 @@ fn the_cohort_runs_on_postgres_and_mariadb() {
 #[test]
 fn explain_draws_what_ran_with_its_numbers_in_100_columns() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run_ok(
-        pipelab(None)
-            .args(["scenario", "run", "skyline-cohort", "--explain", "--dir"])
-            .arg(dir.path().join("run")),
-    );
+    let out = run_scenario("skyline-cohort", &dir.path().join("run"), &["--explain"]);
     let architecture = out.find("Architecture (README.md):").expect(&out);
     let ran = out.find("What ran, with its numbers:").expect(&out);
     let tradeoffs = out.find("Trade-offs to mention (README.md):").expect(&out);
     assert!(architecture < ran && ran < tradeoffs, "{out}");
     let drawing = &out[ran..tradeoffs];
     for arrow in [
-        "data/support_requests.jsonl ──7 records──► topic support_requests (2 partitions)",
-        "topic support_requests ──7 records──► pipeline bundle-hosts [lines → hosts]",
-        "──10 rows, 1 commit──► lake table bundle_hosts",
+        "data/support_requests.jsonl ──7 records, ",
+        "records/s──► topic support_requests (2 partitions)",
+        "topic support_requests ──7 records, ",
+        "records/s──► pipeline bundle-hosts [lines → hosts]",
+        "──10 rows, 1 commit, 4 files, ",
+        "bytes──► lake table bundle_hosts",
         "──1 dead letter──► lake table bundle_hosts_dead_letters",
         "──4 rows as expected──► query: hosts in support bundles that are not monitored",
     ] {

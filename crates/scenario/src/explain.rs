@@ -35,17 +35,23 @@ impl Arrow {
 pub(crate) fn draw(arrows: &[Arrow]) -> String {
     let mut out = String::new();
     let mut last_from = "";
+    // Whether the arrow above had its hop on a line of its own: one from the same place
+    // then starts under that hop.
+    let mut wrapped = false;
     for arrow in arrows {
-        let from = if arrow.from == last_from {
+        let same = arrow.from == last_from;
+        let from = if same {
             " ".repeat(arrow.from.chars().count())
         } else {
             arrow.from.clone()
         };
         last_from = &arrow.from;
         let line = format!(" {from} ──{}──► {}", arrow.label, arrow.to);
-        if line.chars().count() <= WIDTH {
+        if line.chars().count() <= WIDTH && !(same && wrapped) {
+            wrapped = false;
             out.push_str(&line);
         } else {
+            wrapped = true;
             // The origin on a line of its own (unless it is the one above's), the hop
             // indented under it.
             if !from.trim().is_empty() {
@@ -58,9 +64,9 @@ pub(crate) fn draw(arrows: &[Arrow]) -> String {
     out
 }
 
-/// A section of the scenario's README (`## heading` up to the next `## `), trimmed and
-/// without code fences;
-/// `None` when the README or the section is missing.
+/// A section of the scenario's README (`## heading` up to the next `## `), without code
+/// fences and the blank lines around it; `None` when the README or the section is
+/// missing.
 pub(crate) fn readme_section(folder: &Path, heading: &str) -> Option<String> {
     let text = std::fs::read_to_string(folder.join("README.md")).ok()?;
     let start = text.find(&format!("\n## {heading}\n"))?;
@@ -71,7 +77,8 @@ pub(crate) fn readme_section(folder: &Path, heading: &str) -> Option<String> {
         .lines()
         .filter(|l| !l.trim_start().starts_with("```"))
         .collect();
-    Some(lines.join("\n").trim().to_string())
+    // Blank lines around it go, a drawing's leading spaces stay (they align it).
+    Some(lines.join("\n").trim_matches('\n').trim_end().to_string())
 }
 
 #[cfg(test)]
@@ -104,12 +111,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("README.md"),
-            "# x\n\n## Trade-offs to mention\n\n```\n- one\n```\n- two\n\n## More\nno\n",
+            "# x\n\n## Trade-offs to mention\n\n```\n  drawn\n```\n- two\n\n## More\nno\n",
         )
         .unwrap();
         assert_eq!(
             readme_section(dir.path(), "Trade-offs to mention").unwrap(),
-            "- one\n- two"
+            "  drawn\n- two"
         );
         assert_eq!(readme_section(dir.path(), "Missing"), None);
     }

@@ -204,15 +204,17 @@ impl Run<'_> {
             .await
             .map_err(|e| Failure::of(e.is_user_fixable(), e))?;
         let (brokers, topic) = (stack.kafka_bootstrap(), step.table.clone());
+        let started = std::time::Instant::now();
         let stats = tokio::task::spawn_blocking(move || {
             pipelab_ingest::produce::produce_all(&brokers, &topic, records, |_| {})
         })
         .await
         .map_err(Failure::environment)?
         .map_err(|e| Failure::of(e.is_user_fixable(), e))?;
+        let rate = per_second(stats.acked, started.elapsed());
         self.arrows.push(Arrow::new(
             &step.file,
-            plural(stats.acked, "record"),
+            format!("{}, {rate}", plural(stats.acked, "record")),
             format!("topic {} ({} partitions)", step.table, partitions),
         ));
         Ok(format!(
@@ -256,16 +258,19 @@ impl Run<'_> {
         let steps: Vec<&str> = spec.steps.iter().map(|s| s.name.as_str()).collect();
         let pipeline = format!("pipeline {} [{}]", spec.name, steps.join(" → "));
         let stored = format!(
-            "{}, {}",
+            "{}, {}, {}, {} bytes",
             plural(p.written, "row"),
-            plural(p.commits, "commit")
+            plural(p.commits, "commit"),
+            plural(p.files, "file"),
+            p.bytes
+        );
+        let read = format!(
+            "{}, {}",
+            plural(p.read, "record"),
+            per_second(p.read, report.elapsed)
         );
         self.arrows.extend([
-            Arrow::new(
-                format!("topic {}", spec.source.topic),
-                plural(p.read, "record"),
-                &pipeline,
-            ),
+            Arrow::new(format!("topic {}", spec.source.topic), read, &pipeline),
             Arrow::new(&pipeline, stored, format!("lake table {}", spec.sink.table)),
         ]);
         if p.dead_letters > 0 {
@@ -291,6 +296,12 @@ impl Run<'_> {
             String::new(),
         ))
     }
+}
+
+/// `n` over `elapsed`, as a rate: `1,234 records/s`.
+fn per_second(n: u64, elapsed: std::time::Duration) -> String {
+    let secs = elapsed.as_secs_f64().max(1e-3);
+    format!("{:.0} records/s", n as f64 / secs)
 }
 
 /// The quality rules' values, as the step's summary ends: `; quality: rule 1.00, …`.
