@@ -1,5 +1,5 @@
 //! `pipelab scenario run clickstream`: website events through the embedded broker and
-//! the demo's pipeline into a lake partitioned by day. The runner checks the answers
+//! the demo's pipeline into a lake on the embedded S3 endpoint, partitioned by day. The runner checks the answers
 //! against `expected/` (computed from the events file in Python); here Python's
 //! `deltalake` reads the lake and finds every valid event once, under its event date.
 
@@ -11,7 +11,8 @@ import json, sys
 from collections import Counter
 from deltalake import DeltaTable
 run, events = sys.argv[1], sys.argv[2]
-rows = DeltaTable(f"{run}/lake/clicks").to_pyarrow_table().to_pylist()
+# The lake is the embedded S3 endpoint's bucket, whose objects are files here.
+rows = DeltaTable(f"{run}/stack/s3/lake/clicks").to_pyarrow_table().to_pylist()
 valid = []
 for line in open(events):
     try:

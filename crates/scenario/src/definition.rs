@@ -17,8 +17,10 @@ pub struct Scenario {
     pub name: String,
     /// The interview story in one line.
     pub story: String,
-    /// What it uses besides a local lake.
+    /// What it uses besides a lake.
     pub needs: Vec<Need>,
+    /// Where its lake is.
+    pub lake: LakeStore,
     /// How long it takes at its default size, as measured on a 2-core machine.
     pub takes: String,
     /// The steps, run in order.
@@ -61,6 +63,8 @@ struct Written {
     story: String,
     #[serde(default)]
     needs: Vec<Need>,
+    #[serde(default)]
+    lake: LakeStore,
     takes: String,
     #[serde(default)]
     generate: Option<GeneratePlan>,
@@ -76,6 +80,18 @@ pub enum Need {
     Database,
     /// A Kafka broker: the embedded one, started in the run's folder.
     Kafka,
+}
+
+/// Where a scenario's lake is (`lake = "local"` or `"s3"`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LakeStore {
+    /// A folder of the run (the default).
+    #[default]
+    Local,
+    /// The bucket of the embedded S3 endpoint, started with the run; every read and
+    /// write goes through S3 (its objects are files under the run's `stack/s3/`).
+    S3,
 }
 
 /// One step of a scenario.
@@ -402,6 +418,7 @@ impl Scenario {
             name: written.name,
             story: written.story,
             needs: written.needs,
+            lake: written.lake,
             takes: written.takes,
             steps,
             generate: written.generate,

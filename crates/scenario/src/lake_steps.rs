@@ -73,7 +73,15 @@ impl Run<'_> {
                     .unwrap_or_default()
             )));
         };
-        let path = uri.strip_prefix("file://").unwrap_or(uri);
+        // A local lake's files are where their URIs say; the embedded S3 endpoint keeps
+        // an object as a file under the lake's folder, by its key.
+        let s3_key = uri.strip_prefix(&format!("{}/", self.lake_url));
+        let local = match (uri.strip_prefix("file://"), s3_key) {
+            (Some(path), _) => path.to_string(),
+            (None, Some(key)) => self.lake_dir.join(key).display().to_string(),
+            (None, None) => uri.clone(),
+        };
+        let path = local.as_str();
         let mut bytes =
             std::fs::read(path).map_err(|e| Failure::environment(format!("{path}: {e}")))?;
         let middle = bytes.len() / 2;

@@ -18,6 +18,7 @@ mod ops;
 mod read;
 mod runner;
 mod server_steps;
+mod site;
 mod sizes;
 mod strict;
 mod trino;

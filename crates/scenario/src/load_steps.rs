@@ -246,7 +246,8 @@ impl Run<'_> {
         let opts = pipelab_pipeline::RunOptions {
             until_idle: true,
             brokers: Some(stack.kafka_bootstrap()),
-            lake: Some(self.lake_dir.display().to_string()),
+            lake: Some(self.lake_url.clone()),
+            storage_options: self.storage.clone(),
             ..Default::default()
         };
         let report = pipelab_pipeline::run(&spec, opts)

@@ -14,11 +14,12 @@ use pipelab_federate::catalogs::Catalogs;
 use pipelab_lake::LakeLocation;
 
 use crate::compare::{Table, difference};
-use crate::definition::{Need, QueryStep, Scenario, Step, Target, Via};
+use crate::definition::{LakeStore, Need, QueryStep, Scenario, Step, Target, Via};
 use crate::error::ScenarioError;
 use crate::explain::{Arrow, draw, readme_section};
 use crate::ops::{OPS_CATALOG, OpsDatabase};
 use crate::server_steps::Server;
+use crate::site::lay_out;
 use crate::sizes::{GeneratedData, generate_files};
 
 /// How to run a scenario.
@@ -93,6 +94,10 @@ pub(crate) struct Run<'a> {
     /// The running `pipelab serve`, between a start and a kill step.
     pub(crate) server: Option<Server>,
     pub(crate) lake: LakeLocation,
+    /// The lake's URL or folder, and the options that reach it, for pipeline steps.
+    pub(crate) lake_url: String,
+    pub(crate) storage: std::collections::HashMap<String, String>,
+    /// The folder the lake's files are in.
     pub(crate) lake_dir: PathBuf,
     /// The embedded broker (and S3 endpoint), when the scenario needs Kafka.
     pub(crate) stack: Option<DevStack>,
@@ -124,20 +129,11 @@ pub async fn run(
         let path = path.to_path_buf();
         move |source| ScenarioError::Io { path, source }
     };
-    let lake_dir = opts.dir.join("lake");
-    std::fs::create_dir_all(&lake_dir).map_err(io(&lake_dir))?;
     let database = scenario.needs(Need::Database).then(|| {
         opts.database
             .unwrap_or_else(|| OpsDatabase::Sqlite(opts.dir.join("ops.db")))
     });
     pipelab_lake::register_handlers();
-    let lake =
-        LakeLocation::parse(&lake_dir.display().to_string(), Default::default()).map_err(|e| {
-            ScenarioError::Io {
-                path: lake_dir.clone(),
-                source: std::io::Error::other(e),
-            }
-        })?;
     let generated = match opts.generated {
         Some(data) => {
             let (files, said) = generate_files(scenario, data, &opts.dir)?;
@@ -146,38 +142,23 @@ pub async fn run(
         }
         None => BTreeMap::new(),
     };
-    let stack = if scenario.needs(Need::Kafka) {
+    let stack = if scenario.needs(Need::Kafka) || scenario.lake == LakeStore::S3 {
         Some(start_stack(&opts.dir.join("stack")).await?)
     } else {
         None
     };
-    // What the run leaves behind names the lake and the database; while it runs, the
-    // broker's topics are a catalog too (the broker stops with the run).
-    let catalogs = opts.dir.join("catalogs.toml");
-    let text = catalogs_toml(&lake_dir, database.as_ref())
-        .map_err(|message| ScenarioError::Database { message })?;
-    std::fs::write(&catalogs, &text).map_err(io(&catalogs))?;
-    let live_catalogs = match &stack {
-        Some(stack) => {
-            let live = opts.dir.join("live-catalogs.toml");
-            let text = format!(
-                "{text}\n[catalogs.{KAFKA_CATALOG}]\nkind = \"kafka\"\nbrokers = {:?}\n",
-                stack.kafka_bootstrap()
-            );
-            std::fs::write(&live, text).map_err(io(&live))?;
-            live
-        }
-        None => catalogs.clone(),
-    };
+    let site = lay_out(&opts.dir, scenario.lake, stack.as_ref(), database.as_ref())?;
     let mut run = Run {
         scenario,
         dir: opts.dir.clone(),
         program: opts.program.clone(),
         server: None,
-        lake,
-        lake_dir: lake_dir.clone(),
+        lake: site.lake,
+        lake_url: site.lake_url,
+        storage: site.storage,
+        lake_dir: site.lake_dir.clone(),
         stack,
-        catalogs: live_catalogs,
+        catalogs: site.live_catalogs,
         database: database.clone(),
         engine: None,
         lake_tables: BTreeSet::new(),
@@ -214,8 +195,8 @@ pub async fn run(
         .map_err(io(&opts.dir))?;
     }
     Ok(Outcome {
-        catalogs,
-        lake: lake_dir,
+        catalogs: site.catalogs,
+        lake: site.lake_dir,
         lake_tables: run.lake_tables.into_iter().collect(),
         database,
         checked: run.checked,
@@ -233,9 +214,6 @@ async fn start_stack(dir: &Path) -> Result<DevStack, ScenarioError> {
             source: std::io::Error::other(e),
         })
 }
-
-/// The catalog a run's Kafka topics are tables of.
-pub(crate) const KAFKA_CATALOG: &str = "kafka";
 
 /// An answer as a table; an `EXPLAIN`'s plans as their own text, one after the other
 /// (in a table, every line would be as wide as the widest).
@@ -259,21 +237,6 @@ pub(crate) fn plural(n: u64, noun: &str) -> String {
     } else {
         format!("{n} {noun}s")
     }
-}
-
-/// The run's catalogs file: its lake as catalog `lake` (the default), its operational
-/// database as `ops`.
-fn catalogs_toml(lake: &Path, database: Option<&OpsDatabase>) -> Result<String, String> {
-    let mut text = format!(
-        "# Written by `pipelab scenario run`: the run's lake and operational database.\n\
-         default_catalog = \"lake\"\n\n[catalogs.lake]\nkind = \"lake\"\nlocation = {:?}\n",
-        lake.display().to_string()
-    );
-    if let Some(database) = database {
-        text.push('\n');
-        text.push_str(&database.catalog_toml()?);
-    }
-    Ok(text)
 }
 
 impl Run<'_> {
