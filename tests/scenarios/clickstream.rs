@@ -12,7 +12,7 @@ from collections import Counter
 from deltalake import DeltaTable
 run, events = sys.argv[1], sys.argv[2]
 # The lake is the embedded S3 endpoint's bucket, whose objects are files here.
-rows = DeltaTable(f"{run}/stack/s3/lake/clicks").to_pyarrow_table().to_pylist()
+rows = DeltaTable(f"{run}/s3/lake/clicks").to_pyarrow_table().to_pylist()
 valid = []
 for line in open(events):
     try:

@@ -90,7 +90,7 @@ pub enum LakeStore {
     #[default]
     Local,
     /// The bucket of the embedded S3 endpoint, started with the run; every read and
-    /// write goes through S3 (its objects are files under the run's `stack/s3/`).
+    /// write goes through S3 (its objects are files under the run's `s3/`).
     S3,
 }
 

@@ -20,6 +20,7 @@ mod runner;
 mod server_steps;
 mod site;
 mod sizes;
+mod spec_as_run;
 mod strict;
 mod trino;
 

@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use pipelab_devstack::KAFKA_CONSUMER_OVERRIDES;
 use pipelab_lake::{LakeTable, Partitioning, TableSpec};
 use pipelab_pipeline::PipelineSpec;
 use pipelab_pipeline::quality::{Measured, QualitySink};
@@ -13,6 +12,7 @@ use crate::explain::Arrow;
 use crate::ops::OPS_CATALOG;
 use crate::read::{Rows, read_file};
 use crate::runner::{Failure, Run, plural};
+use crate::spec_as_run::{RunTarget, write_spec_as_run};
 use crate::strict::{check_documents, declared_table, refused_rows};
 
 impl Run<'_> {
@@ -231,23 +231,22 @@ impl Run<'_> {
         step: &PipelineStep,
     ) -> Result<(String, String), Failure> {
         let path = self.scenario.folder.join(&step.spec);
-        let mut spec = PipelineSpec::from_file(&path).map_err(Failure::user)?;
+        // Checked as written first, so that a mistake names the scenario's file and line.
+        let written = PipelineSpec::from_file(&path).map_err(Failure::user)?;
         let stack = self
             .stack
             .as_ref()
             .ok_or_else(|| Failure::user("the scenario does not declare `needs = [\"kafka\"]`"))?;
-        // The embedded broker's consumer settings (see KAFKA_CONSUMER_OVERRIDES).
-        for (key, value) in KAFKA_CONSUMER_OVERRIDES {
-            spec.source
-                .options
-                .entry(key.to_string())
-                .or_insert_with(|| value.to_string());
-        }
+        let target = RunTarget {
+            brokers: stack.kafka_bootstrap(),
+            lake: &self.lake_url,
+            storage: &self.storage,
+        };
+        let as_run = write_spec_as_run(&path, &written.name, &target, &self.dir)
+            .map_err(Failure::environment)?;
+        let spec = PipelineSpec::from_file(&as_run).map_err(Failure::environment)?;
         let opts = pipelab_pipeline::RunOptions {
             until_idle: true,
-            brokers: Some(stack.kafka_bootstrap()),
-            lake: Some(self.lake_url.clone()),
-            storage_options: self.storage.clone(),
             ..Default::default()
         };
         let report = pipelab_pipeline::run(&spec, opts)
@@ -284,7 +283,8 @@ impl Run<'_> {
         }
         Ok((
             format!(
-                "read {} from topic {}; wrote {} to lake table {} in {} ({}, {} bytes); {}",
+                "read {} from topic {}; wrote {} to lake table {} in {} ({}, {} bytes); {}; \
+                 as run: {}",
                 plural(p.read, "record"),
                 spec.source.topic,
                 plural(p.written, "row"),
@@ -292,7 +292,8 @@ impl Run<'_> {
                 plural(p.commits, "commit"),
                 plural(p.files, "file"),
                 p.bytes,
-                plural(p.dead_letters, "dead letter")
+                plural(p.dead_letters, "dead letter"),
+                as_run.file_name().unwrap_or_default().to_string_lossy()
             ),
             String::new(),
         ))

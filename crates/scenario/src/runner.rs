@@ -143,7 +143,9 @@ pub async fn run(
         None => BTreeMap::new(),
     };
     let stack = if scenario.needs(Need::Kafka) || scenario.lake == LakeStore::S3 {
-        Some(start_stack(&opts.dir.join("stack")).await?)
+        // In the run's folder itself, as `pipelab devstack --dir` lays it out (`kafka/`,
+        // `s3/BUCKET/`), so that the same command serves it again.
+        Some(start_stack(&opts.dir).await?)
     } else {
         None
     };
