@@ -28,5 +28,5 @@ pub use definition::{Scenario, Step};
 pub use error::ScenarioError;
 pub use find::{SCENARIOS_ENV, find, list, scenarios_root};
 pub use ops::{OPS_CATALOG, OpsDatabase};
-pub use runner::{Outcome, RunOptions, run};
+pub use runner::{Outcome, PipelineRun, Produced, RunOptions, run};
 pub use sizes::{DEFAULT_SEED, GeneratedData, Size};

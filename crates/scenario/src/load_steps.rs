@@ -11,7 +11,7 @@ use crate::definition::{LoadStep, PipelineStep, Target};
 use crate::explain::Arrow;
 use crate::ops::OPS_CATALOG;
 use crate::read::{Rows, read_file};
-use crate::runner::{Failure, Run, plural};
+use crate::runner::{Failure, PipelineRun, Produced, Run, plural};
 use crate::spec_as_run::{RunTarget, write_spec_as_run};
 use crate::strict::{check_documents, declared_table, refused_rows};
 
@@ -184,20 +184,18 @@ impl Run<'_> {
             .stack
             .as_ref()
             .ok_or_else(|| Failure::user("the scenario does not declare `needs = [\"kafka\"]`"))?;
-        let text = std::fs::read_to_string(path)
+        // Lines are read as they are sent: a generated file may be hundreds of megabytes.
+        let file = std::fs::File::open(path)
             .map_err(|e| Failure::user(format!("{}: {e}", path.display())))?;
-        let records: Vec<(String, Vec<u8>)> = text
-            .lines()
+        let key_field = step.key.clone();
+        let records = std::io::BufRead::split(std::io::BufReader::new(file), b'\n')
+            .map_while(Result::ok)
             .enumerate()
-            .filter(|(_, line)| !line.trim().is_empty())
-            .map(|(i, line)| {
-                let key = step.key.as_deref().and_then(|field| key_of(line, field));
-                (
-                    key.unwrap_or_else(|| (i + 1).to_string()),
-                    line.as_bytes().to_vec(),
-                )
-            })
-            .collect();
+            .filter(|(_, line)| !line.trim_ascii().is_empty())
+            .map(move |(i, line)| {
+                let key = key_field.as_deref().and_then(|field| key_of(&line, field));
+                (key.unwrap_or_else(|| (i + 1).to_string()), line)
+            });
         let partitions = step.partitions.unwrap_or(3);
         stack
             .create_topic(&step.table, partitions)
@@ -211,7 +209,14 @@ impl Run<'_> {
         .await
         .map_err(Failure::environment)?
         .map_err(|e| Failure::of(e.is_user_fixable(), e))?;
-        let rate = per_second(stats.acked, started.elapsed());
+        let elapsed = started.elapsed();
+        self.produced.push(Produced {
+            topic: step.table.clone(),
+            records: stats.acked,
+            bytes: stats.bytes,
+            elapsed,
+        });
+        let rate = per_second(stats.acked, elapsed);
         self.arrows.push(Arrow::new(
             &step.file,
             format!("{}, {rate}", plural(stats.acked, "record")),
@@ -254,6 +259,11 @@ impl Run<'_> {
             .map_err(|e| Failure::of(e.is_user_fixable(), format!("{}: {e}", step.spec)))?;
         self.engine = None;
         self.lake_tables.insert(spec.sink.table.clone());
+        self.pipelines.push(PipelineRun {
+            spec: as_run.clone(),
+            progress: report.progress.clone(),
+            elapsed: report.elapsed,
+        });
         let p = &report.progress;
         let steps: Vec<&str> = spec.steps.iter().map(|s| s.name.as_str()).collect();
         let pipeline = format!("pipeline {} [{}]", spec.name, steps.join(" → "));
@@ -321,14 +331,46 @@ fn quality_summary(measured: &[Measured]) -> String {
     format!("; quality: {}", each.join(", "))
 }
 
-/// The text of a JSON line's `field`, to key its record by.
-fn key_of(line: &str, field: &str) -> Option<String> {
-    match serde_json::from_str::<serde_json::Value>(line)
-        .ok()?
-        .get(field)?
-    {
-        serde_json::Value::String(s) => Some(s.clone()),
-        serde_json::Value::Null => None,
-        other => Some(other.to_string()),
+/// The text of a JSON line's `field`, to key its record by. The rest of the line is
+/// skipped, not built: a generated topic may have millions of lines.
+fn key_of(line: &[u8], field: &str) -> Option<String> {
+    let mut de = serde_json::Deserializer::from_slice(line);
+    serde::de::DeserializeSeed::deserialize(FieldOf(field), &mut de)
+        .ok()
+        .flatten()
+}
+
+/// Reads one field of a JSON object as text (a string as it is, another value as JSON).
+struct FieldOf<'f>(&'f str);
+
+impl<'de> serde::de::DeserializeSeed<'de> for FieldOf<'_> {
+    type Value = Option<String>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for FieldOf<'_> {
+    type Value = Option<String>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if found.is_none() && key == self.0 {
+                found = match map.next_value::<serde_json::Value>()? {
+                    serde_json::Value::String(s) => Some(s),
+                    serde_json::Value::Null => None,
+                    other => Some(other.to_string()),
+                };
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(found)
     }
 }

@@ -54,7 +54,38 @@ pub struct Outcome {
     pub checked: usize,
     /// Answers saved but not checked (generated data).
     pub unchecked: usize,
+    /// The ports the embedded broker and S3 endpoint listened on, when it ran
+    /// (`pipelab devstack --dir DIR --kafka-port --s3-port` serves the same again).
+    pub stack_ports: Option<(u16, u16)>,
+    /// What each load into a topic produced.
+    pub produced: Vec<Produced>,
+    /// What each pipeline step did, with the spec as it ran.
+    pub pipelines: Vec<PipelineRun>,
     /// The whole run's time.
+    pub elapsed: Duration,
+}
+
+/// Records a load step produced to a topic.
+#[derive(Debug, Clone)]
+pub struct Produced {
+    /// The topic.
+    pub topic: String,
+    /// Records the broker acknowledged.
+    pub records: u64,
+    /// Bytes sent.
+    pub bytes: u64,
+    /// How long it took.
+    pub elapsed: Duration,
+}
+
+/// A pipeline step's run.
+#[derive(Debug, Clone)]
+pub struct PipelineRun {
+    /// The spec as it ran (the run's broker and lake), in the run's folder.
+    pub spec: PathBuf,
+    /// Its counters at the end.
+    pub progress: pipelab_pipeline::Progress,
+    /// How long it took.
     pub elapsed: Duration,
 }
 
@@ -114,6 +145,8 @@ pub(crate) struct Run<'a> {
     pub(crate) generated: BTreeMap<String, PathBuf>,
     /// The step running, from 1 (answers are saved by it).
     pub(crate) step: usize,
+    pub(crate) produced: Vec<Produced>,
+    pub(crate) pipelines: Vec<PipelineRun>,
     /// What moved where, with the numbers, for `--explain`.
     pub(crate) arrows: Vec<Arrow>,
 }
@@ -168,6 +201,8 @@ pub async fn run(
         unchecked: 0,
         generated,
         step: 0,
+        produced: Vec::new(),
+        pipelines: Vec::new(),
         arrows: Vec::new(),
     };
     if let Some(database) = &database {
@@ -179,6 +214,7 @@ pub async fn run(
             .unwrap_or_else(|| "(the README draws none)".into());
         writeln!(out, "Architecture (README.md):\n{drawn}\n").map_err(io(&opts.dir))?;
     }
+    let stack_ports = run.stack.as_ref().map(DevStack::ports);
     let steps = run.steps(out).await;
     // The server uses the broker: it goes first.
     run.server = None;
@@ -203,6 +239,9 @@ pub async fn run(
         database,
         checked: run.checked,
         unchecked: run.unchecked,
+        stack_ports,
+        produced: run.produced,
+        pipelines: run.pipelines,
         elapsed: started.elapsed(),
     })
 }

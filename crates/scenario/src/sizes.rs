@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use crate::definition::{Scenario, Sizes};
 use crate::error::ScenarioError;
-use crate::generate::{Format, Kind, generate, write};
+use crate::generate::{Format, Kind, write_kind};
 
 /// The seed when only `--size` is given.
 pub const DEFAULT_SEED: u64 = 42;
@@ -59,6 +59,8 @@ pub struct GeneratedData {
     pub size: Size,
     /// From which seed.
     pub seed: u64,
+    /// Rows a kind, instead of the size's (`pipelab demo --events`).
+    pub rows: Option<u64>,
 }
 
 /// Write each file of the scenario's `[generate]` under `dir/data-generated/`; the files,
@@ -77,7 +79,7 @@ pub(crate) fn generate_files(
                   --size and --seed)"
                 .into(),
         })?;
-    let rows = data.size.rows(&plan.rows);
+    let rows = data.rows.unwrap_or_else(|| data.size.rows(&plan.rows));
     let mut files = BTreeMap::new();
     for (file, kind) in &plan.files {
         let kind = Kind::parse(kind).map_err(|message| ScenarioError::Definition {
@@ -93,19 +95,17 @@ pub(crate) fn generate_files(
             std::fs::create_dir_all(parent).map_err(io)?;
         }
         let mut out = std::io::BufWriter::new(std::fs::File::create(&path).map_err(io)?);
-        write(
-            &generate(kind, rows, data.seed),
-            Format::of_path(&path),
-            &mut out,
-        )
-        .map_err(io)?;
+        write_kind(kind, rows, data.seed, Format::of_path(&path), &mut out).map_err(io)?;
         std::io::Write::flush(&mut out).map_err(io)?;
         files.insert(file.clone(), path);
     }
+    let what = match data.rows {
+        Some(_) => String::new(),
+        None => format!(", size {}", data.size.name()),
+    };
     let said = format!(
-        "generated data: size {} ({rows} rows a kind), seed {}, in {}; answers are saved in \
-         answers/, not compared with expected/ (which describes the scenario's own data)",
-        data.size.name(),
+        "generated data: {rows} rows a kind (seed {}{what}) in {}\n  its answers are saved \
+         in answers/, not compared with expected/ (which describe the scenario's own data)",
         data.seed,
         dir.join("data-generated").display()
     );

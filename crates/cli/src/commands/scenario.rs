@@ -150,6 +150,7 @@ fn generated_data(
     (size.is_some() || seed.is_some()).then(|| pipelab_scenario::GeneratedData {
         size: size.unwrap_or(pipelab_scenario::Size::Default),
         seed: seed.unwrap_or(pipelab_scenario::DEFAULT_SEED),
+        rows: None,
     })
 }
 

@@ -37,21 +37,23 @@ impl TopicTable {
         let Some(partitions) = reader.partitions(topic)? else {
             return Ok(None);
         };
-        let mut ranges = Vec::new();
+        let (mut heads, mut tails) = (Vec::new(), Vec::new());
         for range in reader.snapshot(topic, &partitions)? {
             let head_end = range.to.min(range.from + SAMPLE_PER_END);
-            ranges.push(PartitionRange {
+            heads.push(PartitionRange {
                 to: head_end,
                 ..range
             });
-            ranges.push(PartitionRange {
+            tails.push(PartitionRange {
                 from: (range.to - SAMPLE_PER_END).max(head_end),
                 ..range
             });
         }
         let mut decoder = JsonDecoder::new();
-        for range in ranges {
-            reader.read(topic, &[range], SAMPLE_PER_END as usize, |records| {
+        // Every partition's head in one read, then every tail: each read waits for the
+        // broker's fetches once, not once per partition.
+        for ranges in [heads, tails] {
+            reader.read(topic, &ranges, SAMPLE_PER_END as usize, |records| {
                 // Records that do not decode only leave the sample's types as they are.
                 let _ = decoder.decode(topic, &records);
                 true

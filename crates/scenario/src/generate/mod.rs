@@ -114,15 +114,40 @@ pub fn generate(kind: Kind, rows: u64, seed: u64) -> Generated {
     }
 }
 
+/// Write `rows` of `kind` from `seed` to `out` as `format`, the clickstream as it is
+/// generated (a million events take no memory to speak of), the others at once.
+pub fn write_kind(
+    kind: Kind,
+    rows: u64,
+    seed: u64,
+    format: Format,
+    out: &mut dyn std::io::Write,
+) -> std::io::Result<()> {
+    if kind != Kind::Clickstream {
+        return write(&generate(kind, rows, seed), format, out);
+    }
+    if format == Format::Csv {
+        return write(&Generated::Lines(Vec::new()), format, out);
+    }
+    for event in clickstream_events(rows, seed) {
+        serde_json::to_writer(&mut *out, &event)?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
 /// The clickstream of `pipelab demo`, over the week before 2026-11-08 (fixed, so the same
 /// seed gives the same file on any day).
-fn clickstream(rows: u64, seed: u64) -> Generated {
+fn clickstream_events(rows: u64, seed: u64) -> pipelab_ingest::generate::Clickstream {
     let until = chrono::NaiveDate::from_ymd_opt(2026, 11, 8).unwrap_or_default();
     let mut config = pipelab_ingest::generate::ClickstreamConfig::new(rows, until);
     config.seed = seed;
-    let events = pipelab_ingest::generate::Clickstream::new(config);
+    pipelab_ingest::generate::Clickstream::new(config)
+}
+
+fn clickstream(rows: u64, seed: u64) -> Generated {
     Generated::Lines(
-        events
+        clickstream_events(rows, seed)
             .map(|e| serde_json::to_string(&e).unwrap_or_default())
             .collect(),
     )
