@@ -13,7 +13,7 @@ use pipelab_ingest::generate::{Clickstream, ClickstreamConfig};
 mod assert;
 mod server;
 pub use assert::*;
-pub use server::Server;
+pub use server::{DevstackChild, Server};
 
 pub const PIPELAB: &str = env!("CARGO_BIN_EXE_pipelab");
 

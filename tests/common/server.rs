@@ -1,5 +1,5 @@
-//! A running `pipelab serve`, as the Trino-protocol tests (serve, the Kafka catalog's
-//! query log) start it.
+//! Child processes of the tests: a running `pipelab serve`, as the Trino-protocol tests
+//! (serve, the Kafka catalog's query log) start it, and a `pipelab devstack`.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -65,5 +65,33 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A `pipelab devstack` child, stopped with Ctrl-C (SIGINT) when dropped.
+pub struct DevstackChild(std::process::Child);
+
+impl DevstackChild {
+    pub fn start(mut cmd: std::process::Command) -> Self {
+        use std::io::BufRead;
+        let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().unwrap();
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut printed = String::new();
+        for line in stdout.lines().map_while(Result::ok) {
+            printed.push_str(&line);
+            if line.starts_with("running until Ctrl-C") {
+                return Self(child);
+            }
+        }
+        let status = child.wait().unwrap();
+        panic!("pipelab devstack ended ({status}) before it was ready: {printed}");
+    }
+}
+
+impl Drop for DevstackChild {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on our own child's pid has no memory effects.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGINT) };
+        let _ = self.0.wait();
     }
 }

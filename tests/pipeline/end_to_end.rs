@@ -546,34 +546,6 @@ fn the_commands_the_demo_prints_work_when_pasted() {
     assert!(on_path.contains("\n  pipelab query --lake "), "{on_path}");
 }
 
-/// A `pipelab devstack` child, stopped with Ctrl-C (SIGINT) when dropped.
-struct DevstackChild(std::process::Child);
-
-impl DevstackChild {
-    fn start(mut cmd: std::process::Command) -> Self {
-        use std::io::BufRead;
-        let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
-        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-        let mut printed = String::new();
-        for line in stdout.lines().map_while(Result::ok) {
-            printed.push_str(&line);
-            if line.starts_with("running until Ctrl-C") {
-                return Self(child);
-            }
-        }
-        let status = child.wait().unwrap();
-        panic!("pipelab devstack ended ({status}) before it was ready: {printed}");
-    }
-}
-
-impl Drop for DevstackChild {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on our own child's pid has no memory effects.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGINT) };
-        let _ = self.0.wait();
-    }
-}
-
 /// CSV has no nested values: struct, list and map columns are written as their JSON text
 /// (quoted as CSV quotes), nulls stay empty, and other columns are as they were.
 #[test]

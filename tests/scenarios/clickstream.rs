@@ -46,3 +46,30 @@ fn every_event_lands_once_under_its_day_and_the_counters_agree() {
     assert_eq!(reference["lake"], reference["file"], "{reference}");
     assert_eq!(reference["ids"], true, "{reference}");
 }
+
+/// The commands printed at the end, pasted into a new shell: the devstack on the run's
+/// ports (kept running), then the pipeline again from its spec as run, which finds the
+/// topic read to the end already (the lake's offsets say so) and adds nothing.
+#[test]
+fn the_pipeline_runs_again_from_its_spec_as_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    let out = run_scenario("clickstream", &run, &[]);
+    let command = |name: &str| {
+        out.lines()
+            .filter_map(|l| l.strip_prefix("  "))
+            .find(|l| l.split_whitespace().nth(1) == Some(name))
+            .unwrap_or_else(|| panic!("no `{name}` command in:\n{out}"))
+            .to_string()
+    };
+    let devstack = DevstackChild::start(pasted(&format!("exec {}", command("devstack"))));
+    let again = run_ok(&mut pasted(&command("run")));
+    drop(devstack);
+    assert!(again.contains("read 0 records"), "{again}");
+    let count = query_csv(
+        None,
+        &run.join("s3/lake").display().to_string(),
+        "SELECT count(*) FROM clicks",
+    );
+    assert_eq!(count, vec![vec!["56".to_string()]]);
+}

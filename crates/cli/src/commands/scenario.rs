@@ -2,7 +2,7 @@
 //! time (the runner is `pipelab_scenario`'s; this prints around it).
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use pipelab_scenario::definition::Need;
@@ -216,5 +216,18 @@ fn follow_up(scenario: &Scenario, outcome: &Outcome) -> String {
     }
     text += &format!("  {me} query --catalogs {catalogs}            # interactive shell\n");
     text += &format!("  {me} serve --catalogs {catalogs} --port 8080   # for Trino clients\n");
+    if let (Some((kafka, s3)), false) = (outcome.stack_ports, outcome.pipelines.is_empty()) {
+        let dir = outcome.catalogs.parent().unwrap_or(Path::new("."));
+        text += "Serve its Kafka and S3 again on the same ports (keep it running), then from \
+                 a second terminal\nrun its pipeline again (it resumes where the lake says \
+                 it stopped):\n";
+        text += &format!(
+            "  {me} devstack --dir {} --kafka-port {kafka} --s3-port {s3}\n",
+            dir.display()
+        );
+        for run in &outcome.pipelines {
+            text += &format!("  {me} run {} --until-idle\n", run.spec.display());
+        }
+    }
     text
 }
