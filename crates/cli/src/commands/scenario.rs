@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
-use pipelab_scenario::definition::Need;
+use pipelab_scenario::definition::{LakeStore, Need};
 use pipelab_scenario::{OpsDatabase, Outcome, RunOptions, Scenario};
 
 use crate::error::{Blame, Blamed, CliError};
@@ -78,7 +78,10 @@ fn list() -> Result<(), CliError> {
     let root = absolute(&pipelab_scenario::scenarios_root())?;
     let mut text = format!("Scenarios in {}:\n", root.display());
     for s in &scenarios {
-        let mut needs = vec!["a local lake"];
+        let mut needs = vec![match s.lake {
+            LakeStore::Local => "a local lake",
+            LakeStore::S3 => "a lake on the embedded S3 endpoint",
+        }];
         if s.needs(Need::Kafka) {
             needs.push("the embedded Kafka broker");
         }
