@@ -19,6 +19,13 @@ fn the_query_a_killed_server_was_running_is_the_crashed_one() {
     // The long query was running, its answer unread, when the server was killed.
     assert!(out.contains("submitted, RUNNING"), "{out}");
     assert!(out.contains("Trade-offs to mention"), "{out}");
+    // Readable in 100 columns, the answers' tables included (the commands at the end
+    // hold the binary's path, which is as long as it is).
+    let wide: Vec<&str> = out
+        .lines()
+        .filter(|l| l.chars().count() > 100 && !l.trim_start().starts_with('/'))
+        .collect();
+    assert!(wide.is_empty(), "lines over 100 columns: {wide:#?}");
     // No server outlives the run.
     let log = run.join("serve.log");
     assert!(
