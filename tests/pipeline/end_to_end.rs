@@ -493,6 +493,22 @@ fn demo_runs_end_to_end_and_leaves_a_queryable_lake() {
     assert!(foreign.join("keep.txt").exists());
 }
 
+/// Output piped into `head`: the demo runs to its end, exit 0, and never panics.
+#[test]
+fn the_demo_piped_into_head_runs_to_its_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("demo");
+    let line = format!(
+        "set -o pipefail; {PIPELAB} demo --events 1000 --dir {} | head -1",
+        work.display()
+    );
+    let out = output(&mut pasted(&line));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(work.join("s3/lake/clicks/_delta_log").is_dir());
+}
+
 /// Every command the demo prints works when pasted into a new shell, in the order
 /// printed: the queries, the devstack (kept running, on the ports the spec names), then
 /// from "a second terminal" gen, run and the last query, which counts the events added.

@@ -157,3 +157,30 @@ pub(crate) fn rate(n: u64, secs: f64) -> String {
     }
     format!("{}/s", thousands((n as f64 / secs) as u64))
 }
+
+/// Write to standard output; a reader that went away (`| head`) ends the output, not
+/// the command.
+pub(crate) fn emit(text: &str) -> Result<(), CliError> {
+    UntilClosed(std::io::stdout().lock()).write_all(text.as_bytes())?;
+    Ok(())
+}
+
+/// Standard output that takes whatever is written once its reader has gone (a closed
+/// pipe): the command runs to its end either way, and its exit code says how it went.
+pub(crate) struct UntilClosed<W>(pub(crate) W);
+
+impl<W: Write> Write for UntilClosed<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.0.write(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(buf.len()),
+            other => other,
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.0.flush() {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            other => other,
+        }
+    }
+}

@@ -465,11 +465,20 @@ impl Run<'_> {
 
     /// A query's arrow for `--explain`: from what it read, its answer's size, to it.
     fn arrow_to_query(&mut self, step: &QueryStep, over: &str, answer: &str) {
-        let source = match (over, &self.database) {
-            ("", _) if step.via == Via::Server => "pipelab serve",
-            ("", Some(_)) => "lake + database",
-            ("", None) => "lake",
-            (over, _) => over,
+        // What the run's catalogs hold: the SQL may read any of it.
+        let source = match over {
+            "" if step.via == Via::Server => "pipelab serve".to_string(),
+            "" => {
+                let mut catalogs = vec!["lake"];
+                if self.database.is_some() {
+                    catalogs.push("database");
+                }
+                if self.stack.is_some() {
+                    catalogs.push("topics");
+                }
+                catalogs.join(" + ")
+            }
+            over => over.to_string(),
         };
         self.arrows
             .push(Arrow::new(source, answer, format!("query: {}", step.title)));

@@ -7,6 +7,7 @@
 //! Delta table `clicks` partitioned by event date on S3 → queries → summary.
 
 use std::collections::BTreeMap;
+use std::fmt::Write;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
@@ -19,7 +20,7 @@ use pipelab_scenario::{GeneratedData, Outcome, RunOptions, Size};
 
 use crate::error::CliError;
 use crate::invocation::command_name;
-use crate::output::{bytes, rate, thousands};
+use crate::output::{UntilClosed, bytes, emit, rate, thousands};
 use crate::paths::{absolute, fresh_dir};
 
 #[derive(Args)]
@@ -43,15 +44,13 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), CliError> {
     let scenario = pipelab_scenario::find(SCENARIO)?;
     let dir = absolute(&args.dir)?;
     fresh_dir(&dir, "pipelab demo", "--dir")?;
-    println!(
-        "pipelab demo: {} events through Kafka → DataFusion → Delta Lake on S3 → SQL",
-        thousands(args.events)
-    );
-    println!(
-        "the {SCENARIO} scenario ({}) on generated events",
-        scenario.folder.display()
-    );
-    println!("working directory: {}\n", dir.display());
+    emit(&format!(
+        "pipelab demo: {} events through Kafka → DataFusion → Delta Lake on S3 → SQL\n\
+         the {SCENARIO} scenario ({}) on generated events\nworking directory: {}\n\n",
+        thousands(args.events),
+        scenario.folder.display(),
+        dir.display()
+    ))?;
     let opts = RunOptions {
         dir: dir.clone(),
         database: None,
@@ -64,14 +63,14 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), CliError> {
         }),
     };
     let outcome = {
-        let mut out = std::io::stdout().lock();
+        let mut out = UntilClosed(std::io::stdout().lock());
         pipelab_scenario::run(&scenario, opts, &mut out).await?
     };
     let lake_dir = dir.join("s3").join("lake");
     let generated = per_day_in_file(&dir.join("data-generated/data/clicks.jsonl"))?;
     let in_lake = per_day_in_lake(&lake_dir).await?;
-    summary(&outcome, in_lake == generated);
-    follow_up(&dir, &lake_dir, &outcome);
+    emit(&summary(&outcome, in_lake == generated))?;
+    emit(&follow_up(&dir, &lake_dir, &outcome))?;
     if in_lake != generated {
         return Err(CliError::environment(format!(
             "the lake's per-day counts {in_lake:?} differ from the generated events {generated:?}"
@@ -80,12 +79,14 @@ pub(crate) async fn run(args: DemoArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// What was produced, consumed, written and checked, one line each.
-fn summary(outcome: &Outcome, matches: bool) {
-    println!("Summary");
+/// What was produced, consumed, written and checked, one line each (written to a
+/// String, which cannot fail).
+fn summary(outcome: &Outcome, matches: bool) -> String {
+    let mut text = String::from("Summary\n");
     for p in &outcome.produced {
         let secs = p.elapsed.as_secs_f64();
-        println!(
+        let _ = writeln!(
+            text,
             "  produced   {:>12} events  {:>10}  {}",
             thousands(p.records),
             bytes(p.bytes),
@@ -94,55 +95,74 @@ fn summary(outcome: &Outcome, matches: bool) {
     }
     for run in &outcome.pipelines {
         let (p, secs) = (&run.progress, run.elapsed.as_secs_f64());
-        println!(
+        let _ = writeln!(
+            text,
             "  consumed   {:>12} records {:>10}  {}",
             thousands(p.read),
             bytes(p.read_bytes),
             rate(p.read, secs)
         );
-        println!(
+        let _ = writeln!(
+            text,
             "  written    {:>12} rows    {:>10}  {} files, {} commits",
             thousands(p.written),
             bytes(p.bytes),
             p.files,
             p.commits
         );
-        println!("  dead letters {:>10}", thousands(p.dead_letters));
+        let _ = writeln!(text, "  dead letters {:>10}", thousands(p.dead_letters));
     }
-    println!(
+    let _ = writeln!(
+        text,
         "  check      per-day counts in the lake {} the generated events",
         if matches { "equal" } else { "DIFFER FROM" }
     );
+    text
 }
 
 /// The commands to go on, as the user can paste them into a new shell.
-fn follow_up(dir: &Path, lake_dir: &Path, outcome: &Outcome) {
+fn follow_up(dir: &Path, lake_dir: &Path, outcome: &Outcome) -> String {
     let me = command_name();
+    let mut text = String::new();
     let lake = lake_dir.display();
-    println!("\nThe lake is a directory of Delta tables: {lake}");
-    println!("Query it again:");
-    println!(
+    let _ = writeln!(text, "\nThe lake is a directory of Delta tables: {lake}");
+    let _ = writeln!(text, "Query it again:");
+    let _ = writeln!(
+        text,
         "  {me} query --lake {lake} \"SELECT dt, count(*) FROM clicks GROUP BY dt ORDER BY dt\""
     );
-    println!("  {me} query --lake {lake}            # interactive shell");
+    let _ = writeln!(
+        text,
+        "  {me} query --lake {lake}            # interactive shell"
+    );
     let (Some((kafka_port, s3_port)), Some(run)) = (outcome.stack_ports, outcome.pipelines.first())
     else {
-        return;
+        return text;
     };
-    println!(
+    let _ = writeln!(
+        text,
         "Or serve it over Kafka and S3 again on the ports the spec names (keep this one \
          running):"
     );
-    println!(
+    let _ = writeln!(
+        text,
         "  {me} devstack --dir {} --kafka-port {kafka_port} --s3-port {s3_port}",
         dir.display()
     );
-    println!(
+    let _ = writeln!(
+        text,
         "and from a second terminal, add events and run the pipeline again (it resumes where the lake says it stopped):"
     );
-    println!("  {me} gen --brokers 127.0.0.1:{kafka_port} --topic {TOPIC} --events 10000 --seed 7");
-    println!("  {me} run {} --until-idle", run.spec.display());
-    println!("  {me} query --lake {lake} \"SELECT count(*) FROM clicks\"");
+    let _ = writeln!(
+        text,
+        "  {me} gen --brokers 127.0.0.1:{kafka_port} --topic {TOPIC} --events 10000 --seed 7"
+    );
+    let _ = writeln!(text, "  {me} run {} --until-idle", run.spec.display());
+    let _ = writeln!(
+        text,
+        "  {me} query --lake {lake} \"SELECT count(*) FROM clicks\""
+    );
+    text
 }
 
 /// Events per day (the first ten characters of `ts`) in the generated file, counted apart

@@ -1,7 +1,6 @@
 //! `pipelab scenario`: the interview scenarios under `scenarios/`, listed or run one at a
 //! time (the runner is `pipelab_scenario`'s; this prints around it).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
@@ -10,6 +9,7 @@ use pipelab_scenario::{OpsDatabase, Outcome, RunOptions, Scenario};
 
 use crate::error::{Blame, Blamed, CliError};
 use crate::invocation::command_name;
+use crate::output::{UntilClosed, emit};
 use crate::paths::{absolute, fresh_dir};
 
 #[derive(Args)]
@@ -155,33 +155,6 @@ fn generated_data(
         seed: seed.unwrap_or(pipelab_scenario::DEFAULT_SEED),
         rows: None,
     })
-}
-
-/// Write to standard output; a reader that went away (`| head`) ends the output, not
-/// the command.
-fn emit(text: &str) -> Result<(), CliError> {
-    UntilClosed(std::io::stdout().lock()).write_all(text.as_bytes())?;
-    Ok(())
-}
-
-/// Standard output that takes whatever is written once its reader has gone (a closed
-/// pipe): the scenario runs to its end either way, and its exit code says how it went.
-struct UntilClosed<W>(W);
-
-impl<W: Write> Write for UntilClosed<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self.0.write(buf) {
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(buf.len()),
-            other => other,
-        }
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        match self.0.flush() {
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-            other => other,
-        }
-    }
 }
 
 /// What the run checked, and the commands that explore what it left behind.
