@@ -510,6 +510,16 @@ pub fn path_of(uri: &serde_json::Value) -> Option<String> {
     ))
 }
 
+/// `pipelab ARGS | head -1` in a new shell: the command still runs to its end (the
+/// pipeline's status is its own, `pipefail`), exits 0 and never panics.
+pub fn runs_to_its_end_into_head(args: &str) {
+    let line = format!("set -o pipefail; {PIPELAB} {args} | head -1");
+    let out = output(&mut pasted(&line));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{line}: {:?}: {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 /// A PATH with the system's tools and no `pipelab`, as a new user's shell has.
 pub const NO_PIPELAB_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
