@@ -14,6 +14,7 @@ mod pipeline {
     mod hostile_input;
     mod ingest_guarantees;
     mod quality;
+    mod ship;
 }
 
 /// The lake as its own catalog, time travel, partitioning and the partition lab.

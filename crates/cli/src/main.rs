@@ -24,7 +24,7 @@ use crate::error::CliError;
 /// ones are the options' defaults (clap's `env`), shown in each command's help too.
 const ENVIRONMENT: &str = "\
 Environment:
-  PIPELAB_BROKERS  Kafka bootstrap servers: --brokers of run, gen, produce, dlq replay
+  PIPELAB_BROKERS  Kafka bootstrap servers: --brokers of run, gen, produce, ship, dlq replay
   PIPELAB_LAKE     the lake (directory, file:// or s3:// URL): --lake of run, query, serve, dlq
   PIPELAB_PYTHON   the interpreter of bench ingest's Python baseline: --python
   PIPELAB_LOG      log filter, as RUST_LOG: --log (default warn; e.g. pipelab_ingest=debug)
@@ -75,6 +75,8 @@ enum Command {
     Gen(commands::generate::GenArgs),
     /// Produce the lines of a file (or stdin) to a Kafka topic, one record per line.
     Produce(commands::produce::ProduceArgs),
+    /// Tail log files through rotation into a Kafka topic, masking what must not leave.
+    Ship(commands::ship::ShipArgs),
     /// List a dead-letter table, or produce its records again (replay).
     Dlq(commands::dlq::DlqArgs),
     /// Measure pipelab's own paths beside a peer on the same data (results in bench-results/).
@@ -135,6 +137,7 @@ async fn dispatch(command: Command) -> Result<(), CliError> {
         Command::Lake(args) => lake::run(args).await,
         Command::Gen(args) => generate::run(args).await,
         Command::Produce(args) => produce::run(args).await,
+        Command::Ship(args) => ship::run(args).await,
         Command::Dlq(args) => dlq::run(args).await,
         Command::Bench(args) => bench::run(args).await,
         Command::Lab(args) => lab::run(args).await,

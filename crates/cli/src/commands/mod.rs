@@ -12,3 +12,4 @@ pub(crate) mod query;
 pub(crate) mod run;
 pub(crate) mod scenario;
 pub(crate) mod serve;
+pub(crate) mod ship;

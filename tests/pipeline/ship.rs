@@ -1,0 +1,107 @@
+//! `pipelab ship`: files tailed into a topic through rotation by rename and by
+//! truncation and a file that appears, positions kept between runs, addresses masked
+//! before they leave. The topic is read back through a kafka catalog.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::common::*;
+
+fn append(path: &Path, text: &str) {
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    file.write_all(text.as_bytes()).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_line_once_through_rotation_and_restarts_with_addresses_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start_stack(&dir.path().join("stack")).await;
+    stack.create_topic("logs", 2).await.unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    let app = logs.join("app.log");
+    append(&app, "login ada@example.org from 10.0.0.7\nGET /index\n");
+    append(&logs.join("db.log"), "db up\ndb query 1\n");
+    let checkpoint = dir.path().join("positions.json");
+    let ship = || {
+        run_ok(
+            pipelab(None)
+                .args([
+                    "ship",
+                    "--brokers",
+                    &stack.kafka_bootstrap(),
+                    "--topic",
+                    "logs",
+                ])
+                .args(["--name", "web-1", "--mask", "email,ipv4", "--until-idle"])
+                .arg("--checkpoint")
+                .arg(&checkpoint)
+                .arg(logs.join("*.log")),
+        )
+    };
+    let first = ship();
+    assert!(first.contains("4 lines"), "{first}");
+    // The rest of a line, then rotation by rename; a truncation written past its old end;
+    // a file that appears.
+    append(&app, "half a li");
+    append(&app, "ne\nlast of the old file");
+    std::fs::rename(&app, logs.join("app.log.1")).unwrap();
+    append(&app, "first of the new file\n");
+    std::fs::write(
+        logs.join("db.log"),
+        "after truncation and longer than before\n",
+    )
+    .unwrap();
+    append(&logs.join("cache.log"), "cache warm\n");
+    let second = ship();
+    assert!(second.contains("5 lines"), "{second}");
+    // Nothing new: a third run ships nothing again.
+    let third = ship();
+    assert!(third.contains(" 0 lines"), "{third}");
+
+    let catalogs = dir.path().join("catalogs.toml");
+    std::fs::write(
+        &catalogs,
+        format!(
+            "[catalogs.k]\nkind = \"kafka\"\nbrokers = \"{}\"\n",
+            stack.kafka_bootstrap()
+        ),
+    )
+    .unwrap();
+    let mut lines: Vec<String> = catalog_rows(&catalogs, "SELECT _message FROM k.default.logs")
+        .into_iter()
+        .map(|r| r.join(","))
+        .collect();
+    lines.sort();
+    let mut expected = vec![
+        "login <email> from <ipv4>",
+        "GET /index",
+        "db up",
+        "db query 1",
+        "half a line",
+        "last of the old file",
+        "first of the new file",
+        "after truncation and longer than before",
+        "cache warm",
+    ];
+    expected.sort();
+    assert_eq!(lines, expected);
+    let keys = catalog_rows(
+        &catalogs,
+        "SELECT DISTINCT _key FROM k.default.logs ORDER BY _key",
+    );
+    assert!(keys.iter().all(|k| k[0].starts_with("web-1:")), "{keys:?}");
+}
+
+/// A mask that names no rule and a pattern that is no glob: exit 2, naming them.
+#[test]
+fn a_bad_mask_or_pattern_exits_2_naming_it() {
+    let out = output(pipelab(None).args(["ship", "--topic", "logs", "--mask", "phone", "x.log"]));
+    assert_user_error(out, &["--mask \"phone\"", "email, ipv4 and regex:PATTERN"]);
+    let out = output(pipelab(None).args(["ship", "--topic", "logs", "logs/[.log"]));
+    assert_user_error(out, &["\"logs/[.log\" is not a path or glob"]);
+}
