@@ -23,7 +23,8 @@ pub(crate) enum Blame {
 }
 
 impl Blame {
-    fn of(user_fixable: bool) -> Self {
+    /// The user's to fix, or else the environment's.
+    pub(crate) fn of(user_fixable: bool) -> Self {
         if user_fixable {
             Blame::User
         } else {

@@ -57,11 +57,7 @@ struct RunArgs {
 
 impl Blamed for pipelab_scenario::ScenarioError {
     fn blame(&self) -> Blame {
-        if self.is_user_fixable() {
-            Blame::User
-        } else {
-            Blame::Environment
-        }
+        Blame::of(self.is_user_fixable())
     }
 }
 

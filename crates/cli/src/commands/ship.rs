@@ -40,11 +40,7 @@ pub(crate) struct ShipArgs {
 
 impl Blamed for pipelab_ship::ShipError {
     fn blame(&self) -> Blame {
-        if self.is_user_fixable() {
-            Blame::User
-        } else {
-            Blame::Environment
-        }
+        Blame::of(self.is_user_fixable())
     }
 }
 
