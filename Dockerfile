@@ -21,8 +21,9 @@ COPY crates/lake/Cargo.toml crates/lake/
 COPY crates/pipeline/Cargo.toml crates/pipeline/
 COPY crates/scenario/Cargo.toml crates/scenario/
 COPY crates/serve/Cargo.toml crates/serve/
+COPY crates/ship/Cargo.toml crates/ship/
 COPY crates/transform/Cargo.toml crates/transform/
-RUN for crate in bench devstack federate ingest lab lake pipeline scenario serve transform; do \
+RUN for crate in bench devstack federate ingest lab lake pipeline scenario serve ship transform; do \
         mkdir -p "crates/$crate/src" && touch "crates/$crate/src/lib.rs"; \
     done \
     && mkdir -p crates/cli/src tests \
