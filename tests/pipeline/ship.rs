@@ -105,3 +105,68 @@ fn a_bad_mask_or_pattern_exits_2_naming_it() {
     let out = output(pipelab(None).args(["ship", "--topic", "logs", "logs/[.log"]));
     assert_user_error(out, &["\"logs/[.log\" is not a path or glob"]);
 }
+
+/// SIGKILL while lines are being written and shipped, then a restart: no line is lost
+/// (a line sent after the last checkpoint may come twice, with the same identity).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_agent_restarted_loses_no_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start_stack(&dir.path().join("stack")).await;
+    stack.create_topic("logs", 2).await.unwrap();
+    let log = dir.path().join("app.log");
+    append(&log, "");
+    let checkpoint = dir.path().join("positions.json");
+    let ship = |until_idle: bool| {
+        let mut cmd = pipelab(None);
+        cmd.args([
+            "ship",
+            "--brokers",
+            &stack.kafka_bootstrap(),
+            "--topic",
+            "logs",
+        ])
+        .arg("--checkpoint")
+        .arg(&checkpoint)
+        .arg(&log);
+        if until_idle {
+            cmd.arg("--until-idle");
+        }
+        cmd
+    };
+    let writer = {
+        let log = log.clone();
+        std::thread::spawn(move || {
+            for batch in 0..100 {
+                let lines: String = (0..100)
+                    .map(|i| format!("line {}\n", batch * 100 + i))
+                    .collect();
+                append(&log, &lines);
+                std::thread::sleep(std::time::Duration::from_millis(15));
+            }
+        })
+    };
+    let mut agent = ship(false)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    agent.kill().unwrap(); // SIGKILL
+    agent.wait().unwrap();
+    writer.join().unwrap();
+    run_ok(&mut ship(true));
+
+    let catalogs = dir.path().join("catalogs.toml");
+    std::fs::write(
+        &catalogs,
+        format!(
+            "[catalogs.k]\nkind = \"kafka\"\nbrokers = \"{}\"\n",
+            stack.kafka_bootstrap()
+        ),
+    )
+    .unwrap();
+    let counts = catalog_rows(
+        &catalogs,
+        "SELECT count(DISTINCT _message), count(*) >= 10000 FROM k.default.logs",
+    );
+    assert_eq!(counts, vec![vec!["10000".to_string(), "true".to_string()]]);
+}

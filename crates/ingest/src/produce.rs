@@ -167,8 +167,19 @@ where
             failed: stats.failed,
             total: stats.failed + stats.acked,
             first: Box::new(first),
-            keys: keys.join(", "),
+            keys: first_keys(&keys),
         });
     }
     Ok(stats)
+}
+
+/// The first keys of records not delivered, and how many more: a message that names a
+/// thousand keys names none readably.
+fn first_keys(keys: &[String]) -> String {
+    const SHOWN: usize = 10;
+    let shown = keys[..keys.len().min(SHOWN)].join(", ");
+    match keys.len().saturating_sub(SHOWN) {
+        0 => shown,
+        more => format!("{shown} and {more} more"),
+    }
 }
