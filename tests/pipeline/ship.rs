@@ -16,6 +16,17 @@ fn append(path: &Path, text: &str) {
     file.write_all(text.as_bytes()).unwrap();
 }
 
+/// SQL over the embedded broker's topics, as catalog `k`: its rows as text.
+fn topic_rows(dir: &Path, stack: &pipelab_devstack::DevStack, sql: &str) -> Vec<Vec<String>> {
+    let catalogs = dir.join("catalogs.toml");
+    let text = format!(
+        "[catalogs.k]\nkind = \"kafka\"\nbrokers = \"{}\"\n",
+        stack.kafka_bootstrap()
+    );
+    std::fs::write(&catalogs, text).unwrap();
+    catalog_rows(&catalogs, sql)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_line_once_through_rotation_and_restarts_with_addresses_masked() {
     let dir = tempfile::tempdir().unwrap();
@@ -63,19 +74,11 @@ async fn every_line_once_through_rotation_and_restarts_with_addresses_masked() {
     let third = ship();
     assert!(third.contains(" 0 lines"), "{third}");
 
-    let catalogs = dir.path().join("catalogs.toml");
-    std::fs::write(
-        &catalogs,
-        format!(
-            "[catalogs.k]\nkind = \"kafka\"\nbrokers = \"{}\"\n",
-            stack.kafka_bootstrap()
-        ),
-    )
-    .unwrap();
-    let mut lines: Vec<String> = catalog_rows(&catalogs, "SELECT _message FROM k.default.logs")
-        .into_iter()
-        .map(|r| r.join(","))
-        .collect();
+    let mut lines: Vec<String> =
+        topic_rows(dir.path(), &stack, "SELECT _message FROM k.default.logs")
+            .into_iter()
+            .map(|r| r.join(","))
+            .collect();
     lines.sort();
     let mut expected = vec![
         "login <email> from <ipv4>",
@@ -90,8 +93,9 @@ async fn every_line_once_through_rotation_and_restarts_with_addresses_masked() {
     ];
     expected.sort();
     assert_eq!(lines, expected);
-    let keys = catalog_rows(
-        &catalogs,
+    let keys = topic_rows(
+        dir.path(),
+        &stack,
         "SELECT DISTINCT _key FROM k.default.logs ORDER BY _key",
     );
     assert!(keys.iter().all(|k| k[0].starts_with("web-1:")), "{keys:?}");
@@ -155,17 +159,9 @@ async fn a_killed_agent_restarted_loses_no_line() {
     writer.join().unwrap();
     run_ok(&mut ship(true));
 
-    let catalogs = dir.path().join("catalogs.toml");
-    std::fs::write(
-        &catalogs,
-        format!(
-            "[catalogs.k]\nkind = \"kafka\"\nbrokers = \"{}\"\n",
-            stack.kafka_bootstrap()
-        ),
-    )
-    .unwrap();
-    let counts = catalog_rows(
-        &catalogs,
+    let counts = topic_rows(
+        dir.path(),
+        &stack,
         "SELECT count(DISTINCT _message), count(*) >= 10000 FROM k.default.logs",
     );
     assert_eq!(counts, vec![vec!["10000".to_string(), "true".to_string()]]);
