@@ -13,6 +13,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY crates/bench/Cargo.toml crates/bench/
 COPY crates/cli/Cargo.toml crates/cli/
+COPY crates/dbsink/Cargo.toml crates/dbsink/
 COPY crates/devstack/Cargo.toml crates/devstack/
 COPY crates/federate/Cargo.toml crates/federate/
 COPY crates/ingest/Cargo.toml crates/ingest/
@@ -23,7 +24,7 @@ COPY crates/scenario/Cargo.toml crates/scenario/
 COPY crates/serve/Cargo.toml crates/serve/
 COPY crates/ship/Cargo.toml crates/ship/
 COPY crates/transform/Cargo.toml crates/transform/
-RUN for crate in bench devstack federate ingest lab lake pipeline scenario serve ship transform; do \
+RUN for crate in bench dbsink devstack federate ingest lab lake pipeline scenario serve ship transform; do \
         mkdir -p "crates/$crate/src" && touch "crates/$crate/src/lib.rs"; \
     done \
     && mkdir -p crates/cli/src tests \

@@ -11,8 +11,10 @@ mod common;
 /// Events through Kafka into the lake: exactly once, dead letters, quality.
 mod pipeline {
     mod end_to_end;
+    mod fan_out;
     mod hostile_input;
     mod ingest_guarantees;
+    mod live_view;
     mod quality;
     mod ship;
 }

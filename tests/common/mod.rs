@@ -11,8 +11,10 @@ use pipelab_ingest::RawRecord;
 use pipelab_ingest::generate::{Clickstream, ClickstreamConfig};
 
 mod assert;
+mod databases;
 mod server;
 pub use assert::*;
+pub use databases::*;
 pub use server::{DevstackChild, Server};
 
 pub const PIPELAB: &str = env!("CARGO_BIN_EXE_pipelab");

@@ -109,3 +109,90 @@ fn a_bad_mask_or_pattern_exits_2_naming_it() {
     let out = output(pipelab(None).args(["ship", "--topic", "logs", "logs/[.log"]));
     assert_user_error(out, &["\"logs/[.log\" is not a path or glob"]);
 }
+
+/// Twenty agents on twenty hosts into one topic, half of them SIGKILLed mid-run and
+/// started again (they send again what they had not checkpointed), then a pipeline of
+/// `format = "lines"` with `dedupe_by` on the line's identity: every line once in the
+/// lake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_agents_killed_and_restarted_land_every_line_once() {
+    const AGENTS: usize = 20;
+    const LINES: usize = 2_000;
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start_stack(&dir.path().join("stack")).await;
+    stack.create_topic("logs", 4).await.unwrap();
+    let brokers = stack.kafka_bootstrap();
+    for a in 0..AGENTS {
+        let logs = dir.path().join(format!("host-{a}"));
+        std::fs::create_dir_all(&logs).unwrap();
+        let text: String = (0..LINES)
+            .map(|i| format!("host-{a} line {i} status=200\n"))
+            .collect();
+        append(&logs.join("app.log"), &text);
+    }
+    let agent = |a: usize| {
+        let logs = dir.path().join(format!("host-{a}"));
+        pipelab(None)
+            .args([
+                "ship",
+                "--brokers",
+                &brokers,
+                "--topic",
+                "logs",
+                "--until-idle",
+            ])
+            .args(["--name", &format!("host-{a}")])
+            .arg("--checkpoint")
+            .arg(logs.join("positions.json"))
+            .arg(logs.join("*.log"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut children: Vec<_> = (0..AGENTS).map(agent).collect();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let mut killed = 0;
+    for child in children.iter_mut().step_by(2) {
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            killed += 1;
+        }
+    }
+    for mut child in children {
+        child.wait().unwrap();
+    }
+    assert!(
+        killed > 0,
+        "every agent finished within 400 ms: nothing was killed mid-run"
+    );
+    for mut child in (0..AGENTS).map(agent).collect::<Vec<_>>() {
+        assert!(child.wait().unwrap().success());
+    }
+
+    let spec = dir.path().join("logs.toml");
+    let lake = stack.lake_url();
+    std::fs::write(
+        &spec,
+        format!(
+            "name = \"logs\"\n[source]\nbrokers = \"{brokers}\"\ntopic = \"logs\"\nformat = \"lines\"\n\
+             headers = [\"host\", \"file\", \"file_id\", \"offset\"]\n\
+             [sink]\nlocation = \"{lake}\"\ntable = \"logs\"\npartition_by = [\"host\"]\n\
+             dedupe_by = [\"host\", \"file_id\", \"offset\"]\nflush_interval_secs = 1.0\n"
+        ),
+    )
+    .unwrap();
+    let out = run_ok(
+        pipelab(Some(&stack))
+            .args(["run", "--quiet", "--until-idle"])
+            .arg(&spec),
+    );
+    let total = (AGENTS * LINES) as i64;
+    let rows = query_csv(
+        Some(&stack),
+        &lake,
+        "SELECT count(*), count(DISTINCT line), count(DISTINCT host || file_id || \"offset\") FROM logs",
+    );
+    assert_eq!(rows, vec![vec![total.to_string(); 3]], "{out}");
+    eprintln!("{killed} agents killed mid-run; {out}");
+}

@@ -34,7 +34,7 @@ fn every_event_lands_once_under_its_day_and_the_counters_agree() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     let out = run_scenario("clickstream", &run, &[]);
-    assert!(out.contains("5 answers as expected"), "{out}");
+    assert!(out.contains("6 answers as expected"), "{out}");
     assert!(out.contains("1 dead letter"), "{out}");
     let reference = python_reference(
         REFERENCE,

@@ -25,6 +25,9 @@ pub enum BenchError {
     /// The embedded stack did not start.
     #[error(transparent)]
     Devstack(#[from] pipelab_devstack::DevstackError),
+    /// A database sink under measurement failed.
+    #[error(transparent)]
+    Sink(#[from] pipelab_dbsink::SinkError),
     /// Producing the benchmark's records failed.
     #[error(transparent)]
     Ingest(#[from] pipelab_ingest::IngestError),
@@ -58,6 +61,7 @@ impl BenchError {
         match self {
             BenchError::Usage(_) | BenchError::Spec(_) => true,
             BenchError::Pipeline(e) => e.is_user_fixable(),
+            BenchError::Sink(e) => e.is_user_fixable(),
             BenchError::Federate(e) => e.is_user_fixable(),
             BenchError::Lake(e) => e.is_user_fixable(),
             BenchError::Devstack(e) => e.is_user_fixable(),

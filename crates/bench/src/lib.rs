@@ -13,5 +13,7 @@ pub mod federation;
 pub mod freshness;
 pub mod ingest;
 pub mod partitions;
+pub mod ship;
+pub mod sinks;
 
 pub use error::BenchError;

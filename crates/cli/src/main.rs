@@ -8,6 +8,7 @@ mod engine;
 mod error;
 mod invocation;
 mod kafka_out;
+mod live;
 mod logging;
 mod output;
 mod paths;

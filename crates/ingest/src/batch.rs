@@ -27,7 +27,7 @@ impl Position {
 
 /// A micro-batch: records in offset order per partition, plus for each partition where
 /// its records start and the next offset to read once this batch is safely stored.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct MicroBatch {
     /// The records, in offset order within each partition.
     pub records: Vec<RawRecord>,

@@ -65,4 +65,29 @@ pub struct SourceCounters {
     pub out_of_range_resets: AtomicU64,
     /// Consumer errors librdkafka retries by itself.
     pub transient_errors: AtomicU64,
+    /// Per partition, what librdkafka's statistics said last (every second).
+    pub partitions: std::sync::Mutex<BTreeMap<i32, PartitionMetrics>>,
+}
+
+/// One partition as the consumer sees it: from librdkafka's statistics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PartitionMetrics {
+    /// The log's end (high watermark) on the broker.
+    pub high_watermark: i64,
+    /// Records between the next one the source reads and the log's end.
+    pub lag: i64,
+    /// Records the consumer has received from the broker so far.
+    pub received: u64,
+    /// Bytes waiting in the consumer's prefetch queue.
+    pub prefetched_bytes: u64,
+}
+
+impl SourceCounters {
+    /// The partitions' latest metrics.
+    pub fn partition_metrics(&self) -> BTreeMap<i32, PartitionMetrics> {
+        self.partitions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
 }

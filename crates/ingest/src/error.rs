@@ -69,7 +69,7 @@ pub enum IngestError {
         limit: usize,
     },
     /// Arrow could not build a record batch from records that passed the type checks.
-    #[error("cannot decode JSON into Arrow: {0}")]
+    #[error("cannot decode records into Arrow: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
     /// Some records were not acknowledged by the broker after the producer flushed.
     #[error(

@@ -52,7 +52,8 @@ impl KafkaSource {
     /// Connect, check the topic exists and join the group. Blocking: call it off the
     /// async runtime.
     pub fn connect(opts: SourceOptions, store: Arc<dyn OffsetStore>) -> Result<Self, IngestError> {
-        let consumer = create_consumer(&opts, store)?;
+        let counters = Arc::<SourceCounters>::default();
+        let consumer = create_consumer(&opts, store, counters.clone())?;
         let partitions = topic_partitions(&consumer, &opts.brokers, &opts.topic)?;
         let assignment = resolve(opts.assignment, &consumer, &opts.topic);
         match assignment {
@@ -71,7 +72,7 @@ impl KafkaSource {
         Ok(Self {
             opts,
             consumer,
-            counters: Arc::default(),
+            counters,
             reads_all: assignment == Assignment::All,
         })
     }
@@ -123,7 +124,9 @@ fn client_config(opts: &SourceOptions) -> ClientConfig {
         // Partitions added to the topic are seen within seconds, not minutes.
         .set("topic.metadata.refresh.interval.ms", "5000")
         .set("session.timeout.ms", DEFAULT_SESSION_TIMEOUT_MS.to_string())
-        .set("heartbeat.interval.ms", "1000");
+        .set("heartbeat.interval.ms", "1000")
+        // Lag, high watermarks and the prefetch queue per partition, for the live view.
+        .set("statistics.interval.ms", "1000");
     if let Some(bytes) = opts.prefetch_bytes {
         for (key, value) in fetch_limits(bytes, opts.max_record_bytes) {
             config.set(key, value.to_string());
@@ -139,10 +142,12 @@ fn client_config(opts: &SourceOptions) -> ClientConfig {
 fn create_consumer(
     opts: &SourceOptions,
     store: Arc<dyn OffsetStore>,
+    counters: Arc<SourceCounters>,
 ) -> Result<BaseConsumer<SourceContext>, IngestError> {
     let context = SourceContext {
         topic: opts.topic.clone(),
         store,
+        counters,
         on_out_of_range: opts.on_out_of_range,
         events: Mutex::new(Vec::new()),
     };

@@ -16,6 +16,7 @@ mod flat;
 pub mod generate;
 mod infer;
 pub mod kafka;
+mod lines;
 pub mod names;
 mod options;
 mod positions;
@@ -27,11 +28,13 @@ pub mod topic_read;
 mod widen;
 
 pub use batch::{MicroBatch, Position};
+pub use control::PartitionMetrics;
 pub use dead_letter::DeadLetter;
 pub use decode::{Decoded, JsonDecoder};
 pub use error::{IngestError, StoreError};
 pub use fit::TypePolicy;
 pub use kafka::{KafkaSource, SourceControl, SourceCounters};
+pub use lines::LinesDecoder;
 pub use names::{DuplicateKeys, FieldNames, NameRules};
 pub use options::{
     Assignment, EMBEDDED_CLUSTER_ID, OffsetStore, OutOfRange, SourceOptions, StopReason,

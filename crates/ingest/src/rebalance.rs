@@ -39,6 +39,8 @@ pub(crate) enum GroupEvent {
 pub(crate) struct SourceContext {
     pub(crate) topic: String,
     pub(crate) store: Arc<dyn OffsetStore>,
+    /// Where librdkafka's statistics land (see [`ClientContext::stats`]).
+    pub(crate) counters: Arc<crate::control::SourceCounters>,
     pub(crate) on_out_of_range: OutOfRange,
     pub(crate) events: Mutex<Vec<GroupEvent>>,
 }
@@ -190,6 +192,39 @@ impl ClientContext for SourceContext {
 
     fn error(&self, error: KafkaError, reason: &str) {
         crate::client::error(error, reason);
+    }
+
+    /// Every second: each partition's log end, lag and prefetch queue.
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        let Some(topic) = statistics.topics.get(&self.topic) else {
+            return;
+        };
+        let mut partitions = self
+            .counters
+            .partitions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (&id, p) in &topic.partitions {
+            // librdkafka's internal "unassigned" partition is -1.
+            if id < 0 || !p.desired {
+                continue;
+            }
+            // The next offset the application reads; before the first read, the log's
+            // start (or the stored position, once fetching began).
+            let next = [p.app_offset, p.next_offset, p.lo_offset]
+                .into_iter()
+                .find(|&o| o >= 0)
+                .unwrap_or(0);
+            partitions.insert(
+                id,
+                crate::control::PartitionMetrics {
+                    high_watermark: p.hi_offset,
+                    lag: (p.hi_offset - next).max(0),
+                    received: p.rxmsgs,
+                    prefetched_bytes: p.fetchq_size,
+                },
+            );
+        }
     }
 }
 

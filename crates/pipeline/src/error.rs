@@ -18,6 +18,10 @@ pub enum PipelineError {
     /// A lake table could not be located, opened, created or committed to.
     #[error(transparent)]
     Lake(#[from] pipelab_lake::LakeError),
+    /// A database sink failed: its database went away or refused a statement (exit 1),
+    /// or its table does not fit the rows (exit 2). The message names the sink.
+    #[error(transparent)]
+    Sink(#[from] pipelab_dbsink::SinkError),
     /// Every attempt's commit lost against other writers of the same table.
     #[error(
         "gave up committing to table '{table}' after {attempts} commits lost to concurrent \
@@ -81,6 +85,7 @@ impl PipelineError {
             | PipelineError::Quality { .. } => true,
             PipelineError::Ingest(e) => e.is_user_fixable(),
             PipelineError::Lake(e) => e.is_user_fixable(),
+            PipelineError::Sink(e) => e.is_user_fixable(),
             PipelineError::Contended { .. }
             | PipelineError::Batch { .. }
             | PipelineError::Read { .. }

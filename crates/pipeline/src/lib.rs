@@ -3,6 +3,8 @@
 //! exactly-once offsets.
 
 mod dead_letters;
+mod decoding;
+mod dedupe;
 pub mod error;
 mod guard;
 mod memory;
@@ -17,5 +19,8 @@ pub use dead_letters::replayable;
 pub use error::{PipelineError, SpecError};
 pub use memory::MemoryPeak;
 pub use progress::Progress;
-pub use runner::{RunOptions, RunReport, run, store_batches};
-pub use spec::{KafkaSourceSpec, LakeSinkSpec, MemoryBudget, OnOutOfRange, PipelineSpec, StepSpec};
+pub use runner::{RunMetrics, RunOptions, RunReport, run, store_batches};
+pub use spec::{
+    DatabaseSinkSpec, KafkaSourceSpec, LakeSinkSpec, MemoryBudget, OnOutOfRange, PipelineSpec,
+    StepSpec,
+};

@@ -1,10 +1,12 @@
 //! Where each partition stands in the lake: the Delta `txn` action per (pipeline, topic,
 //! partition) whose version is the next offset to read, as kafka-delta-ingest keeps it.
-//! The runner resumes from it and the writer checks it before every commit.
+//! The runner resumes from it and the writer checks it before every commit. With
+//! database sinks, each keeps its own offsets: a partition resumes from the earliest.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
+use pipelab_dbsink::DatabaseSink;
 use pipelab_ingest::OffsetStore;
 use pipelab_ingest::StoreError;
 use pipelab_lake::{LakeError, LakeLocation, LakeTable};
@@ -27,12 +29,18 @@ pub(crate) struct LakeOffsets {
     dead_letter_table: String,
     pipeline: String,
     topic: String,
+    /// The database sinks, on connections of their own (the writer has its own).
+    databases: Vec<tokio::sync::Mutex<DatabaseSink>>,
     /// What each assignment found, for the run report.
     resumed: Mutex<BTreeMap<i32, i64>>,
 }
 
 impl LakeOffsets {
-    pub(crate) fn new(spec: &PipelineSpec, lake: &LakeLocation) -> Self {
+    pub(crate) fn new(
+        spec: &PipelineSpec,
+        lake: &LakeLocation,
+        databases: Vec<DatabaseSink>,
+    ) -> Self {
         Self {
             runtime: tokio::runtime::Handle::current(),
             lake: lake.clone(),
@@ -40,6 +48,7 @@ impl LakeOffsets {
             dead_letter_table: spec.dead_letter_table(),
             pipeline: spec.name.clone(),
             topic: spec.source.topic.clone(),
+            databases: databases.into_iter().map(tokio::sync::Mutex::new).collect(),
             resumed: Mutex::new(BTreeMap::new()),
         }
     }
@@ -70,9 +79,30 @@ impl LakeOffsets {
     }
 }
 
+impl LakeOffsets {
+    /// `lake` lowered to where the database sinks stand, partition by partition.
+    fn with_databases(
+        &self,
+        lake: BTreeMap<i32, i64>,
+    ) -> Result<BTreeMap<i32, i64>, PipelineError> {
+        if self.databases.is_empty() {
+            return Ok(lake);
+        }
+        let positions = self.runtime.block_on(async {
+            let mut positions = Vec::with_capacity(self.databases.len());
+            for sink in &self.databases {
+                positions.push(sink.lock().await.positions().await?);
+            }
+            Ok::<_, PipelineError>(positions)
+        })?;
+        Ok(earliest(&lake, &positions))
+    }
+}
+
 impl OffsetStore for LakeOffsets {
     fn resume(&self, partitions: &[i32]) -> Result<HashMap<i32, i64>, StoreError> {
         let found = self.read(&self.table, partitions)?.unwrap_or_default();
+        let found = self.with_databases(found)?;
         self.resumed
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -89,6 +119,7 @@ impl OffsetStore for LakeOffsets {
                 .read(&self.dead_letter_table, partitions)?
                 .unwrap_or_default(),
         };
+        let found = self.with_databases(found)?;
         Ok(found.into_iter().collect())
     }
 }
@@ -116,4 +147,35 @@ pub(crate) async fn txn_offsets(
         .iter()
         .filter_map(|(&p, id)| versions.get(id).map(|&v| (p, v)))
         .collect())
+}
+
+/// Per partition, the earliest place a sink stands (absent where any sink holds
+/// nothing of the partition: it is read from the beginning).
+pub(crate) fn earliest(
+    lake: &BTreeMap<i32, i64>,
+    databases: &[BTreeMap<i32, i64>],
+) -> BTreeMap<i32, i64> {
+    lake.iter()
+        .filter_map(|(&p, &at)| {
+            databases
+                .iter()
+                .map(|d| d.get(&p).copied())
+                .try_fold(at, |least, other| other.map(|o| least.min(o)))
+                .map(|least| (p, least))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partition_resumes_from_the_sink_furthest_behind() {
+        let lake = BTreeMap::from([(0, 40), (1, 10), (2, 7)]);
+        let db = BTreeMap::from([(0, 30), (1, 12)]);
+        // Partition 2: the database holds none of it, so it is read from the beginning.
+        assert_eq!(earliest(&lake, &[db]), BTreeMap::from([(0, 30), (1, 10)]));
+        assert_eq!(earliest(&lake, &[]), lake);
+    }
 }

@@ -11,6 +11,12 @@ pub struct Progress {
     pub read_bytes: u64,
     /// Rows committed to the sink table (the steps' output).
     pub written: u64,
+    /// Rows written to the database sinks (`[[sinks]]`), all of them together.
+    pub database_rows: u64,
+    /// Transactions committed to the database sinks.
+    pub database_commits: u64,
+    /// Rows dropped because the lake table held their `dedupe_by` identity already.
+    pub duplicates: u64,
     /// Records stored in the dead-letter table.
     pub dead_letters: u64,
     /// Delta commits made to the sink table.

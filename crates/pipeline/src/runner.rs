@@ -15,13 +15,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use pipelab_ingest::{JsonDecoder, MicroBatch};
+use pipelab_dbsink::DatabaseSink;
+use pipelab_ingest::MicroBatch;
 use pipelab_ingest::{KafkaSource, SourceControl, SourceOptions, StopReason};
 use pipelab_lake::{LakeLocation, LakeTable};
 use pipelab_transform::{Step, Transform};
 use tokio::sync::mpsc;
 
 use crate::dead_letters::DeadLetterSink;
+use crate::decoding::RecordDecoder;
 use crate::error::PipelineError;
 use crate::error::SpecError;
 use crate::memory::{MemoryPeak, PeakSampler};
@@ -32,6 +34,28 @@ use crate::writer::BatchWriter;
 
 /// Called with the run's counters after each batch is handled.
 pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+/// Called once a second with what the live view shows.
+pub type MetricsFn = Arc<dyn Fn(&RunMetrics) + Send + Sync>;
+
+/// A running pipeline as an operator watches it: sampled once a second.
+#[derive(Debug, Clone)]
+pub struct RunMetrics {
+    /// Time since the run started.
+    pub elapsed: Duration,
+    /// The counters as of the last batch handled.
+    pub progress: Progress,
+    /// Per partition: log end, lag, records received, prefetched bytes (librdkafka's
+    /// statistics).
+    pub partitions: BTreeMap<i32, pipelab_ingest::PartitionMetrics>,
+    /// The memory budget (`memory_budget_mb`), in bytes.
+    pub budget_bytes: usize,
+    /// Bytes of records held now: the prefetch queues and the batches read but not yet
+    /// committed.
+    pub buffered_bytes: u64,
+    /// Kafka errors librdkafka retried and commits retried after a conflict.
+    pub retries: u64,
+}
 
 /// How to run a pipeline beyond its spec: when to stop, overrides and a progress callback.
 #[derive(Clone, Default)]
@@ -44,6 +68,8 @@ pub struct RunOptions {
     pub stop: Arc<AtomicBool>,
     /// Called with the counters after every batch.
     pub on_progress: Option<ProgressFn>,
+    /// Called once a second with the live view's numbers.
+    pub on_metrics: Option<MetricsFn>,
     /// Overrides the spec's brokers (`--brokers`).
     pub brokers: Option<String>,
     /// Overrides the spec's lake location (`--lake`).
@@ -87,22 +113,40 @@ pub async fn run(spec: &PipelineSpec, opts: RunOptions) -> Result<RunReport, Pip
     let lake = lake_of(spec, &opts)?;
     let mut table = open_existing(&lake, &spec.sink.table).await?;
 
-    let offsets = Arc::new(LakeOffsets::new(spec, &lake));
+    let offsets = Arc::new(LakeOffsets::new(spec, &lake, open_databases(spec).await?));
+    let databases = open_databases(spec).await?;
     let source = connect(spec, &opts, offsets.clone()).await?;
     let counters = source.counters();
     let (tx, mut rx) = mpsc::channel::<MicroBatch>(1);
     let (control, reader) = source.spawn(tx, opts.stop.clone())?;
 
-    let mut writer = writer_for(spec, &lake, &transform, table.as_ref(), control);
+    let mut writer = writer_for(spec, &lake, &transform, table.as_ref(), control, databases);
+    let latest = Arc::new(std::sync::Mutex::new((Progress::default(), 0u64)));
+    let live = opts.on_metrics.clone().map(|f| {
+        let budget = spec.memory().map_or(0, |b| b.total_bytes);
+        tokio::spawn(sample_metrics(
+            f,
+            latest.clone(),
+            counters.clone(),
+            started,
+            budget,
+        ))
+    });
     let mut failure = None;
     while let Some(batch) = rx.recv().await {
+        let bytes = batch.memory as u64;
+        set_latest(&latest, writer.progress(), bytes);
         if let Err(e) = writer.write(&mut table, batch).await {
             failure = Some(e);
             break;
         }
+        set_latest(&latest, writer.progress(), 0);
         if let Some(f) = &opts.on_progress {
             f(writer.progress());
         }
+    }
+    if let Some(live) = live {
+        live.abort();
     }
     let progress = writer.progress().clone();
     // Stop the reader (it may be waiting to hand over a batch, or for the writer to say
@@ -145,11 +189,49 @@ pub async fn store_batches(
     let lake = lake_of(spec, opts)?;
     let mut table = open_existing(&lake, &spec.sink.table).await?;
     let detached = SourceControl::detached();
-    let mut writer = writer_for(spec, &lake, &transform, table.as_ref(), detached);
+    let databases = open_databases(spec).await?;
+    let mut writer = writer_for(spec, &lake, &transform, table.as_ref(), detached, databases);
     for batch in batches {
         writer.write(&mut table, batch).await?;
     }
     Ok(writer.progress().clone())
+}
+
+fn set_latest(latest: &std::sync::Mutex<(Progress, u64)>, progress: &Progress, in_flight: u64) {
+    *latest
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = (progress.clone(), in_flight);
+}
+
+/// Once a second until aborted: the latest counters and the source's partition
+/// metrics, handed to `f`.
+async fn sample_metrics(
+    f: MetricsFn,
+    latest: Arc<std::sync::Mutex<(Progress, u64)>>,
+    counters: Arc<pipelab_ingest::SourceCounters>,
+    started: Instant,
+    budget_bytes: usize,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let (progress, in_flight) = latest
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let partitions = counters.partition_metrics();
+        let prefetched: u64 = partitions.values().map(|p| p.prefetched_bytes).sum();
+        let retries = progress.conflicts + counters.transient_errors.load(Ordering::Relaxed);
+        f(&RunMetrics {
+            elapsed: started.elapsed(),
+            progress,
+            partitions,
+            budget_bytes,
+            buffered_bytes: prefetched + in_flight,
+            retries,
+        });
+    }
 }
 
 fn transform_of(spec: &PipelineSpec) -> Result<Transform, PipelineError> {
@@ -177,15 +259,30 @@ fn writer_for<'a>(
     transform: &'a Transform,
     table: Option<&LakeTable>,
     source: SourceControl,
+    databases: Vec<DatabaseSink>,
 ) -> BatchWriter<'a> {
-    // A restarted pipeline decodes fields into the types the table already has.
-    let decoder = table
-        .map_or_else(JsonDecoder::new, |t| JsonDecoder::for_table(&t.schema()))
-        .with_policy(spec.sink.on_type_mismatch.into())
-        .with_names(spec.source.name_rules());
+    let schema = table.map(LakeTable::schema);
+    let decoder = RecordDecoder::for_spec(spec, schema.as_deref());
     let dead_letters =
         DeadLetterSink::new(spec.dead_letter_table(), &spec.name, &spec.source.topic);
-    BatchWriter::new(spec, lake, transform, decoder, dead_letters, source)
+    BatchWriter::new(
+        spec,
+        lake,
+        transform,
+        decoder,
+        dead_letters,
+        source,
+        databases,
+    )
+}
+
+/// Connect to every database sink of the spec (each creates its offsets table).
+async fn open_databases(spec: &PipelineSpec) -> Result<Vec<DatabaseSink>, PipelineError> {
+    let mut sinks = Vec::with_capacity(spec.databases.len());
+    for db in &spec.databases {
+        sinks.push(DatabaseSink::open(db.config(), &spec.name, &spec.source.topic).await?);
+    }
+    Ok(sinks)
 }
 
 async fn connect(

@@ -17,7 +17,18 @@
 //! location = "s3://lake"
 //! table = "clicks"
 //! partition_by = ["dt"]
+//!
+//! # Fan-out: further sinks, each fed by a named step (default: the last one).
+//! [[sinks]]
+//! kind = "mysql"
+//! url = "mysql://root@127.0.0.1:3306/email"
+//! table = "signups"
+//! from = "by_day"
+//! key = ["user_id"]
 //! ```
+//!
+//! The lake sink may also be written as a `[[sinks]]` entry with `kind = "lake"`; a spec
+//! has exactly one lake sink, which holds the dead letters and the quality metrics.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -26,23 +37,132 @@ use serde::Deserialize;
 
 use crate::error::SpecError;
 
-/// A pipeline as its TOML file describes it: a Kafka source, SQL steps and a lake sink.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A pipeline as its TOML file describes it: a Kafka source, SQL steps, a lake sink and
+/// any database sinks.
+#[derive(Debug, Clone)]
 pub struct PipelineSpec {
     /// Names the pipeline in offsets (Delta `txn` app ids) and the consumer group.
     pub name: String,
     /// Where records come from (`[source]`).
     pub source: KafkaSourceSpec,
     /// SQL steps run in order on each micro-batch (`[[steps]]`); none passes it through.
-    #[serde(default)]
     pub steps: Vec<StepSpec>,
-    /// Where the steps' output is committed (`[sink]`).
+    /// Where the steps' output is committed (`[sink]`, or the `[[sinks]]` entry of
+    /// kind `lake`).
     pub sink: LakeSinkSpec,
+    /// The database sinks (`[[sinks]]` of kind `postgres`, `mysql`, `sqlite`).
+    pub databases: Vec<DatabaseSinkSpec>,
     /// MiB the pipeline's records may hold in memory: Kafka's prefetch queue, the batch
     /// being read, the one queued and the one being written (see [`MemoryBudget`]).
-    #[serde(default = "default_memory_budget_mb")]
     pub memory_budget_mb: u64,
+}
+
+/// The spec file as written: `[sink]` and `[[sinks]]` are resolved into
+/// [`PipelineSpec`]'s one lake sink and its database sinks.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SpecFile {
+    name: String,
+    source: KafkaSourceSpec,
+    #[serde(default)]
+    steps: Vec<StepSpec>,
+    sink: Option<LakeSinkSpec>,
+    #[serde(default)]
+    sinks: Vec<SinkEntry>,
+    #[serde(default = "default_memory_budget_mb")]
+    memory_budget_mb: u64,
+}
+
+/// One `[[sinks]]` entry, by its `kind`.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+enum SinkEntry {
+    Lake(LakeSinkSpec),
+    Postgres(DatabaseSinkSpec),
+    Mysql(DatabaseSinkSpec),
+    Sqlite(DatabaseSinkSpec),
+}
+
+/// A `[[sinks]]` entry of kind `postgres`, `mysql` or `sqlite`: a table the rows of one
+/// step go to, with the offsets they came from in the same transaction.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSinkSpec {
+    /// Names the sink in the database's `pipelab_offsets` table; default: the table.
+    pub name: Option<String>,
+    /// Set from the entry's `kind`.
+    #[serde(skip, default = "default_engine")]
+    pub engine: pipelab_dbsink::Engine,
+    /// `postgres://…` or `mysql://…` (PostgreSQL, MySQL/MariaDB).
+    pub url: Option<String>,
+    /// The SQLite file (created if missing).
+    pub location: Option<String>,
+    /// The table, created from the rows' columns if missing.
+    pub table: String,
+    /// The step whose rows the sink takes; default: the last step.
+    pub from: Option<String>,
+    /// Upsert by these columns; empty (default): every row is inserted.
+    #[serde(default)]
+    pub key: Vec<String>,
+}
+
+fn default_engine() -> pipelab_dbsink::Engine {
+    pipelab_dbsink::Engine::Sqlite
+}
+
+impl DatabaseSinkSpec {
+    /// The sink's name: `name`, else its table.
+    pub fn sink_name(&self) -> String {
+        self.name.clone().unwrap_or_else(|| self.table.clone())
+    }
+
+    /// What the sink crate is told.
+    pub fn config(&self) -> pipelab_dbsink::SinkConfig {
+        pipelab_dbsink::SinkConfig {
+            name: self.sink_name(),
+            engine: self.engine,
+            address: self
+                .url
+                .clone()
+                .or_else(|| self.location.clone())
+                .unwrap_or_default(),
+            table: self.table.clone(),
+            key: self.key.clone(),
+        }
+    }
+
+    /// The address and names are there and of the engine's form.
+    fn problem(&self) -> Option<String> {
+        use pipelab_dbsink::Engine;
+        let (field, schemes): (&str, &[&str]) = match self.engine {
+            Engine::Postgres => ("url", &["postgres://", "postgresql://"]),
+            Engine::MySql => ("url", &["mysql://"]),
+            Engine::Sqlite => ("location", &[]),
+        };
+        let (given, other) = match self.engine {
+            Engine::Sqlite => (&self.location, &self.url),
+            _ => (&self.url, &self.location),
+        };
+        if other.is_some() {
+            let other_field = if field == "url" { "location" } else { "url" };
+            return Some(format!(
+                "give `{field}`, not `{other_field}`, for this kind"
+            ));
+        }
+        let Some(address) = given else {
+            return Some(format!("`{field}` is missing"));
+        };
+        if !schemes.is_empty() && !schemes.iter().any(|s| address.starts_with(s)) {
+            return Some(format!("`url` must start with {}", schemes.join(" or ")));
+        }
+        if self.table.trim().is_empty() {
+            return Some("`table` must not be empty".into());
+        }
+        if self.key.iter().any(|k| k.trim().is_empty()) {
+            return Some("`key` names an empty column".into());
+        }
+        None
+    }
 }
 
 /// `source.kind`: the kind of source; only `kafka`.
@@ -54,13 +174,16 @@ pub enum SourceKind {
     Kafka,
 }
 
-/// `source.format`: how record payloads are encoded; only `json`.
+/// `source.format`: how record payloads are encoded.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     #[default]
-    /// JSON objects (the default and only format).
+    /// JSON objects (the default).
     Json,
+    /// A line of text per record (what `pipelab ship` sends): columns `line`, `key`
+    /// and the `headers` named.
+    Lines,
 }
 
 /// `[source]`: the Kafka topic to read and how to read it.
@@ -77,9 +200,13 @@ pub struct KafkaSourceSpec {
     pub topic: String,
     /// Consumer group for lag tools; default `pipelab-<name>`.
     pub group: Option<String>,
-    /// How payloads are decoded; `json`, the default.
+    /// How payloads are decoded: `json` (the default) or `lines`.
     #[serde(default)]
     pub format: Format,
+    /// With `format = "lines"`: record headers that become text columns of their names
+    /// (`pipelab ship` sends `host`, `file`, `file_id` and `offset`).
+    #[serde(default)]
+    pub headers: Vec<String>,
     /// What to do when a partition's stored offset is no longer in the log.
     #[serde(default)]
     pub on_offset_out_of_range: OnOutOfRange,
@@ -233,8 +360,15 @@ pub struct LakeSinkSpec {
     /// Seconds after its first record at which a batch is cut; default 5.
     #[serde(default = "default_flush_interval_secs")]
     pub flush_interval_secs: f64,
+    /// The step whose rows the lake takes; default: the last step.
+    pub from: Option<String>,
+    /// Columns that identify a row (`["host", "file_id", "offset"]` for `pipelab ship`'s
+    /// lines): a row whose identity the table holds already is dropped, so a producer
+    /// that sends again after a crash lands each row once.
+    #[serde(default)]
+    pub dedupe_by: Vec<String>,
     /// Where records that cannot be stored go; default `<table>_dead_letters`.
-    pub dead_letter_table: Option<toml::Spanned<String>>,
+    pub dead_letter_table: Option<String>,
     /// A value that does not fit its column: `dead_letter` (default) keeps the column's
     /// type and sends the record to the dead-letter table; `widen` widens the column
     /// (integer to double, anything else to text) in one rewrite of the table.
@@ -311,22 +445,62 @@ impl PipelineSpec {
             path: path.display().to_string(),
             message,
         };
-        let mut spec: PipelineSpec =
+        let file: SpecFile =
             toml::from_str(text).map_err(|e| err(e.to_string().trim_end().to_string()))?;
+        let mut spec = Self::resolve(file).map_err(err)?;
         spec.sink.partitioning = pipelab_lake::Partitioning::parse(&spec.sink.partition_by)
             .map_err(|e| err(format!("sink.{e}")))?;
         spec.check(text).map_err(err)?;
         Ok(spec)
     }
 
+    /// One lake sink, from `[sink]` or a `[[sinks]]` entry; the rest are databases.
+    fn resolve(file: SpecFile) -> Result<Self, String> {
+        let mut lakes: Vec<LakeSinkSpec> = file.sink.into_iter().collect();
+        let mut databases = Vec::new();
+        for (i, entry) in file.sinks.into_iter().enumerate() {
+            let (engine, mut db) = match entry {
+                SinkEntry::Lake(lake) => {
+                    lakes.push(lake);
+                    continue;
+                }
+                SinkEntry::Postgres(db) => (pipelab_dbsink::Engine::Postgres, db),
+                SinkEntry::Mysql(db) => (pipelab_dbsink::Engine::MySql, db),
+                SinkEntry::Sqlite(db) => (pipelab_dbsink::Engine::Sqlite, db),
+            };
+            db.engine = engine;
+            if let Some(problem) = db.problem() {
+                return Err(format!("sinks[{i}] (table {:?}): {problem}", db.table));
+            }
+            databases.push(db);
+        }
+        let sink = match lakes.len() {
+            1 => lakes.remove(0),
+            0 => {
+                return Err("no lake sink: give `[sink]` (or a `[[sinks]]` entry with \
+                            `kind = \"lake\"`); it holds the dead letters"
+                    .into());
+            }
+            n => {
+                return Err(format!(
+                    "{n} lake sinks: a spec has one (`[sink]` or one `[[sinks]]` entry with \
+                     `kind = \"lake\"`)"
+                ));
+            }
+        };
+        Ok(Self {
+            name: file.name,
+            source: file.source,
+            steps: file.steps,
+            sink,
+            databases,
+            memory_budget_mb: file.memory_budget_mb,
+        })
+    }
+
     fn check(&self, text: &str) -> Result<(), String> {
-        if let Some(dlq) = &self.sink.dead_letter_table
-            && dlq.get_ref() == &self.sink.table
-        {
-            let line = text[..dlq.span().start.min(text.len())]
-                .lines()
-                .count()
-                .max(1);
+        if self.sink.dead_letter_table.as_ref() == Some(&self.sink.table) {
+            let line = line_of_key(text, "dead_letter_table");
             return Err(format!(
                 "line {line}: `sink.dead_letter_table` is the sink table {:?} itself; \
                  dead letters need a table of their own",
@@ -342,6 +516,20 @@ impl PipelineSpec {
             if value.trim().is_empty() {
                 return Err(format!("`{key}` must not be empty"));
             }
+        }
+        self.check_steps()?;
+        if !self.source.headers.is_empty() && self.source.format != Format::Lines {
+            return Err("`source.headers` is for `format = \"lines\"`".into());
+        }
+        if let Some(h) = self
+            .source
+            .headers
+            .iter()
+            .find(|h| matches!(h.as_str(), "line" | "key"))
+        {
+            return Err(format!(
+                "`source.headers` names {h:?}, a column lines have already"
+            ));
         }
         let quality = self.quality_table();
         if quality == self.sink.table || quality == self.dead_letter_table() {
@@ -376,6 +564,57 @@ impl PipelineSpec {
         Ok(())
     }
 
+    /// Step names are unique and every sink's `from` names one of them.
+    fn check_steps(&self) -> Result<(), String> {
+        for (i, step) in self.steps.iter().enumerate() {
+            if self.steps[..i].iter().any(|s| s.name == step.name) {
+                return Err(format!("two steps are named {:?}", step.name));
+            }
+            if step.name == "input" {
+                return Err(
+                    "a step may not be named \"input\": that is the table each step reads".into(),
+                );
+            }
+        }
+        let froms = std::iter::once(("sink", &self.sink.from))
+            .chain(self.databases.iter().map(|d| ("sinks", &d.from)));
+        for (place, from) in froms {
+            if let Some(from) = from
+                && !self.steps.iter().any(|s| &s.name == from)
+            {
+                let names: Vec<&str> = self.steps.iter().map(|s| s.name.as_str()).collect();
+                return Err(format!(
+                    "`{place}.from` = {from:?} names no step (the steps are: {})",
+                    if names.is_empty() {
+                        "none".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                ));
+            }
+        }
+        let mut names: Vec<String> = self
+            .databases
+            .iter()
+            .map(DatabaseSinkSpec::sink_name)
+            .collect();
+        names.sort();
+        if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+            return Err(format!(
+                "two database sinks are named {:?}: give one a `name` (it keys their offsets)",
+                w[0]
+            ));
+        }
+        Ok(())
+    }
+
+    /// The step whose rows a sink with this `from` takes: that step, else the last one
+    /// (`None`: no steps, the decoded records themselves).
+    pub fn step_for(&self, from: Option<&str>) -> Option<String> {
+        from.map(str::to_string)
+            .or_else(|| self.steps.last().map(|s| s.name.clone()))
+    }
+
     /// How the memory budget is shared out.
     pub fn memory(&self) -> Result<MemoryBudget, String> {
         MemoryBudget::new(self.memory_budget_mb)
@@ -405,11 +644,22 @@ impl PipelineSpec {
 
     /// The dead-letter table: `sink.dead_letter_table`, else `<table>_dead_letters`.
     pub fn dead_letter_table(&self) -> String {
-        self.sink.dead_letter_table.as_ref().map_or_else(
-            || format!("{}_dead_letters", self.sink.table),
-            |t| t.get_ref().clone(),
-        )
+        self.sink
+            .dead_letter_table
+            .clone()
+            .unwrap_or_else(|| format!("{}_dead_letters", self.sink.table))
     }
+}
+
+/// The line (from 1) where `key = …` is first set in the spec's text.
+fn line_of_key(text: &str, key: &str) -> usize {
+    text.lines()
+        .position(|l| {
+            l.trim_start()
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map_or(1, |i| i + 1)
 }
 
 /// The one memory budget and its shares. Records are held at most in four places:
@@ -590,6 +840,60 @@ partition_by = ["dt"]
             .unwrap_err()
             .to_string();
         assert!(msg.contains("line 5") && msg.contains("lower"), "{msg}");
+    }
+
+    #[test]
+    fn fan_out_sinks_are_read_and_checked() {
+        let spec = format!(
+            "{GOOD}[[sinks]]\nkind = \"mysql\"\nurl = \"mysql://root@127.0.0.1/t\"\n\
+             table = \"signups\"\nfrom = \"d\"\nkey = [\"user_id\"]\n"
+        );
+        let s = PipelineSpec::parse(&spec, Path::new("p.toml")).unwrap();
+        assert_eq!(s.databases.len(), 1);
+        assert_eq!(s.databases[0].engine, pipelab_dbsink::Engine::MySql);
+        assert_eq!(s.databases[0].sink_name(), "signups");
+        assert_eq!(
+            s.step_for(s.databases[0].from.as_deref()).as_deref(),
+            Some("d")
+        );
+        let bad = spec.replace("from = \"d\"", "from = \"nope\"");
+        let msg = PipelineSpec::parse(&bad, Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("nope") && msg.contains("names no step"),
+            "{msg}"
+        );
+        let bad = spec.replace("mysql://", "postgres://");
+        let msg = PipelineSpec::parse(&bad, Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("sinks[0]") && msg.contains("mysql://"),
+            "{msg}"
+        );
+        let bad = spec.replace("kind = \"mysql\"", "kind = \"oracle\"");
+        let msg = PipelineSpec::parse(&bad, Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("oracle"), "{msg}");
+    }
+
+    #[test]
+    fn the_lake_sink_may_be_a_sinks_entry_but_only_one() {
+        let as_entry = GOOD.replace("[sink]", "[[sinks]]\nkind = \"lake\"");
+        let s = PipelineSpec::parse(&as_entry, Path::new("p.toml")).unwrap();
+        assert_eq!(s.sink.table, "clicks");
+        let two = format!("{GOOD}[[sinks]]\nkind = \"lake\"\nlocation = \"/x\"\ntable = \"y\"\n");
+        let msg = PipelineSpec::parse(&two, Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("2 lake sinks"), "{msg}");
+        let none = GOOD.split("[sink]").next().unwrap().to_string();
+        let msg = PipelineSpec::parse(&none, Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("no lake sink"), "{msg}");
     }
 
     #[test]

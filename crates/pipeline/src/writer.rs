@@ -1,23 +1,31 @@
 //! Writing one micro-batch: the offset guard, decoding, dead letters, the SQL steps with
-//! bad records isolated, and the one Delta commit that holds rows and offsets.
+//! bad records isolated, a transaction per database sink that holds its rows and
+//! offsets, and the one Delta commit that holds the lake's rows and offsets.
+//!
+//! Each sink keeps its own offsets, so after a crash between two sinks' commits they
+//! stand at different places: the batch is aligned to the earliest, and each sink that
+//! stands further gets the batch trimmed to where it stands.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use arrow::array::RecordBatch;
 use arrow::datatypes::Schema;
+use pipelab_dbsink::DatabaseSink;
 use pipelab_ingest::SourceControl;
-use pipelab_ingest::{DeadLetter, JsonDecoder, MicroBatch, Position, RawRecord};
+use pipelab_ingest::{DeadLetter, MicroBatch, Position, RawRecord};
 use pipelab_lake::maintain::CompactOptions;
 use pipelab_lake::{
     FAILPOINT_ENV, LakeLocation, LakeTable, TableSpec, conform, widen_batch, widened_schema,
 };
-use pipelab_transform::Transform;
+use pipelab_transform::{StepOutput, Transform};
 
 use crate::dead_letters::DeadLetterSink;
+use crate::decoding::RecordDecoder;
 use crate::error::PipelineError;
 use crate::guard::{Guard, guard};
-use crate::offsets::{app_id, open_existing, txn_offsets};
+use crate::offsets::{app_id, earliest, open_existing, txn_offsets};
 use crate::progress::Progress;
 use crate::quality::QualitySink;
 use crate::spec::{OnTypeMismatch, PipelineSpec};
@@ -33,10 +41,12 @@ pub(crate) struct BatchWriter<'a> {
     spec: &'a PipelineSpec,
     lake: &'a LakeLocation,
     transform: &'a Transform,
-    decoder: JsonDecoder,
+    decoder: RecordDecoder,
     dead_letters: DeadLetterSink,
     quality: QualitySink,
     source: SourceControl,
+    /// The database sinks, in the spec's order (`spec.databases`).
+    databases: Vec<DatabaseSink>,
     progress: Progress,
     /// Before the table exists it holds no offsets: where this process's batches of
     /// only dead letters ended, so the next batch is known to continue there.
@@ -48,10 +58,27 @@ enum Attempt {
     Created,
 }
 
-/// The rows a batch produced, and the records that could not be stored.
+/// The rows a batch produced for each sink, and the records that could not be stored.
+#[derive(Default)]
 struct Output {
+    /// The lake's rows (fitted to its table).
     batches: Vec<RecordBatch>,
+    /// Each database sink's rows.
+    databases: Vec<Vec<RecordBatch>>,
     dead_letters: Vec<DeadLetter>,
+}
+
+/// The rows of one record range for every sink.
+struct Rows {
+    lake: Vec<RecordBatch>,
+    databases: Vec<Vec<RecordBatch>>,
+}
+
+/// A batch and the sinks it is written to: those standing where it starts.
+struct Share<'b> {
+    batch: Cow<'b, MicroBatch>,
+    lake: bool,
+    databases: Vec<usize>,
 }
 
 impl<'a> BatchWriter<'a> {
@@ -59,9 +86,10 @@ impl<'a> BatchWriter<'a> {
         spec: &'a PipelineSpec,
         lake: &'a LakeLocation,
         transform: &'a Transform,
-        decoder: JsonDecoder,
+        decoder: RecordDecoder,
         dead_letters: DeadLetterSink,
         source: SourceControl,
+        databases: Vec<DatabaseSink>,
     ) -> Self {
         let quality = QualitySink::new(
             spec.quality_table(),
@@ -77,6 +105,7 @@ impl<'a> BatchWriter<'a> {
             dead_letters,
             quality,
             source,
+            databases,
             progress: Progress::default(),
             handled_without_table: BTreeMap::new(),
         }
@@ -111,11 +140,15 @@ impl<'a> BatchWriter<'a> {
                 *table = open_existing(self.lake, &self.spec.sink.table).await?;
             }
             let stored = self.stored_offsets(table, &batch).await?;
-            self.align(&mut batch, &stored);
+            let mut positions = Vec::with_capacity(self.databases.len());
+            for sink in &mut self.databases {
+                positions.push(sink.positions().await?);
+            }
+            self.align(&mut batch, &earliest(&stored, &positions));
             if batch.is_empty() {
                 return Ok(());
             }
-            match self.write_aligned(table, &batch).await {
+            match self.write_shares(table, &batch, &stored, &positions).await {
                 Ok(Attempt::Done) => return Ok(()),
                 // The table was just created (by us or by another member): check the
                 // batch against it before the first commit.
@@ -123,6 +156,10 @@ impl<'a> BatchWriter<'a> {
                 Err(PipelineError::Lake(e)) if e.is_commit_conflict() => {
                     // Someone committed offsets of these partitions first: look again.
                     tracing::info!("{e}; checking where the table stands and trying again");
+                    self.progress.conflicts += 1;
+                }
+                Err(PipelineError::Sink(e)) if e.is_conflict() => {
+                    tracing::info!("{e}; checking where the sinks stand and trying again");
                     self.progress.conflicts += 1;
                 }
                 Err(e) => return Err(e),
@@ -151,6 +188,89 @@ impl<'a> BatchWriter<'a> {
         partitions
             .map(|p| (p, app_id(&self.spec.name, &self.spec.source.topic, p)))
             .collect()
+    }
+
+    /// Write the aligned batch to every sink: the sinks standing where it starts share
+    /// one run of the steps; a sink standing further gets the batch trimmed to where it
+    /// stands (after a crash between two sinks' commits).
+    async fn write_shares(
+        &mut self,
+        table: &mut Option<LakeTable>,
+        batch: &MicroBatch,
+        stored: &BTreeMap<i32, i64>,
+        positions: &[BTreeMap<i32, i64>],
+    ) -> Result<Attempt, PipelineError> {
+        let mut front = Share {
+            batch: Cow::Borrowed(batch),
+            lake: true,
+            databases: Vec::new(),
+        };
+        let mut ahead = Vec::new();
+        match trimmed(batch, stored) {
+            None => {}
+            Some(b) => {
+                front.lake = false;
+                ahead.push(Share {
+                    batch: Cow::Owned(b),
+                    lake: true,
+                    databases: Vec::new(),
+                });
+            }
+        }
+        for (i, at) in positions.iter().enumerate() {
+            match trimmed(batch, at) {
+                None => front.databases.push(i),
+                Some(b) => ahead.push(Share {
+                    batch: Cow::Owned(b),
+                    lake: false,
+                    databases: vec![i],
+                }),
+            }
+        }
+        let mut outcome = Attempt::Done;
+        for share in ahead.into_iter().chain(std::iter::once(front)) {
+            if share.batch.is_empty() || (!share.lake && share.databases.is_empty()) {
+                continue;
+            }
+            if share.lake {
+                if let Attempt::Created = self
+                    .write_aligned(table, &share.batch, &share.databases, positions)
+                    .await?
+                {
+                    outcome = Attempt::Created;
+                }
+            } else {
+                // The lake holds these records and their dead letters already.
+                let output = self.process(&share.batch.records, None).await?;
+                self.write_databases(
+                    &share.databases,
+                    &output,
+                    positions,
+                    &share.batch.next_offsets,
+                )
+                .await?;
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Each of `which` database sinks' rows with their offsets, a transaction each.
+    async fn write_databases(
+        &mut self,
+        which: &[usize],
+        output: &Output,
+        positions: &[BTreeMap<i32, i64>],
+        next_offsets: &BTreeMap<i32, i64>,
+    ) -> Result<(), PipelineError> {
+        for &i in which {
+            let rows = output.databases.get(i).map_or(&[][..], Vec::as_slice);
+            let written = self.databases[i]
+                .write(rows, &positions[i], next_offsets)
+                .await?;
+            self.progress.database_rows += written;
+            self.progress.database_commits += 1;
+        }
+        Ok(())
     }
 
     /// The guard: each partition of the batch must continue exactly where the table
@@ -187,6 +307,8 @@ impl<'a> BatchWriter<'a> {
         &mut self,
         table: &mut Option<LakeTable>,
         batch: &MicroBatch,
+        databases: &[usize],
+        positions: &[BTreeMap<i32, i64>],
     ) -> Result<Attempt, PipelineError> {
         let topic = &self.spec.source.topic;
         let txns: Vec<(String, i64)> = batch
@@ -200,14 +322,18 @@ impl<'a> BatchWriter<'a> {
             .as_ref()
             .filter(|_| !self.widening())
             .map(LakeTable::schema);
-        let output = self
+        let mut output = self
             .process(&batch.records, table_schema.as_deref())
             .await?;
         // Dead letters first: if the main commit never happens, the batch is read again
         // and the dead-letter table skips what it already holds.
         self.progress.dead_letters += self
             .dead_letters
-            .write(self.lake, output.dead_letters, &txns)
+            .write(self.lake, std::mem::take(&mut output.dead_letters), &txns)
+            .await?;
+        // The databases before the lake: whichever commit a crash falls between, the
+        // next run finds each sink where it stands and gives it only what it lacks.
+        self.write_databases(databases, &output, positions, &batch.next_offsets)
             .await?;
         let rows: u64 = output.batches.iter().map(|b| b.num_rows() as u64).sum();
         let (t, created) = match table {
@@ -246,6 +372,15 @@ impl<'a> BatchWriter<'a> {
         }
         if self.widening() && !created {
             batches = self.widen(t, batches).await?;
+        }
+        let mut rows = rows;
+        if !self.spec.sink.dedupe_by.is_empty() {
+            let existing = (!created).then_some(&*t);
+            let (fresh, dropped) =
+                crate::dedupe::fresh_rows(existing, batches, &self.spec.sink.dedupe_by).await?;
+            batches = fresh;
+            rows -= dropped;
+            self.progress.duplicates += dropped;
         }
         let measured = self.quality.measure(&batches).await?;
         let started = Instant::now();
@@ -341,14 +476,14 @@ impl<'a> BatchWriter<'a> {
         let started = Instant::now();
         let decoded = self.decoder.decode(&topic, records)?;
         self.progress.decode_time += started.elapsed();
-        let mut dead_letters = decoded.dead_letters;
-        let Some(input) = decoded.batch else {
-            return Ok(Output {
-                batches: Vec::new(),
-                dead_letters,
-            });
+        let mut output = Output {
+            databases: vec![Vec::new(); self.databases.len()],
+            dead_letters: decoded.dead_letters,
+            ..Output::default()
         };
-        let mut batches = Vec::new();
+        let Some(input) = decoded.batch else {
+            return Ok(output);
+        };
         // Row ranges of `input` still to try, with the error that made them split.
         let mut pending = vec![(0, input.num_rows())];
         while let Some((offset, len)) = pending.pop() {
@@ -357,10 +492,17 @@ impl<'a> BatchWriter<'a> {
             let result = self.transform_and_fit(slice, table).await?;
             self.progress.steps_time += started.elapsed();
             match result {
-                Ok(out) => batches.extend(out),
+                Ok(rows) => {
+                    output.batches.extend(rows.lake);
+                    for (all, more) in output.databases.iter_mut().zip(rows.databases) {
+                        all.extend(more);
+                    }
+                }
                 Err((stage, error)) if len == 1 => {
                     let record = &records[decoded.rows[offset]];
-                    dead_letters.push(DeadLetter::new(&topic, record, &stage, error));
+                    output
+                        .dead_letters
+                        .push(DeadLetter::new(&topic, record, &stage, error));
                 }
                 Err(_) => {
                     let half = len / 2;
@@ -369,27 +511,49 @@ impl<'a> BatchWriter<'a> {
                 }
             }
         }
-        Ok(Output {
-            batches,
-            dead_letters,
-        })
+        Ok(output)
     }
 
-    /// `Ok(Err((stage, error)))` when some record of `input` is to blame.
+    /// Every sink's rows from `input`; `Ok(Err((stage, error)))` when some record of
+    /// `input` is to blame (a step fails on it, its row does not fit the lake table, or
+    /// it has no value for a database sink's key).
     async fn transform_and_fit(
         &self,
         input: RecordBatch,
         table: Option<&Schema>,
-    ) -> Result<Result<Vec<RecordBatch>, (String, String)>, PipelineError> {
-        let output = match self.transform.apply(input).await {
-            Ok(output) => output,
+    ) -> Result<Result<Rows, (String, String)>, PipelineError> {
+        let raw = vec![input];
+        let steps = match self.transform.apply_all(raw.clone()).await {
+            Ok(steps) => steps,
             Err(e) if e.is_data_error() => {
                 return Ok(Err((e.step().to_string(), e.message())));
             }
             Err(e) => return Err(e.into()),
         };
+        let rows_of = |from: Option<&str>| -> Vec<RecordBatch> {
+            match self.spec.step_for(from) {
+                Some(name) => steps
+                    .iter()
+                    .find(|s| s.name == name)
+                    .map(|s: &StepOutput| s.batches.clone())
+                    .unwrap_or_default(),
+                None => raw.clone(),
+            }
+        };
+        let mut databases = Vec::with_capacity(self.spec.databases.len());
+        for sink in &self.spec.databases {
+            let rows = rows_of(sink.from.as_deref());
+            if let Some(problem) = key_problem(&rows, &sink.key) {
+                return Ok(Err((format!("sink {}", sink.sink_name()), problem)));
+            }
+            databases.push(rows);
+        }
+        let output = rows_of(self.spec.sink.from.as_deref());
         let Some(table) = table else {
-            return Ok(Ok(output));
+            return Ok(Ok(Rows {
+                lake: output,
+                databases,
+            }));
         };
         let mut fitted = Vec::with_capacity(output.len());
         for batch in &output {
@@ -405,6 +569,74 @@ impl<'a> BatchWriter<'a> {
         }
         // Passed on as they are: deltalake's writer groups rows into files by partition,
         // so copying them into one batch first would only cost time.
-        Ok(Ok(fitted))
+        Ok(Ok(Rows {
+            lake: fitted,
+            databases,
+        }))
+    }
+}
+
+/// Why rows cannot go to a sink keyed by `key`: a key column missing or null.
+fn key_problem(rows: &[RecordBatch], key: &[String]) -> Option<String> {
+    for batch in rows.iter().filter(|b| b.num_rows() > 0) {
+        for k in key {
+            match batch.column_by_name(k) {
+                None => return Some(format!("the key column {k} is missing")),
+                Some(c) if c.null_count() > 0 => {
+                    return Some(format!("the key column {k} is null"));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    None
+}
+
+/// The batch without what a sink standing at `stored` holds already; `None` when the
+/// sink holds none of it (it takes the batch as it is).
+fn trimmed(batch: &MicroBatch, stored: &BTreeMap<i32, i64>) -> Option<MicroBatch> {
+    let holds = |p: i32, start: &Position| match (stored.get(&p), start) {
+        (Some(&at), Position::Offset(s)) => at > *s,
+        (Some(_), Position::Beginning) => true,
+        (None, _) => false,
+    };
+    if !batch.starts.iter().any(|(&p, s)| holds(p, s)) {
+        return None;
+    }
+    let mut share = batch.clone();
+    for (&p, &at) in stored {
+        if batch.starts.get(&p).is_some_and(|s| holds(p, s)) {
+            share.trim_before(p, at);
+        }
+    }
+    Some(share)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch() -> MicroBatch {
+        let records = (0..10)
+            .map(|o| RawRecord::new(o % 2, i64::from(o / 2), b"{}".to_vec()))
+            .collect::<Vec<_>>();
+        MicroBatch {
+            records,
+            starts: BTreeMap::from([(0, Position::Offset(0)), (1, Position::Offset(0))]),
+            next_offsets: BTreeMap::from([(0, 5), (1, 5)]),
+            ..MicroBatch::default()
+        }
+    }
+
+    #[test]
+    fn a_sink_ahead_gets_only_what_it_lacks() {
+        let b = batch();
+        assert!(trimmed(&b, &BTreeMap::from([(0, 0), (1, 0)])).is_none());
+        assert!(trimmed(&b, &BTreeMap::new()).is_none());
+        let share = trimmed(&b, &BTreeMap::from([(0, 3)])).unwrap();
+        assert_eq!(share.records.len(), 2 + 5);
+        assert_eq!(share.starts[&0], Position::Offset(3));
+        let share = trimmed(&b, &BTreeMap::from([(0, 5), (1, 5)])).unwrap();
+        assert!(share.is_empty() && share.next_offsets.is_empty());
     }
 }

@@ -246,7 +246,15 @@ impl Run<'_> {
             brokers: stack.kafka_bootstrap(),
             lake: &self.lake_url,
             storage: &self.storage,
+            database: self.database.as_ref(),
         };
+        if !written.databases.is_empty() && self.database.is_none() {
+            return Err(Failure::user(format!(
+                "{}: the pipeline has a database sink, but the scenario does not declare \
+                 `needs = [\"database\"]`",
+                step.spec
+            )));
+        }
         let as_run = write_spec_as_run(&path, &written.name, &target, &self.dir)
             .map_err(Failure::environment)?;
         let spec = PipelineSpec::from_file(&as_run).map_err(Failure::environment)?;
@@ -283,6 +291,13 @@ impl Run<'_> {
             Arrow::new(format!("topic {}", spec.source.topic), read, &pipeline),
             Arrow::new(&pipeline, stored, format!("lake table {}", spec.sink.table)),
         ]);
+        for db in &spec.databases {
+            self.arrows.push(Arrow::new(
+                &pipeline,
+                format!("{} (with offsets)", plural(p.database_rows, "row")),
+                format!("database table {}", db.table),
+            ));
+        }
         if p.dead_letters > 0 {
             let table = format!("lake table {}", spec.dead_letter_table());
             self.arrows.push(Arrow::new(
@@ -291,9 +306,23 @@ impl Run<'_> {
                 table,
             ));
         }
+        let databases: String = spec
+            .databases
+            .iter()
+            .map(|db| format!("; database table {}", db.table))
+            .collect();
+        let databases = if databases.is_empty() {
+            databases
+        } else {
+            format!(
+                "{databases}: {} in {}",
+                plural(p.database_rows, "row"),
+                plural(p.database_commits, "transaction")
+            )
+        };
         Ok((
             format!(
-                "read {} from topic {}; wrote {} to lake table {} in {} ({}, {} bytes); {}; \
+                "read {} from topic {}; wrote {} to lake table {} in {} ({}, {} bytes){databases}; {}; \
                  as run: {}",
                 plural(p.read, "record"),
                 spec.source.topic,

@@ -1,6 +1,7 @@
 //! A scenario's pipeline spec as the run runs it: the spec with the run's broker (and
-//! the embedded broker's consumer settings) and the run's lake (with the options that
-//! reach it), written into the run's folder. The pipeline step runs that file, so that
+//! the embedded broker's consumer settings), the run's lake (with the options that
+//! reach it) and the run's operational database for its database sinks, written into
+//! the run's folder. The pipeline step runs that file, so that
 //! `pipelab run FILE` runs the same pipeline again while `pipelab devstack` serves the
 //! same ports.
 
@@ -10,11 +11,15 @@ use std::path::{Path, PathBuf};
 use pipelab_devstack::KAFKA_CONSUMER_OVERRIDES;
 use toml::{Table, Value};
 
+use crate::ops::OpsDatabase;
+
 /// Where the run's pipeline is: its broker and its lake.
 pub(crate) struct RunTarget<'a> {
     pub(crate) brokers: String,
     pub(crate) lake: &'a str,
     pub(crate) storage: &'a HashMap<String, String>,
+    /// The operational database, which every database sink of the spec writes to.
+    pub(crate) database: Option<&'a OpsDatabase>,
 }
 
 /// Write `spec` (a checked spec file) with `target` into `dir` as `NAME.toml`; its path.
@@ -47,6 +52,7 @@ pub(crate) fn write_spec_as_run(
             .collect();
         sink.insert("storage_options".into(), Value::Table(options));
     }
+    point_sinks_at(&mut table, target.database)?;
     let written = toml::to_string(&table).map_err(|e| at(&e))?;
     let path = dir.join(format!("{name}.toml"));
     let header = format!(
@@ -58,6 +64,34 @@ pub(crate) fn write_spec_as_run(
     std::fs::write(&path, header + written.as_str())
         .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(path)
+}
+
+/// Every `[[sinks]]` entry of a database kind writes to the run's operational database
+/// (the scenario's stand-in for the email service's database, say).
+fn point_sinks_at(table: &mut Table, database: Option<&OpsDatabase>) -> Result<(), String> {
+    let Some(Value::Array(sinks)) = table.get_mut("sinks") else {
+        return Ok(());
+    };
+    for sink in sinks.iter_mut().filter_map(Value::as_table_mut) {
+        let kind = sink.get("kind").and_then(Value::as_str).unwrap_or_default();
+        if !matches!(kind, "postgres" | "mysql" | "sqlite") {
+            continue;
+        }
+        let Some(database) = database else {
+            return Err("the pipeline has a database sink, but the scenario does not declare                         `needs = [\"database\"]`"
+                .into());
+        };
+        sink.remove("url");
+        sink.remove("location");
+        let (kind, field, address) = match database {
+            OpsDatabase::Sqlite(path) => ("sqlite", "location", path.display().to_string()),
+            OpsDatabase::Postgres(url) => ("postgres", "url", url.clone()),
+            OpsDatabase::MySql(url) => ("mysql", "url", url.clone()),
+        };
+        sink.insert("kind".into(), Value::from(kind));
+        sink.insert(field.into(), Value::from(address));
+    }
+    Ok(())
 }
 
 /// `table[name]` as a table, made if missing (a spec that had it as something else was

@@ -1,10 +1,13 @@
 //! Pipeline steps: each step is DataFusion SQL over the table `input`, which holds
-//! the micro-batch (for the first step) or the previous step's result.
+//! the micro-batch (for the first step) or the previous step's result; every earlier
+//! step's result is a table of the step's name too, so steps may branch (a lake sink
+//! takes one step, a database sink another).
 //!
 //! This crate talks to neither Kafka nor storage: batches in, batches out.
 
 use std::sync::Arc;
 
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
@@ -137,7 +140,7 @@ impl Transform {
         }
         Ok(Self {
             steps,
-            session: Mutex::new(SessionContext::new()),
+            session: Mutex::new(ordered_session()),
         })
     }
 
@@ -148,31 +151,75 @@ impl Transform {
 
     /// Run the steps over one batch. With no steps the batch passes through.
     pub async fn apply(&self, batch: RecordBatch) -> Result<Vec<RecordBatch>, TransformError> {
-        let session = self.session.lock().await;
-        let mut current = vec![batch];
-        for step in &self.steps {
-            let output = run_step(&session, step, current).await;
-            // Whatever happened, the batch must not stay registered.
-            let _ = session.deregister_table("input");
-            current = output?;
-        }
-        Ok(current)
+        let input = vec![batch];
+        let mut outputs = self.apply_all(input.clone()).await?;
+        Ok(outputs.pop().map_or(input, |o| o.batches))
     }
+
+    /// Run the steps over one batch and keep every step's result, in step order.
+    pub async fn apply_all(
+        &self,
+        input: Vec<RecordBatch>,
+    ) -> Result<Vec<StepOutput>, TransformError> {
+        let Some(schema) = input.first().map(RecordBatch::schema) else {
+            return Ok(Vec::new());
+        };
+        let raw = StepOutput {
+            name: "input".to_string(),
+            schema,
+            batches: input,
+        };
+        let session = self.session.lock().await;
+        let mut outputs: Vec<StepOutput> = Vec::with_capacity(self.steps.len());
+        for step in &self.steps {
+            let previous = outputs.last().unwrap_or(&raw);
+            let output = run_step(&session, step, previous, &outputs).await;
+            // Whatever happened, no batch may stay registered.
+            let _ = session.deregister_table("input");
+            for earlier in &outputs {
+                let _ = session.deregister_table(earlier.name.as_str());
+            }
+            outputs.push(output?);
+        }
+        Ok(outputs)
+    }
+}
+
+/// One step's result: its rows and their schema (known even when there are no rows).
+#[derive(Debug, Clone)]
+pub struct StepOutput {
+    /// The step's name.
+    pub name: String,
+    /// The result's schema.
+    pub schema: SchemaRef,
+    /// The result's rows.
+    pub batches: Vec<RecordBatch>,
+}
+
+/// Rows leave a step in the order the records came (per partition, Kafka's order)
+/// unless its SQL orders or groups them: no round-robin repartition scatters the batches
+/// of a scan. A database sink's upsert keeps the last row of a key, so order matters.
+fn ordered_session() -> SessionContext {
+    let config = datafusion::prelude::SessionConfig::new().with_round_robin_repartition(false);
+    SessionContext::new_with_config(config)
 }
 
 async fn run_step(
     ctx: &SessionContext,
     step: &Step,
-    input: Vec<RecordBatch>,
-) -> Result<Vec<RecordBatch>, TransformError> {
-    let Some(schema) = input.first().map(RecordBatch::schema) else {
-        return Ok(input);
-    };
+    input: &StepOutput,
+    earlier: &[StepOutput],
+) -> Result<StepOutput, TransformError> {
     // Each step plans anew against this batch's `input`: its schema can grow between
     // batches.
-    let table = MemTable::try_new(schema, vec![input]).map_err(|e| TransformError::sql(step, e))?;
-    ctx.register_table("input", Arc::new(table))
-        .map_err(|e| TransformError::sql(step, e))?;
+    let tables =
+        std::iter::once(("input", input)).chain(earlier.iter().map(|o| (o.name.as_str(), o)));
+    for (name, output) in tables {
+        let table = MemTable::try_new(output.schema.clone(), vec![output.batches.clone()])
+            .map_err(|e| TransformError::sql(step, e))?;
+        ctx.register_table(name, Arc::new(table))
+            .map_err(|e| TransformError::sql(step, e))?;
+    }
     let df = ctx
         .sql(&step.sql)
         .await
@@ -183,9 +230,15 @@ async fn run_step(
         .create_physical_plan()
         .await
         .map_err(|e| TransformError::sql(step, e))?;
-    datafusion::physical_plan::collect(plan, ctx.task_ctx())
+    let schema = plan.schema();
+    let batches = datafusion::physical_plan::collect(plan, ctx.task_ctx())
         .await
-        .map_err(|e| TransformError::execution(step, e))
+        .map_err(|e| TransformError::execution(step, e))?;
+    Ok(StepOutput {
+        name: step.name.clone(),
+        schema,
+        batches,
+    })
 }
 
 #[cfg(test)]
@@ -246,6 +299,44 @@ mod tests {
         let second = t.apply(narrow).await.unwrap();
         assert_eq!(second[0].num_columns(), 1);
         assert!(!t.session.lock().await.table_exist("input").unwrap());
+    }
+
+    /// A step may read any earlier step by its name, so two sinks can take two branches.
+    #[tokio::test]
+    async fn steps_read_earlier_steps_by_name() {
+        let t = Transform::new(vec![
+            Step {
+                name: "days".into(),
+                sql: "SELECT substr(ts, 1, 10) AS dt, n FROM input".into(),
+            },
+            Step {
+                name: "big".into(),
+                sql: "SELECT n FROM input WHERE n > 1".into(),
+            },
+            Step {
+                name: "counted".into(),
+                sql: "SELECT count(*) AS c FROM days".into(),
+            },
+        ])
+        .unwrap();
+        let out = t.apply_all(vec![batch()]).await.unwrap();
+        let names: Vec<&str> = out.iter().map(|o| o.name.as_str()).collect();
+        assert_eq!(names, ["days", "big", "counted"]);
+        let rows = |i: usize| {
+            out[i]
+                .batches
+                .iter()
+                .map(RecordBatch::num_rows)
+                .sum::<usize>()
+        };
+        assert_eq!((rows(0), rows(1)), (2, 1));
+        let c = out[2].batches[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .unwrap();
+        assert_eq!(c.value(0), 2);
+        assert!(!t.session.lock().await.table_exist("days").unwrap());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! same options, then hands its tables to the comparison.
 
 use clap::{Args, Subcommand};
-use pipelab_bench::{federation, freshness, ingest, partitions};
+use pipelab_bench::{federation, freshness, ingest, partitions, ship, sinks};
 
 use crate::commands::lab::PartitionsArgs;
 use crate::error::CliError;
@@ -26,6 +26,12 @@ enum BenchCommand {
     /// Federated queries over PostgreSQL, MySQL and the lake, by pipelab and by DuckDB's
     /// postgres, mysql and delta extensions; time per query as a ratio, answers compared.
     Federation(federation::FederationArgs),
+    /// A database sink (rows and offsets in one transaction per batch) beside plain
+    /// batched INSERTs of the same rows: SQLite, and PostgreSQL / MySQL when given.
+    Sinks(sinks::SinksArgs),
+    /// `pipelab ship` tailing log files into the embedded broker, beside `kcat -P`
+    /// producing the same lines.
+    Ship(ship::ShipArgs),
 }
 
 #[derive(Args)]
@@ -48,5 +54,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), CliError> {
             Ok(partitions::compare(&lab, &lab_args.out, &args.peer)?)
         }
         BenchCommand::Federation(args) => Ok(federation::run(args).await?),
+        BenchCommand::Sinks(args) => Ok(sinks::run(args).await?),
+        BenchCommand::Ship(args) => Ok(ship::run(args).await?),
     }
 }

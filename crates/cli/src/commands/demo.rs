@@ -110,6 +110,14 @@ fn summary(outcome: &Outcome, matches: bool) -> String {
             p.files,
             p.commits
         );
+        if p.database_commits > 0 {
+            let _ = writeln!(
+                text,
+                "  upserted   {:>12} rows              {} transactions (email service's table)",
+                thousands(p.database_rows),
+                p.database_commits
+            );
+        }
         let _ = writeln!(text, "  dead letters {:>10}", thousands(p.dead_letters));
     }
     let _ = writeln!(

@@ -2,15 +2,17 @@
 //! line and a summary.
 
 use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
-use pipelab_pipeline::{PipelineSpec, RunOptions};
+use pipelab_pipeline::{PipelineSpec, RunMetrics, RunOptions};
 
 use crate::error::CliError;
+use crate::live::LiveView;
 use crate::output;
 
 #[derive(Args)]
@@ -29,9 +31,21 @@ pub(crate) struct RunArgs {
     /// Lake location, instead of the spec's.
     #[arg(long, env = "PIPELAB_LAKE")]
     lake: Option<String>,
-    /// Print progress as JSON lines on stderr instead of a bar.
+    /// No progress display (the summary is still printed).
     #[arg(long)]
     quiet: bool,
+    /// `json`: once a second, the live view's numbers (per partition lag and records/s,
+    /// rates, buffered bytes against the budget, commits, dead letters, retries) as one
+    /// JSON line on stdout.
+    #[arg(long, value_enum)]
+    metrics: Option<MetricsFormat>,
+}
+
+/// `--metrics`: how the live view's numbers are written for scripts.
+#[derive(Clone, Copy, ValueEnum)]
+enum MetricsFormat {
+    /// One JSON object per line, once a second.
+    Json,
 }
 
 pub(crate) async fn run(args: RunArgs) -> Result<(), CliError> {
@@ -56,11 +70,32 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), CliError> {
             ));
         })
     };
+    let live = Arc::new(LiveView::default());
+    // At a terminal the live view replaces the progress line; `--metrics json` prints.
+    let at_terminal = !args.quiet && std::io::stderr().is_terminal();
+    let on_metrics: Option<Arc<dyn Fn(&RunMetrics) + Send + Sync>> = match args.metrics {
+        Some(MetricsFormat::Json) => Some(Arc::new(move |m: &RunMetrics| {
+            println!("{}", live.json_line(m));
+        })),
+        None if at_terminal => {
+            let bar = bar.clone();
+            Some(Arc::new(move |m: &RunMetrics| {
+                bar.set_message(live.text(m))
+            }))
+        }
+        None => None,
+    };
+    let on_progress = if at_terminal && args.metrics.is_none() {
+        None
+    } else {
+        Some(on_progress)
+    };
     let opts = RunOptions {
         until_idle: args.until_idle,
         max_records: args.max_records,
         stop: stop_on_ctrl_c(),
-        on_progress: Some(on_progress),
+        on_progress,
+        on_metrics,
         brokers: args.brokers,
         lake: args.lake,
         storage_options: HashMap::new(),
@@ -86,6 +121,25 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), CliError> {
             .map_or("no table yet".to_string(), |v| format!("table version {v}")),
         report.stop
     );
+    for db in &spec.databases {
+        println!(
+            "  database sink '{}': table {} ({})",
+            db.sink_name(),
+            db.table,
+            if db.key.is_empty() {
+                "inserts".to_string()
+            } else {
+                format!("upsert by {}", db.key.join(", "))
+            }
+        );
+    }
+    if !spec.databases.is_empty() {
+        println!(
+            "  database sinks: {} rows in {} transactions, each with its offsets (pipelab_offsets)",
+            output::thousands(p.database_rows),
+            p.database_commits
+        );
+    }
     if let Some(m) = report.memory {
         println!(
             "  peak memory: data {} (records are held within memory_budget_mb = {}); \
@@ -99,6 +153,12 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), CliError> {
         println!(
             "  {} transient Kafka errors, retried (see the log)",
             report.transient_errors
+        );
+    }
+    if p.duplicates > 0 {
+        println!(
+            "  {} rows dropped: the table held their identity already (sink.dedupe_by)",
+            output::thousands(p.duplicates)
         );
     }
     if p.widenings > 0 {

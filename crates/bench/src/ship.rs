@@ -1,0 +1,167 @@
+//! `pipelab bench ship`: lines/s of `pipelab ship` tailing log files into the embedded
+//! broker, beside `kcat -P` producing the same lines into the same broker in the same
+//! run (Fluent Bit and Vector do not install from this machine's package registries);
+//! the goal is at least 0.9× kcat's rate (`bench-results/ship.json`).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use pipelab_devstack::{DevStack, DevStackConfig};
+use pipelab_ship::{Masker, ShipOptions};
+use serde::Serialize;
+
+use crate::BenchError;
+use crate::results::write_results;
+
+/// `pipelab bench ship`'s options.
+#[derive(Args)]
+pub struct ShipArgs {
+    /// Lines in all, spread over the files.
+    #[arg(long, default_value_t = 400_000)]
+    lines: usize,
+    /// Log files (one host's).
+    #[arg(long, default_value_t = 8)]
+    files: usize,
+    /// Rounds of each; the median counts.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Where the results file goes.
+    #[arg(long, default_value = "bench-results")]
+    out: PathBuf,
+}
+
+#[derive(Serialize)]
+struct ShipResults {
+    benchmark: &'static str,
+    date: String,
+    lines: usize,
+    bytes: u64,
+    files: usize,
+    /// Median lines/s of `pipelab ship --until-idle` (keyed, with host/file/offset headers).
+    ship_lines_per_s: f64,
+    /// Median lines/s of `kcat -P -l` over the same lines in one file.
+    kcat_lines_per_s: f64,
+    /// ship / kcat: the goal is at least 0.9.
+    ratio: f64,
+}
+
+/// Both producers, `rounds` times each into fresh topics; prints the ratio.
+pub async fn run(args: ShipArgs) -> Result<(), BenchError> {
+    if args.lines == 0 || args.files == 0 || args.rounds == 0 {
+        return Err(BenchError::usage(
+            "--lines, --files and --rounds must be positive",
+        ));
+    }
+    if Command::new("kcat").arg("-V").output().is_err() {
+        return Err(BenchError::usage(
+            "kcat is not installed (apt-get install kcat)",
+        ));
+    }
+    let work = tempfile::tempdir()?;
+    let logs = work.path().join("logs");
+    let bytes = write_logs(&logs, args.lines, args.files)?;
+    let all = work.path().join("all.log");
+    concatenate(&logs, args.files, &all)?;
+    let stack = DevStack::start(DevStackConfig::new(&work.path().join("stack"))).await?;
+    let brokers = stack.kafka_bootstrap();
+    let (mut ship_rates, mut kcat_rates) = (Vec::new(), Vec::new());
+    for round in 0..args.rounds {
+        let (ship_topic, kcat_topic) = (format!("ship{round}"), format!("kcat{round}"));
+        stack.create_topic(&ship_topic, 4).await?;
+        stack.create_topic(&kcat_topic, 4).await?;
+        let opts = ShipOptions {
+            brokers: brokers.clone(),
+            topic: ship_topic,
+            host: "bench-host".into(),
+            patterns: vec![logs.join("*.log").display().to_string()],
+            masker: Masker::parse(&[]).map_err(BenchError::failed)?,
+            checkpoint: work.path().join(format!("positions{round}.json")),
+            until_idle: true,
+            poll: Duration::from_millis(100),
+            stop: Arc::new(AtomicBool::new(false)),
+        };
+        let started = Instant::now();
+        let report = tokio::task::spawn_blocking(move || pipelab_ship::agent::run(&opts))
+            .await?
+            .map_err(BenchError::failed)?;
+        ship_rates.push(report.lines as f64 / started.elapsed().as_secs_f64());
+        if report.lines != args.lines as u64 {
+            return Err(BenchError::failed(format!(
+                "ship sent {} lines of {}",
+                report.lines, args.lines
+            )));
+        }
+        let started = Instant::now();
+        let out = Command::new("kcat")
+            .args(["-P", "-b", &brokers, "-t", &kcat_topic, "-l"])
+            .arg(&all)
+            .output()?;
+        if !out.status.success() {
+            return Err(BenchError::failed(format!(
+                "kcat -P: {}",
+                String::from_utf8_lossy(&out.stderr)
+            )));
+        }
+        kcat_rates.push(args.lines as f64 / started.elapsed().as_secs_f64());
+    }
+    let (ship, kcat) = (median(ship_rates), median(kcat_rates));
+    println!(
+        "ship {ship:>9.0} lines/s   kcat -P {kcat:>9.0} lines/s   {:.2}× (goal ≥ 0.90)",
+        ship / kcat
+    );
+    let results = ShipResults {
+        benchmark: "ship",
+        date: chrono::Utc::now().to_rfc3339(),
+        lines: args.lines,
+        bytes,
+        files: args.files,
+        ship_lines_per_s: ship,
+        kcat_lines_per_s: kcat,
+        ratio: ship / kcat,
+    };
+    write_results(&args.out, "ship.json", &results)
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// Access-log lines spread over `files` files; the bytes written.
+fn write_logs(dir: &Path, lines: usize, files: usize) -> Result<u64, BenchError> {
+    std::fs::create_dir_all(dir)?;
+    let mut bytes = 0;
+    for f in 0..files {
+        let mut out =
+            std::io::BufWriter::new(std::fs::File::create(dir.join(format!("app{f}.log")))?);
+        for i in (f..lines).step_by(files) {
+            let line = format!(
+                "10.0.{}.{} - - [07/Dec/2026:10:{:02}:{:02} +0000] \"GET /products/{} HTTP/1.1\" 200 {} \"-\" \"Mozilla/5.0\"\n",
+                i % 250,
+                i % 200,
+                (i / 60) % 60,
+                i % 60,
+                i % 997,
+                500 + i % 4000
+            );
+            bytes += line.len() as u64;
+            out.write_all(line.as_bytes())?;
+        }
+        out.flush()?;
+    }
+    Ok(bytes)
+}
+
+/// The files' lines in one file, for `kcat -l` (which takes one).
+fn concatenate(dir: &Path, files: usize, to: &Path) -> Result<(), BenchError> {
+    let mut out = std::fs::File::create(to)?;
+    for f in 0..files {
+        out.write_all(&std::fs::read(dir.join(format!("app{f}.log")))?)?;
+    }
+    Ok(())
+}
