@@ -97,7 +97,7 @@ async fn fan_out_to_postgres_and_mariadb_survives_sigkill_at_random_moments() {
     let spec = fan_out_spec(dir.path(), &name, &brokers, &lake, &sinks);
 
     // A fixed-seed sequence of delays, so a failure can be replayed.
-    let mut seed: u64 = 0xfa_0u64;
+    let mut seed: u64 = 0x0fa0_u64;
     for kill in 1..=kills {
         seed = seed
             .wrapping_mul(6_364_136_223_846_793_005)

@@ -67,7 +67,7 @@ pub async fn run(args: ShipArgs) -> Result<(), BenchError> {
     let bytes = write_logs(&logs, args.lines, args.files)?;
     let all = work.path().join("all.log");
     concatenate(&logs, args.files, &all)?;
-    let stack = DevStack::start(DevStackConfig::new(&work.path().join("stack"))).await?;
+    let stack = DevStack::start(DevStackConfig::new(work.path().join("stack"))).await?;
     let brokers = stack.kafka_bootstrap();
     let (mut ship_rates, mut kcat_rates) = (Vec::new(), Vec::new());
     for round in 0..args.rounds {

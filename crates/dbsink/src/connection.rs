@@ -291,10 +291,9 @@ impl Connection {
             }
             Self::Sqlite(c) => {
                 let (c, rows) = (c.clone(), rows.to_vec());
-                let outcome = tokio::task::spawn_blocking(move || sqlite_commit(&c, &guard, &rows))
+                tokio::task::spawn_blocking(move || sqlite_commit(&c, &guard, &rows))
                     .await
-                    .map_err(failed)?;
-                outcome
+                    .map_err(failed)?
             }
         }
     }

@@ -52,15 +52,16 @@ fn is_text(t: &DataType) -> bool {
 /// the statement builders know no such type.
 pub(crate) fn unstorable(schema: &Schema) -> Option<String> {
     schema.fields().iter().find_map(|f| {
-        let fine = match f.data_type() {
-            DataType::Map(..) | DataType::Union(..) | DataType::Dictionary(..) | DataType::Null => {
-                false
-            }
-            DataType::RunEndEncoded(..) | DataType::ListView(_) | DataType::LargeListView(_) => {
-                false
-            }
-            _ => true,
-        };
+        let fine = !matches!(
+            f.data_type(),
+            DataType::Map(..)
+                | DataType::Union(..)
+                | DataType::Dictionary(..)
+                | DataType::Null
+                | DataType::RunEndEncoded(..)
+                | DataType::ListView(_)
+                | DataType::LargeListView(_)
+        );
         (!fine).then(|| {
             format!(
                 "column {} has type {} that no database column holds",

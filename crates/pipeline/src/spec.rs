@@ -77,7 +77,7 @@ struct SpecFile {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 enum SinkEntry {
-    Lake(LakeSinkSpec),
+    Lake(Box<LakeSinkSpec>),
     Postgres(DatabaseSinkSpec),
     Mysql(DatabaseSinkSpec),
     Sqlite(DatabaseSinkSpec),
@@ -461,7 +461,7 @@ impl PipelineSpec {
         for (i, entry) in file.sinks.into_iter().enumerate() {
             let (engine, mut db) = match entry {
                 SinkEntry::Lake(lake) => {
-                    lakes.push(lake);
+                    lakes.push(*lake);
                     continue;
                 }
                 SinkEntry::Postgres(db) => (pipelab_dbsink::Engine::Postgres, db),

@@ -58,7 +58,7 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), CliError> {
     if args.quiet {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
-    let on_progress = {
+    let on_progress: pipelab_pipeline::runner::ProgressFn = {
         let bar = bar.clone();
         Arc::new(move |p: &pipelab_pipeline::Progress| {
             bar.set_message(format!(
@@ -73,7 +73,7 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), CliError> {
     let live = Arc::new(LiveView::default());
     // At a terminal the live view replaces the progress line; `--metrics json` prints.
     let at_terminal = !args.quiet && std::io::stderr().is_terminal();
-    let on_metrics: Option<Arc<dyn Fn(&RunMetrics) + Send + Sync>> = match args.metrics {
+    let on_metrics: Option<pipelab_pipeline::runner::MetricsFn> = match args.metrics {
         Some(MetricsFormat::Json) => Some(Arc::new(move |m: &RunMetrics| {
             println!("{}", live.json_line(m));
         })),
