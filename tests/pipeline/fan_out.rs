@@ -340,10 +340,10 @@ async fn a_database_going_away_mid_run_exits_1_naming_the_sink_and_loses_nothing
     // Cut once some batches are in.
     for _ in 0..300 {
         std::thread::sleep(Duration::from_millis(100));
-        let stored = psql(&format!(
-            "SELECT count(*) FROM pipelab_offsets WHERE pipeline = '{name}'"
+        let made = psql(&format!(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = '{table}'"
         ));
-        if stored.trim() != "0" {
+        if made.trim() == "1" && psql(&format!("SELECT count(*) FROM \"{table}\"")).trim() != "0" {
             break;
         }
     }
