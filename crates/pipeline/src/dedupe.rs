@@ -3,7 +3,8 @@
 //! already holds, or that came twice in the batch, are dropped before the commit. A
 //! producer that sends a line again after a crash (at least once) then lands it once:
 //! the table is read from the snapshot the commit is based on, and the commit's offset
-//! guard keeps a second writer of the same partitions out.
+//! guard keeps a second writer of the same partitions out. A row lacking part of its
+//! identity (a null) has none, and is kept.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -51,14 +52,25 @@ pub(crate) async fn fresh_rows(
         let keys = converter
             .convert_columns(&identity(&batch, by)?)
             .map_err(fail("comparing identities"))?;
+        let identified = identified(&identity(&batch, by)?);
         let keep: BooleanArray = keys
             .iter()
-            .map(|k| Some(seen.insert(k.as_ref().to_vec())))
+            .enumerate()
+            // A row without its whole identity cannot repeat one: it is kept.
+            .map(|(i, k)| Some(!identified[i] || seen.insert(k.as_ref().to_vec())))
             .collect();
         dropped += keep.false_count() as u64;
         kept.push(filter_record_batch(&batch, &keep).map_err(fail("dropping repeated rows"))?);
     }
     Ok((kept, dropped))
+}
+
+/// Per row, whether every identity column has a value.
+fn identified(columns: &[ArrayRef]) -> Vec<bool> {
+    let rows = columns.first().map_or(0, |c| c.len());
+    (0..rows)
+        .map(|i| columns.iter().all(|c| c.is_valid(i)))
+        .collect()
 }
 
 /// The identity columns of a batch; a spec naming a column the rows lack is refused.

@@ -13,6 +13,10 @@ use crate::mask::Masker;
 use crate::tail::{Line, Tailer};
 use crate::{ShipError, checkpoint};
 
+/// `PIPELAB_FAILPOINT=ship-after-ack`: crash tests die right after the broker
+/// acknowledged lines, before their positions are checkpointed.
+const AFTER_ACK: &str = "ship-after-ack";
+
 /// What to ship, where to.
 #[derive(Debug, Clone)]
 pub struct ShipOptions {
@@ -58,6 +62,11 @@ pub fn run(opts: &ShipOptions) -> Result<ShipReport, ShipError> {
             let stats = produce_records(&opts.brokers, &opts.topic, records, |_| {})?;
             report.lines += stats.acked;
             report.bytes += stats.bytes;
+            if std::env::var("PIPELAB_FAILPOINT").is_ok_and(|v| v == AFTER_ACK) {
+                // Crash tests: die like a SIGKILL between the acknowledgement and the
+                // checkpoint, the window in which a restart sends lines again.
+                std::process::abort();
+            }
             // Acknowledged: a restart goes on after them.
             checkpoint::save(&opts.checkpoint, &tailer.positions())?;
         }
