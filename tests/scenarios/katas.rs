@@ -180,7 +180,7 @@ fn the_list_names_each_scenario_with_what_it_needs() {
         ),
         (
             "clickstream",
-            "needs a lake on the embedded S3 endpoint, the embedded Kafka broker; takes",
+            "needs a lake on the embedded S3 endpoint, the embedded Kafka broker, the operational database; takes",
         ),
         (
             "query-audit",

@@ -474,6 +474,13 @@ impl SchemaProvider for RemoteSchema {
         Ok(Some(table))
     }
 
+    /// Listings (`SHOW TABLES`, `information_schema.tables`) need only the type: the
+    /// database is not asked for every table's columns, and a table dropped since
+    /// registration does not fail a listing of others.
+    async fn table_type(&self, name: &str) -> DfResult<Option<TableType>> {
+        Ok(self.table_exist(name).then_some(TableType::Base))
+    }
+
     fn table_exist(&self, name: &str) -> bool {
         self.tables.iter().any(|t| t == name)
     }

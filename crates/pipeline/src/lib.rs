@@ -12,6 +12,8 @@ mod offsets;
 mod progress;
 pub mod quality;
 pub mod runner;
+mod sink_spec;
+mod source_spec;
 pub mod spec;
 mod writer;
 

@@ -596,6 +596,9 @@ fn key_problem(rows: &[RecordBatch], key: &[String]) -> Option<String> {
 /// sink holds none of it (it takes the batch as it is).
 fn trimmed(batch: &MicroBatch, stored: &BTreeMap<i32, i64>) -> Option<MicroBatch> {
     let holds = |p: i32, start: &Position| match (stored.get(&p), start) {
+        // `on_offset_out_of_range` moved the reader away from where the sink stands on
+        // purpose (the log no longer has it): the sink takes what the reader found.
+        (Some(at), _) if batch.resets.get(&p) == Some(at) => false,
         (Some(&at), Position::Offset(s)) => at > *s,
         (Some(_), Position::Beginning) => true,
         (None, _) => false,
@@ -638,5 +641,11 @@ mod tests {
         assert_eq!(share.starts[&0], Position::Offset(3));
         let share = trimmed(&b, &BTreeMap::from([(0, 5), (1, 5)])).unwrap();
         assert!(share.is_empty() && share.next_offsets.is_empty());
+        // A partition moved on by on_offset_out_of_range from where the sink stands.
+        let moved = MicroBatch {
+            resets: BTreeMap::from([(0, 1000)]),
+            ..batch()
+        };
+        assert!(trimmed(&moved, &BTreeMap::from([(0, 1000)])).is_none());
     }
 }

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use pipelab_dbsink::DatabaseSink;
 use pipelab_lake::{LakeTable, Partitioning, TableSpec};
 use pipelab_pipeline::PipelineSpec;
 use pipelab_pipeline::quality::{Measured, QualitySink};
@@ -258,6 +259,17 @@ impl Run<'_> {
         let as_run = write_spec_as_run(&path, &written.name, &target, &self.dir)
             .map_err(Failure::environment)?;
         let spec = PipelineSpec::from_file(&as_run).map_err(Failure::environment)?;
+        // A run starts its database sinks afresh, as its lake and broker are: an earlier
+        // run's table and offsets (in a PostgreSQL or MySQL database that outlives runs)
+        // would otherwise make this run skip what that one stored.
+        for db in &spec.databases {
+            let mut sink = DatabaseSink::open(db.config(), &spec.name, &spec.source.topic)
+                .await
+                .map_err(|e| Failure::of(e.is_user_fixable(), e.to_string()))?;
+            sink.reset()
+                .await
+                .map_err(|e| Failure::of(e.is_user_fixable(), e.to_string()))?;
+        }
         let opts = pipelab_pipeline::RunOptions {
             until_idle: true,
             ..Default::default()
