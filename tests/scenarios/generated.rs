@@ -56,7 +56,7 @@ fn the_scenarios_run_on_generated_data() {
     for (scenario, answers) in [
         ("skyline-cohort", 2),
         ("nosql-vs-sql", 6),
-        ("clickstream", 5),
+        ("clickstream", 6),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let run = dir.path().join("run");

@@ -18,3 +18,10 @@ pub(crate) fn write_results(
     println!("results written to {}", file.display());
     Ok(())
 }
+
+/// The middle of the values (the upper one of an even count); rounds of a benchmark
+/// report it so that one disturbed round does not move the result.
+pub(crate) fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}

@@ -16,7 +16,7 @@ use pipelab_ship::{Masker, ShipOptions};
 use serde::Serialize;
 
 use crate::BenchError;
-use crate::results::write_results;
+use crate::results::{median, write_results};
 
 /// `pipelab bench ship`'s options.
 #[derive(Args)]
@@ -125,11 +125,6 @@ pub async fn run(args: ShipArgs) -> Result<(), BenchError> {
         ratio: ship / kcat,
     };
     write_results(&args.out, "ship.json", &results)
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 /// Access-log lines spread over `files` files; the bytes written.

@@ -16,7 +16,7 @@ use pipelab_ingest::{JsonDecoder, RawRecord};
 use serde::Serialize;
 
 use crate::BenchError;
-use crate::results::write_results;
+use crate::results::{median, write_results};
 
 /// `pipelab bench sinks`'s options.
 #[derive(Args)]
@@ -147,11 +147,6 @@ async fn measure(
         sink_rows_per_s: sink,
         ratio: sink / plain,
     })
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
 }
 
 /// Generated clickstream events, decoded as the pipeline decodes them, in batches.

@@ -103,6 +103,45 @@ impl DatabaseSink {
         from: &BTreeMap<i32, i64>,
         to: &BTreeMap<i32, i64>,
     ) -> Result<u64, SinkError> {
+        let (rows, statements) = self.statements(batches).await?;
+        let moves: Vec<Move> = to
+            .iter()
+            .map(|(&partition, &to)| Move {
+                partition,
+                from: from.get(&partition).copied(),
+                to,
+            })
+            .collect();
+        match self.conn.commit(&self.offsets, &moves, &statements).await {
+            Ok(()) => Ok(rows),
+            Err(TxError::Conflict) => Err(SinkError::Conflict {
+                sink: self.config.name.clone(),
+                topic: self.offsets.topic.clone(),
+            }),
+            Err(TxError::Failed(m)) => Err(database(&self.config, "writing a batch", m)),
+        }
+    }
+
+    /// The same rows as plain batched INSERT statements, each committed by itself, with
+    /// no offsets and no guard: what `pipelab bench sinks` measures [`Self::write`]
+    /// beside. Returns the rows inserted.
+    pub async fn insert_plain(&mut self, batches: &[RecordBatch]) -> Result<u64, SinkError> {
+        let (rows, statements) = self.statements(batches).await?;
+        for sql in &statements {
+            self.conn
+                .execute(sql)
+                .await
+                .map_err(|m| database(&self.config, "inserting", m))?;
+        }
+        Ok(rows)
+    }
+
+    /// The batches' rows as INSERT (or, with a key, upsert) statements, the table created
+    /// or checked first; with the number of rows they write (a key's last row only).
+    async fn statements(
+        &mut self,
+        batches: &[RecordBatch],
+    ) -> Result<(u64, Vec<String>), SinkError> {
         let batches = rows::storable(batches).map_err(|m| self.shape_error(m))?;
         if let Some(first) = batches.first() {
             self.ensure_table(&first.schema()).await?;
@@ -116,46 +155,10 @@ impl DatabaseSink {
             &self.config.key,
         )
         .map_err(|m| self.shape_error(m))?;
-        let moves: Vec<Move> = to
-            .iter()
-            .map(|(&partition, &to)| Move {
-                partition,
-                from: from.get(&partition).copied(),
-                to,
-            })
-            .collect();
-        match self.conn.commit(&self.offsets, &moves, &statements).await {
-            Ok(()) => Ok(batches.iter().map(|b| b.num_rows() as u64).sum()),
-            Err(TxError::Conflict) => Err(SinkError::Conflict {
-                sink: self.config.name.clone(),
-                topic: self.offsets.topic.clone(),
-            }),
-            Err(TxError::Failed(m)) => Err(database(&self.config, "writing a batch", m)),
-        }
-    }
-
-    /// The same rows as plain batched INSERT statements, each committed by itself, with
-    /// no offsets and no guard: what `pipelab bench sinks` measures [`Self::write`]
-    /// beside. Returns the rows inserted.
-    pub async fn insert_plain(&mut self, batches: &[RecordBatch]) -> Result<u64, SinkError> {
-        let batches = rows::storable(batches).map_err(|m| self.shape_error(m))?;
-        if let Some(first) = batches.first() {
-            self.ensure_table(&first.schema()).await?;
-        }
-        let statements = rows::insert_statements(
-            self.config.engine,
-            &self.config.table,
-            &batches,
-            &self.config.key,
-        )
-        .map_err(|m| self.shape_error(m))?;
-        for sql in &statements {
-            self.conn
-                .execute(sql)
-                .await
-                .map_err(|m| database(&self.config, "inserting", m))?;
-        }
-        Ok(batches.iter().map(|b| b.num_rows() as u64).sum())
+        Ok((
+            batches.iter().map(|b| b.num_rows() as u64).sum(),
+            statements,
+        ))
     }
 
     /// Drop the sink's table and forget its offsets (benchmarks start each round anew).
@@ -285,27 +288,9 @@ fn redact(address: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use arrow::array::{Int64Array, StringArray};
-    use arrow::datatypes::{DataType, Field, Schema};
-
     use super::*;
 
-    fn rows(ids: Vec<i64>, names: Vec<&str>) -> RecordBatch {
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("id", DataType::Int64, true),
-            Field::new("name", DataType::Utf8, true),
-        ]));
-        RecordBatch::try_new(
-            schema,
-            vec![
-                Arc::new(Int64Array::from(ids)),
-                Arc::new(StringArray::from(names)),
-            ],
-        )
-        .unwrap()
-    }
+    use crate::rows::tests::batch as rows;
 
     async fn sink(path: &std::path::Path, key: &[&str]) -> DatabaseSink {
         let config = SinkConfig {

@@ -124,11 +124,12 @@ pub(crate) fn insert_statements(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use arrow::array::{Int64Array, StringArray};
 
-    fn batch(ids: Vec<i64>, names: Vec<&str>) -> RecordBatch {
+    /// Rows of `id` and `name`.
+    pub(crate) fn batch(ids: Vec<i64>, names: Vec<&str>) -> RecordBatch {
         let schema = Arc::new(Schema::new(vec![
             Field::new("id", DataType::Int64, true),
             Field::new("name", DataType::Utf8, true),
