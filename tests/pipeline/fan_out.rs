@@ -363,3 +363,46 @@ async fn a_database_going_away_mid_run_exits_1_naming_the_sink_and_loses_nothing
         "DROP TABLE \"{table}\"; DELETE FROM pipelab_offsets WHERE pipeline = '{name}';"
     ));
 }
+
+/// A second hop: the sign-ups of a clickstream, as JSON records keyed by user, to a
+/// topic another pipeline reads (here as lines with their keys): every sign-up once
+/// (no crash in between, so at-least-once delivers exactly once), keyed by its user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kafka_sink_sends_a_steps_rows_keyed_to_a_topic_for_the_next_hop() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start_stack(dir.path()).await;
+    stack.create_topic("clicks", 2).await.unwrap();
+    stack.create_topic("signups", 2).await.unwrap();
+    let events = generated(5_000, 13);
+    produce(&stack, "clicks", &events).await;
+    let (lake, brokers) = (stack.lake_url(), stack.kafka_bootstrap());
+    let sinks = format!(
+        "[[steps]]\nname = \"signups\"\nsql = \"SELECT user_id, ts FROM event_date WHERE event_type = 'sign_up'\"\n\
+         [[sinks]]\nkind = \"kafka\"\nbrokers = \"{brokers}\"\ntopic = \"signups\"\nfrom = \"signups\"\nkey = \"user_id\"\n"
+    );
+    let spec = fan_out_spec(dir.path(), "hop1", &brokers, &lake, &sinks);
+    let out = run_ok(&mut run_spec(&stack, &spec));
+    let signups = events.iter().filter(|e| e.event_type == "sign_up").count();
+    assert!(signups > 0 && signups < 1000, "{signups} sign-ups");
+    assert!(
+        out.contains(&format!("{signups} records produced")),
+        "{out}"
+    );
+
+    let next = dir.path().join("hop2.toml");
+    std::fs::write(
+        &next,
+        format!(
+            "name = \"hop2\"\n[source]\nbrokers = \"{brokers}\"\ntopic = \"signups\"\nformat = \"lines\"\n\
+             [sink]\nlocation = \"{lake}\"\ntable = \"signup_lines\"\nflush_interval_secs = 0.5\n"
+        ),
+    )
+    .unwrap();
+    run_ok(&mut run_spec(&stack, &next));
+    let rows = query_csv(
+        Some(&stack),
+        &lake,
+        "SELECT count(*), count(*) FILTER (WHERE strpos(line, '\"user_id\":\"' || key || '\"') > 0) FROM signup_lines",
+    );
+    assert_eq!(rows, vec![vec![signups.to_string(), signups.to_string()]]);
+}

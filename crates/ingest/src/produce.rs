@@ -85,12 +85,30 @@ pub fn produce_records<I>(
     brokers: &str,
     topic: &str,
     records: I,
+    progress: impl FnMut(u64),
+) -> Result<ProduceStats, IngestError>
+where
+    I: IntoIterator<Item = RawRecord>,
+{
+    produce_records_with(brokers, topic, &[], records, progress)
+}
+
+/// [`produce_records`] with more producer settings (`enable.idempotence`, say).
+pub fn produce_records_with<I>(
+    brokers: &str,
+    topic: &str,
+    settings: &[(&str, &str)],
+    records: I,
     mut progress: impl FnMut(u64),
 ) -> Result<ProduceStats, IngestError>
 where
     I: IntoIterator<Item = RawRecord>,
 {
-    let producer: ThreadedProducer<Deliveries> = config(brokers)
+    let mut client = config(brokers);
+    for (key, value) in settings {
+        client.set(*key, *value);
+    }
+    let producer: ThreadedProducer<Deliveries> = client
         .set("linger.ms", "20")
         .set("batch.num.messages", "10000")
         .set("queue.buffering.max.messages", "500000")

@@ -15,6 +15,7 @@ pub mod runner;
 mod sink_spec;
 mod source_spec;
 pub mod spec;
+mod topics;
 mod writer;
 
 pub use dead_letters::replayable;
@@ -23,6 +24,6 @@ pub use memory::MemoryPeak;
 pub use progress::Progress;
 pub use runner::{RunMetrics, RunOptions, RunReport, run, store_batches};
 pub use spec::{
-    DatabaseSinkSpec, KafkaSourceSpec, LakeSinkSpec, MemoryBudget, OnOutOfRange, PipelineSpec,
-    StepSpec,
+    DatabaseSinkSpec, KafkaSinkSpec, KafkaSourceSpec, LakeSinkSpec, MemoryBudget, OnOutOfRange,
+    PipelineSpec, StepSpec,
 };

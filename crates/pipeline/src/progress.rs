@@ -15,6 +15,8 @@ pub struct Progress {
     pub database_rows: u64,
     /// Transactions committed to the database sinks.
     pub database_commits: u64,
+    /// Records produced to the Kafka sinks (`[[sinks]]` of kind `kafka`).
+    pub produced: u64,
     /// Rows dropped because the lake table held their `dedupe_by` identity already.
     pub duplicates: u64,
     /// Records stored in the dead-letter table.

@@ -13,6 +13,25 @@ pub(crate) enum SinkEntry {
     Postgres(DatabaseSinkSpec),
     Mysql(DatabaseSinkSpec),
     Sqlite(DatabaseSinkSpec),
+    Kafka(KafkaSinkSpec),
+}
+
+/// A `[[sinks]]` entry of kind `kafka`: the rows of one step as JSON records to a topic
+/// (the second hop of a multi-hop pipeline), keyed by a column, through an idempotent
+/// producer. At least once: a batch produced before a crash that kept the lake from
+/// committing it is produced again by the next run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaSinkSpec {
+    /// Bootstrap brokers; default: the source's.
+    pub brokers: Option<String>,
+    /// The topic (it must exist).
+    pub topic: String,
+    /// The step whose rows the sink takes; default: the last step.
+    pub from: Option<String>,
+    /// The column whose value keys each record (so a key's records share a partition);
+    /// none: unkeyed.
+    pub key: Option<String>,
 }
 
 /// A `[[sinks]]` entry of kind `postgres`, `mysql` or `sqlite`: a table the rows of one

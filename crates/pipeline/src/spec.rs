@@ -36,7 +36,9 @@ use serde::Deserialize;
 
 use crate::error::SpecError;
 pub(crate) use crate::sink_spec::SinkEntry;
-pub use crate::sink_spec::{DatabaseSinkSpec, LakeSinkSpec, OnTypeMismatch, SinkKind};
+pub use crate::sink_spec::{
+    DatabaseSinkSpec, KafkaSinkSpec, LakeSinkSpec, OnTypeMismatch, SinkKind,
+};
 pub use crate::source_spec::{
     AssignmentSpec, DuplicateKeysSpec, FieldNamesSpec, Format, KafkaSourceSpec, OnOutOfRange,
     SourceKind,
@@ -57,6 +59,8 @@ pub struct PipelineSpec {
     pub sink: LakeSinkSpec,
     /// The database sinks (`[[sinks]]` of kind `postgres`, `mysql`, `sqlite`).
     pub databases: Vec<DatabaseSinkSpec>,
+    /// The topic sinks (`[[sinks]]` of kind `kafka`).
+    pub topics: Vec<KafkaSinkSpec>,
     /// MiB the pipeline's records may hold in memory: Kafka's prefetch queue, the batch
     /// being read, the one queued and the one being written (see [`MemoryBudget`]).
     pub memory_budget_mb: u64,
@@ -122,10 +126,18 @@ impl PipelineSpec {
     fn resolve(file: SpecFile) -> Result<Self, String> {
         let mut lakes: Vec<LakeSinkSpec> = file.sink.into_iter().collect();
         let mut databases = Vec::new();
+        let mut topics = Vec::new();
         for (i, entry) in file.sinks.into_iter().enumerate() {
             let (engine, mut db) = match entry {
                 SinkEntry::Lake(lake) => {
                     lakes.push(*lake);
+                    continue;
+                }
+                SinkEntry::Kafka(topic) => {
+                    if topic.topic.trim().is_empty() {
+                        return Err(format!("sinks[{i}]: `topic` must not be empty"));
+                    }
+                    topics.push(topic);
                     continue;
                 }
                 SinkEntry::Postgres(db) => (pipelab_dbsink::Engine::Postgres, db),
@@ -158,6 +170,7 @@ impl PipelineSpec {
             steps: file.steps,
             sink,
             databases,
+            topics,
             memory_budget_mb: file.memory_budget_mb,
         })
     }
@@ -241,7 +254,8 @@ impl PipelineSpec {
             }
         }
         let froms = std::iter::once(("sink", &self.sink.from))
-            .chain(self.databases.iter().map(|d| ("sinks", &d.from)));
+            .chain(self.databases.iter().map(|d| ("sinks", &d.from)))
+            .chain(self.topics.iter().map(|t| ("sinks", &t.from)));
         for (place, from) in froms {
             if let Some(from) = from
                 && !self.steps.iter().any(|s| &s.name == from)
@@ -541,6 +555,20 @@ partition_by = ["dt"]
             .unwrap_err()
             .to_string();
         assert!(msg.contains("oracle"), "{msg}");
+    }
+
+    #[test]
+    fn a_kafka_sink_is_read() {
+        let spec =
+            format!("{GOOD}[[sinks]]\nkind = \"kafka\"\ntopic = \"out\"\nkey = \"user_id\"\n");
+        let s = PipelineSpec::parse(&spec, Path::new("p.toml")).unwrap();
+        assert_eq!(s.topics.len(), 1);
+        assert_eq!(s.topics[0].key.as_deref(), Some("user_id"));
+        let bad = spec.replace("topic = \"out\"", "topic = \" \"");
+        let msg = PipelineSpec::parse(&bad, Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("`topic` must not be empty"), "{msg}");
     }
 
     #[test]

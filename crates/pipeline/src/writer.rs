@@ -65,6 +65,8 @@ struct Output {
     batches: Vec<RecordBatch>,
     /// Each database sink's rows.
     databases: Vec<Vec<RecordBatch>>,
+    /// Each Kafka sink's rows.
+    topics: Vec<Vec<RecordBatch>>,
     dead_letters: Vec<DeadLetter>,
 }
 
@@ -72,6 +74,7 @@ struct Output {
 struct Rows {
     lake: Vec<RecordBatch>,
     databases: Vec<Vec<RecordBatch>>,
+    topics: Vec<Vec<RecordBatch>>,
 }
 
 /// A batch and the sinks it is written to: those standing where it starts.
@@ -335,6 +338,11 @@ impl<'a> BatchWriter<'a> {
         // next run finds each sink where it stands and gives it only what it lacks.
         self.write_databases(databases, &output, positions, &batch.next_offsets)
             .await?;
+        // The topics follow the lake: produced again if its commit does not happen.
+        for (sink, rows) in self.spec.topics.iter().zip(&output.topics) {
+            self.progress.produced +=
+                crate::topics::produce(sink, &self.spec.source.brokers, rows).await?;
+        }
         let rows: u64 = output.batches.iter().map(|b| b.num_rows() as u64).sum();
         let (t, created) = match table {
             Some(t) => (t, false),
@@ -478,6 +486,7 @@ impl<'a> BatchWriter<'a> {
         self.progress.decode_time += started.elapsed();
         let mut output = Output {
             databases: vec![Vec::new(); self.databases.len()],
+            topics: vec![Vec::new(); self.spec.topics.len()],
             dead_letters: decoded.dead_letters,
             ..Output::default()
         };
@@ -495,6 +504,9 @@ impl<'a> BatchWriter<'a> {
                 Ok(rows) => {
                     output.batches.extend(rows.lake);
                     for (all, more) in output.databases.iter_mut().zip(rows.databases) {
+                        all.extend(more);
+                    }
+                    for (all, more) in output.topics.iter_mut().zip(rows.topics) {
                         all.extend(more);
                     }
                 }
@@ -548,11 +560,18 @@ impl<'a> BatchWriter<'a> {
             }
             databases.push(rows);
         }
+        let topics = self
+            .spec
+            .topics
+            .iter()
+            .map(|t| rows_of(t.from.as_deref()))
+            .collect();
         let output = rows_of(self.spec.sink.from.as_deref());
         let Some(table) = table else {
             return Ok(Ok(Rows {
                 lake: output,
                 databases,
+                topics,
             }));
         };
         let mut fitted = Vec::with_capacity(output.len());
@@ -572,6 +591,7 @@ impl<'a> BatchWriter<'a> {
         Ok(Ok(Rows {
             lake: fitted,
             databases,
+            topics,
         }))
     }
 }

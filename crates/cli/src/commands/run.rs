@@ -133,6 +133,13 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), CliError> {
             }
         );
     }
+    for topic in &spec.topics {
+        println!(
+            "  kafka sink: topic {} ({} records produced in all, idempotent producer, at least once)",
+            topic.topic,
+            output::thousands(p.produced)
+        );
+    }
     if !spec.databases.is_empty() {
         println!(
             "  database sinks: {} rows in {} transactions, each with its offsets (pipelab_offsets)",
