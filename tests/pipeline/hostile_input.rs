@@ -186,7 +186,14 @@ async fn a_mix_of_hostile_records_is_kept_and_good_records_are_unchanged() {
         records.swap(n - 1 - i, i * 14 + 3);
     }
     produce_records(&stack, "mixed", records).await;
+    // One batch: with the 0.5 s flush interval a loaded machine cut a first batch so
+    // small that it fixed a column's type from a few records (a CI run stored 2,532 rows
+    // and 468 dead letters); which types a first small batch fixes is its own question.
     let spec = spec(dir.path(), &stack, "mixed", "");
+    let text = std::fs::read_to_string(&spec)
+        .unwrap()
+        .replace("flush_interval_secs = 0.5", "flush_interval_secs = 10.0");
+    std::fs::write(&spec, text).unwrap();
     let out = run_until_idle(&stack, &spec);
     assert_eq!(n, 3000);
     assert!(out.contains("read 3,000 records"), "{out}");
