@@ -201,7 +201,13 @@ async fn a_mix_of_hostile_records_is_kept_and_good_records_are_unchanged() {
     let count = |sql: &str| -> usize { rows(&stack, sql)[0].parse().unwrap() };
     let stored = count("SELECT count(*) FROM mixed");
     let dead = count("SELECT count(*) FROM mixed_dead_letters");
-    assert_eq!((stored, dead), (good.len(), bad), "{out}");
+    if (stored, dead) != (good.len(), bad) {
+        let why = rows(
+            &stack,
+            "SELECT stage || ': ' || substr(error, 1, 160) || ' x' || CAST(count(*) AS VARCHAR) FROM mixed_dead_letters GROUP BY stage, substr(error, 1, 160)",
+        );
+        panic!("{stored} rows and {dead} dead letters; {out}\n{why:#?}");
+    }
     assert_eq!(
         count("SELECT count(DISTINCT \"partition\") FROM mixed_dead_letters"),
         3
