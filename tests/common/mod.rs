@@ -622,3 +622,28 @@ pub fn edited_copy(
     std::fs::write(&path, edit(text)).unwrap();
     copy
 }
+
+/// How many SIGKILLs a crash test makes: `PIPELAB_KILLS`, default 20.
+pub fn kills() -> u32 {
+    std::env::var("PIPELAB_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20)
+}
+
+/// A fixed-seed sequence of delays of `min_ms` up to `min_ms + spread_ms`, so that a
+/// crash test's failure can be replayed.
+pub fn replayable_delays(
+    seed: u64,
+    min_ms: u64,
+    spread_ms: u64,
+) -> impl Iterator<Item = std::time::Duration> {
+    std::iter::successors(Some(seed), |s| {
+        Some(
+            s.wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407),
+        )
+    })
+    .skip(1)
+    .map(move |s| std::time::Duration::from_millis(min_ms + (s >> 33) % spread_ms))
+}

@@ -24,33 +24,29 @@ fn unique(prefix: &str) -> String {
 }
 
 /// A fan-out spec over topic `clicks`: the lake gets every event (step `event_date`),
-/// each `[[sinks]]` entry in `sinks` is appended as it is.
+/// step `last_seen` a few of their columns, and each `[[sinks]]` entry in `sinks` is
+/// appended as it is.
 fn fan_out_spec(dir: &Path, name: &str, brokers: &str, lake: &str, sinks: &str) -> PathBuf {
-    let path = dir.join(format!("{name}.toml"));
-    let text = format!(
-        r#"name = "{name}"
-[source]
-brokers = "{brokers}"
-topic = "clicks"
-assignment = "all"
-[[steps]]
-name = "event_date"
-sql = "SELECT *, substr(ts, 1, 10) AS dt FROM input"
-[[steps]]
-name = "last_seen"
-sql = "SELECT user_id, event_id, event_type, ts FROM event_date"
-[sink]
-location = "{lake}"
-table = "clicks"
-partition_by = ["dt"]
-from = "event_date"
-flush_rows = 2000
-flush_interval_secs = 0.5
-{sinks}
-"#
+    let sink = format!(
+        "from = \"event_date\"\nflush_rows = 2000\nflush_interval_secs = 0.5\n\
+         [[steps]]\nname = \"last_seen\"\n\
+         sql = \"SELECT user_id, event_id, event_type, ts FROM event_date\"\n{sinks}"
     );
-    std::fs::write(&path, text).unwrap();
-    path
+    write_spec_with(
+        dir,
+        name,
+        (brokers, "clicks"),
+        lake,
+        "assignment = \"all\"",
+        &sink,
+    )
+}
+
+/// Drop a test's PostgreSQL table and its pipeline's offsets.
+fn forget_in_postgres(table: &str, pipeline: &str) {
+    psql(&format!(
+        "DROP TABLE \"{table}\"; DELETE FROM pipelab_offsets WHERE pipeline = '{pipeline}';"
+    ));
 }
 
 fn run_spec(stack: &pipelab_devstack::DevStack, spec: &Path) -> Command {
@@ -76,10 +72,7 @@ async fn fan_out_to_postgres_and_mariadb_survives_sigkill_at_random_moments() {
     if !databases_here() {
         return;
     }
-    let kills: u32 = std::env::var("PIPELAB_KILLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
+    let kills = kills();
     let dir = tempfile::tempdir().unwrap();
     let stack = start_stack(dir.path()).await;
     stack.create_topic("clicks", 4).await.unwrap();
@@ -96,13 +89,7 @@ async fn fan_out_to_postgres_and_mariadb_survives_sigkill_at_random_moments() {
     );
     let spec = fan_out_spec(dir.path(), &name, &brokers, &lake, &sinks);
 
-    // A fixed-seed sequence of delays, so a failure can be replayed.
-    let mut seed: u64 = 0x0fa0_u64;
-    for kill in 1..=kills {
-        seed = seed
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        let delay = Duration::from_millis(300 + (seed >> 33) % 1200);
+    for (kill, delay) in (1..=kills).zip(replayable_delays(0x0fa0, 300, 1200)) {
         let mut child = run_spec(&stack, &spec)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -143,9 +130,7 @@ async fn fan_out_to_postgres_and_mariadb_survives_sigkill_at_random_moments() {
     ));
     assert_eq!(my_offsets.trim(), n.to_string());
 
-    psql(&format!(
-        "DROP TABLE \"{pg_table}\"; DELETE FROM pipelab_offsets WHERE pipeline = '{name}';"
-    ));
+    forget_in_postgres(&pg_table, &name);
     mariadb(&format!(
         "DROP TABLE `{my_table}`; DELETE FROM pipelab_offsets WHERE pipeline = '{name}';"
     ));
@@ -359,9 +344,7 @@ async fn a_database_going_away_mid_run_exits_1_naming_the_sink_and_loses_nothing
         "SELECT count(*), count(DISTINCT event_id) FROM \"{table}\""
     ));
     assert_eq!(pg.trim(), format!("{n},{n}"));
-    psql(&format!(
-        "DROP TABLE \"{table}\"; DELETE FROM pipelab_offsets WHERE pipeline = '{name}';"
-    ));
+    forget_in_postgres(&table, &name);
 }
 
 /// A second hop: the sign-ups of a clickstream, as JSON records keyed by user, to a

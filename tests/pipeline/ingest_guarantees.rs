@@ -736,10 +736,7 @@ async fn produce_sends_lines_as_bytes_and_bad_ones_reach_the_dead_letters_intact
 /// once, with the produced per-day counts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_at_random_moments_loses_and_repeats_nothing() {
-    let kills: u32 = std::env::var("PIPELAB_KILLS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
+    let kills = kills();
     let dir = tempfile::tempdir().unwrap();
     let stack = start_stack(dir.path()).await;
     stack.create_topic("clicks", 4).await.unwrap();
@@ -764,14 +761,8 @@ async fn sigkill_at_random_moments_loses_and_repeats_nothing() {
         "{rows} rows, {distinct} distinct"
     );
 
-    // A fixed-seed sequence of delays, so a failure can be replayed.
-    let mut seed: u64 = 0x5eed;
     let mut killed = 0;
-    while killed < kills {
-        seed = seed
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        let delay = Duration::from_millis(100 + (seed >> 33) % 900);
+    for delay in replayable_delays(0x5eed, 100, 900).take(kills as usize) {
         let mut child = member(&stack, &spec);
         std::thread::sleep(delay);
         assert!(

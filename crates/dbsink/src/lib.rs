@@ -272,8 +272,8 @@ fn database(config: &SinkConfig, doing: &str, message: String) -> SinkError {
     }
 }
 
-/// The address with any password replaced by `***`.
-fn redact(address: &str) -> String {
+/// `scheme://user:secret@host/...` as `scheme://user:***@host/...`, for messages.
+pub fn redact(address: &str) -> String {
     let Some((scheme, rest)) = address.split_once("://") else {
         return address.to_string();
     };

@@ -37,6 +37,7 @@ use datafusion_table_providers_sqlite::pool::{SqliteConnectionPool, SqliteConnec
 use datafusion_table_providers_sqlite::sql_table::SQLiteTable;
 use futures::TryStreamExt;
 
+use pipelab_dbsink::redact;
 use secrecy::SecretString;
 
 use crate::engine::Engine;
@@ -290,20 +291,6 @@ fn decoded(part: &str) -> String {
     percent_encoding::percent_decode_str(part)
         .decode_utf8_lossy()
         .into_owned()
-}
-
-/// `scheme://user:secret@host/...` as `scheme://user:***@host/...`.
-fn redact(address: &str) -> String {
-    let Some((scheme, rest)) = address.split_once("://") else {
-        return address.to_string();
-    };
-    let Some((userinfo, host)) = rest.split_once('@') else {
-        return address.to_string();
-    };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => address.to_string(),
-    }
 }
 
 /// A connected database.

@@ -3,7 +3,7 @@
 //! own retries). They are produced before the lake's commit, so a crash between the two
 //! produces the batch again on the next run: at least once.
 
-use arrow::array::{Array, RecordBatch};
+use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
 use arrow::json::LineDelimitedWriter;
@@ -58,18 +58,11 @@ fn records(sink: &KafkaSinkSpec, rows: &[RecordBatch]) -> Result<Vec<RawRecord>,
         writer.write(batch).map_err(failed)?;
         writer.finish().map_err(failed)?;
         let text = writer.into_inner();
-        let keys = match &sink.key {
-            Some(column) => match batch.column_by_name(column) {
-                Some(c) => Some(cast(c, &DataType::Utf8).map_err(failed)?),
-                None => None,
-            },
+        let keys = match sink.key.as_deref().and_then(|c| batch.column_by_name(c)) {
+            Some(c) => Some(cast(c, &DataType::Utf8).map_err(failed)?),
             None => None,
         };
-        let keys = keys.as_ref().and_then(|k| {
-            k.as_any()
-                .downcast_ref::<arrow::array::StringArray>()
-                .cloned()
-        });
+        let keys = keys.as_ref().map(|k| k.as_string::<i32>());
         for (i, line) in text
             .split(|&b| b == b'\n')
             .filter(|l| !l.is_empty())

@@ -59,22 +59,40 @@ enum Attempt {
 }
 
 /// The rows a batch produced for each sink, and the records that could not be stored.
-#[derive(Default)]
 struct Output {
-    /// The lake's rows (fitted to its table).
-    batches: Vec<RecordBatch>,
-    /// Each database sink's rows.
-    databases: Vec<Vec<RecordBatch>>,
-    /// Each Kafka sink's rows.
-    topics: Vec<Vec<RecordBatch>>,
+    rows: Rows,
     dead_letters: Vec<DeadLetter>,
 }
 
-/// The rows of one record range for every sink.
+/// The rows of a record range for every sink.
 struct Rows {
+    /// The lake's rows (fitted to its table).
     lake: Vec<RecordBatch>,
+    /// Each database sink's rows, in the spec's order.
     databases: Vec<Vec<RecordBatch>>,
+    /// Each Kafka sink's rows, in the spec's order.
     topics: Vec<Vec<RecordBatch>>,
+}
+
+impl Rows {
+    fn empty(databases: usize, topics: usize) -> Self {
+        Self {
+            lake: Vec::new(),
+            databases: vec![Vec::new(); databases],
+            topics: vec![Vec::new(); topics],
+        }
+    }
+
+    /// Add a further range's rows, sink by sink.
+    fn extend(&mut self, more: Rows) {
+        self.lake.extend(more.lake);
+        for (all, more) in self.databases.iter_mut().zip(more.databases) {
+            all.extend(more);
+        }
+        for (all, more) in self.topics.iter_mut().zip(more.topics) {
+            all.extend(more);
+        }
+    }
 }
 
 /// A batch and the sinks it is written to: those standing where it starts.
@@ -266,7 +284,7 @@ impl<'a> BatchWriter<'a> {
         next_offsets: &BTreeMap<i32, i64>,
     ) -> Result<(), PipelineError> {
         for &i in which {
-            let rows = output.databases.get(i).map_or(&[][..], Vec::as_slice);
+            let rows = output.rows.databases.get(i).map_or(&[][..], Vec::as_slice);
             let written = self.databases[i]
                 .write(rows, &positions[i], next_offsets)
                 .await?;
@@ -339,15 +357,15 @@ impl<'a> BatchWriter<'a> {
         self.write_databases(databases, &output, positions, &batch.next_offsets)
             .await?;
         // The topics follow the lake: produced again if its commit does not happen.
-        for (sink, rows) in self.spec.topics.iter().zip(&output.topics) {
+        for (sink, rows) in self.spec.topics.iter().zip(&output.rows.topics) {
             self.progress.produced +=
                 crate::topics::produce(sink, &self.spec.source.brokers, rows).await?;
         }
-        let rows: u64 = output.batches.iter().map(|b| b.num_rows() as u64).sum();
+        let rows: u64 = output.rows.lake.iter().map(|b| b.num_rows() as u64).sum();
         let (t, created) = match table {
             Some(t) => (t, false),
             None => {
-                let Some(schema) = output.batches.first().map(RecordBatch::schema) else {
+                let Some(schema) = output.rows.lake.first().map(RecordBatch::schema) else {
                     // Nothing storable yet and no table to hold offsets: the batch will be
                     // read again on restart; its dead letters are already kept once.
                     self.handled_without_table
@@ -364,7 +382,7 @@ impl<'a> BatchWriter<'a> {
                 (table.insert(opened), true)
             }
         };
-        let mut batches = output.batches;
+        let mut batches = output.rows.lake;
         if created {
             // Another member may have created it first: commit the work done so far only
             // if none of this batch's partitions has offsets there yet and the rows fit
@@ -485,10 +503,8 @@ impl<'a> BatchWriter<'a> {
         let decoded = self.decoder.decode(&topic, records)?;
         self.progress.decode_time += started.elapsed();
         let mut output = Output {
-            databases: vec![Vec::new(); self.databases.len()],
-            topics: vec![Vec::new(); self.spec.topics.len()],
+            rows: Rows::empty(self.databases.len(), self.spec.topics.len()),
             dead_letters: decoded.dead_letters,
-            ..Output::default()
         };
         let Some(input) = decoded.batch else {
             return Ok(output);
@@ -501,15 +517,7 @@ impl<'a> BatchWriter<'a> {
             let result = self.transform_and_fit(slice, table).await?;
             self.progress.steps_time += started.elapsed();
             match result {
-                Ok(rows) => {
-                    output.batches.extend(rows.lake);
-                    for (all, more) in output.databases.iter_mut().zip(rows.databases) {
-                        all.extend(more);
-                    }
-                    for (all, more) in output.topics.iter_mut().zip(rows.topics) {
-                        all.extend(more);
-                    }
-                }
+                Ok(rows) => output.rows.extend(rows),
                 Err((stage, error)) if len == 1 => {
                     let record = &records[decoded.rows[offset]];
                     output
@@ -615,13 +623,14 @@ fn key_problem(rows: &[RecordBatch], key: &[String]) -> Option<String> {
 /// The batch without what a sink standing at `stored` holds already; `None` when the
 /// sink holds none of it (it takes the batch as it is).
 fn trimmed(batch: &MicroBatch, stored: &BTreeMap<i32, i64>) -> Option<MicroBatch> {
-    let holds = |p: i32, start: &Position| match (stored.get(&p), start) {
-        // `on_offset_out_of_range` moved the reader away from where the sink stands on
-        // purpose (the log no longer has it): the sink takes what the reader found.
-        (Some(at), _) if batch.resets.get(&p) == Some(at) => false,
-        (Some(&at), Position::Offset(s)) => at > *s,
-        (Some(_), Position::Beginning) => true,
-        (None, _) => false,
+    // The commit guard's own rule: what the sink holds already is dropped, and a move
+    // by `on_offset_out_of_range` away from where it stands is taken as found.
+    let holds = |p: i32, start: &Position| {
+        let reset = batch.resets.get(&p).copied();
+        matches!(
+            guard(stored.get(&p).copied(), *start, reset),
+            Guard::DropBefore(_)
+        )
     };
     if !batch.starts.iter().any(|(&p, s)| holds(p, s)) {
         return None;
