@@ -14,6 +14,7 @@ mod pipeline {
     mod fan_out;
     mod hostile_input;
     mod ingest_guarantees;
+    mod landing;
     mod live_view;
     mod quality;
     mod ship;
@@ -40,6 +41,7 @@ mod scenarios {
     mod generated;
     mod katas;
     mod lake_integrity;
+    mod landing_trigger;
     mod nosql;
     mod query_audit;
     mod skyline;

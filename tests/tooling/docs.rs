@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 
 /// The pages, in the order a reader meets them (and the order they run in).
-const PAGES: [&str; 14] = [
+const PAGES: [&str; 15] = [
     "README.md",
     "docs/operations.md",
     "docs/pipeline.md",
@@ -48,6 +48,7 @@ const PAGES: [&str; 14] = [
     "scenarios/query-audit/README.md",
     "scenarios/nosql-vs-sql/README.md",
     "scenarios/clickstream/README.md",
+    "scenarios/landing-trigger/README.md",
 ];
 
 const README_MAX_LINES: usize = 150;

@@ -12,6 +12,7 @@ mod results;
 pub mod federation;
 pub mod freshness;
 pub mod ingest;
+pub mod landing;
 pub mod partitions;
 pub mod ship;
 pub mod sinks;

@@ -133,7 +133,8 @@ async fn measure(
         for batch in batches {
             let next = at.get(&0).copied().unwrap_or(0) + batch.num_rows() as i64;
             let to = BTreeMap::from([(0, next)]);
-            sink.write(std::slice::from_ref(batch), &at, &to).await?;
+            sink.write(std::slice::from_ref(batch), (&at, &to), &BTreeMap::new())
+                .await?;
             at = to;
         }
         sink_rates.push(rows as f64 / started.elapsed().as_secs_f64());

@@ -22,9 +22,11 @@ pub(crate) struct OffsetsKey {
 }
 
 /// One partition's move in a commit: from the stored next offset (`None`: no row yet)
-/// to the batch's next offset.
-#[derive(Debug, Clone, Copy)]
+/// to the batch's next offset. `topic` is the sink's topic, or a landing object's
+/// stream name.
+#[derive(Debug, Clone)]
 pub(crate) struct Move {
+    pub(crate) topic: String,
     pub(crate) partition: i32,
     pub(crate) from: Option<i64>,
     pub(crate) to: i64,
@@ -390,7 +392,7 @@ fn offset_statement(engine: Engine, key: &OffsetsKey, m: &Move) -> (String, Vec<
     let names = [
         Value::Text(key.pipeline.clone()),
         Value::Text(key.sink.clone()),
-        Value::Text(key.topic.clone()),
+        Value::Text(m.topic.clone()),
         Value::Int(m.partition),
     ];
     match m.from {

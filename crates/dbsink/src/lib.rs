@@ -93,23 +93,59 @@ impl DatabaseSink {
             .map_err(|m| database(&self.config, "reading the offsets", m))
     }
 
+    /// Where the partitions of a batch stand: those named in `streams` (a landing
+    /// source's objects, each known by its stream name) one by one, else every partition
+    /// of the sink's topic ([`Self::positions`]).
+    pub async fn positions_for(
+        &mut self,
+        streams: &BTreeMap<i32, String>,
+    ) -> Result<BTreeMap<i32, i64>, SinkError> {
+        if streams.is_empty() {
+            return self.positions().await;
+        }
+        let mut found = BTreeMap::new();
+        for (&p, stream) in streams {
+            let key = OffsetsKey {
+                topic: stored_name(stream),
+                ..self.offsets.clone()
+            };
+            let at = self
+                .conn
+                .positions(&key)
+                .await
+                .map_err(|m| database(&self.config, "reading the offsets", m))?;
+            if let Some(&next) = at.get(&0) {
+                found.insert(p, next);
+            }
+        }
+        Ok(found)
+    }
+
     /// Write `batches` and move each partition's offset from `from` (what
-    /// [`Self::positions`] said; `None`: nothing stored) to `to`, all in one transaction.
+    /// [`Self::positions_for`] said; `None`: nothing stored) to `to`, all in one
+    /// transaction; a partition named in `streams` is stored as that stream's partition 0.
     /// Returns the rows written. With a key, the last row of each key in the batches
     /// wins and replaces the table's row of that key.
     pub async fn write(
         &mut self,
         batches: &[RecordBatch],
-        from: &BTreeMap<i32, i64>,
-        to: &BTreeMap<i32, i64>,
+        (from, to): (&BTreeMap<i32, i64>, &BTreeMap<i32, i64>),
+        streams: &BTreeMap<i32, String>,
     ) -> Result<u64, SinkError> {
         let (rows, statements) = self.statements(batches).await?;
         let moves: Vec<Move> = to
             .iter()
-            .map(|(&partition, &to)| Move {
-                partition,
-                from: from.get(&partition).copied(),
-                to,
+            .map(|(&p, &to)| {
+                let (topic, partition) = match streams.get(&p) {
+                    Some(stream) => (stored_name(stream), 0),
+                    None => (self.offsets.topic.clone(), p),
+                };
+                Move {
+                    topic,
+                    partition,
+                    from: from.get(&p).copied(),
+                    to,
+                }
             })
             .collect();
         match self.conn.commit(&self.offsets, &moves, &statements).await {
@@ -318,7 +354,8 @@ mod tests {
         assert!(s.positions().await.unwrap().is_empty());
         let none = BTreeMap::new();
         let first = BTreeMap::from([(0, 2)]);
-        s.write(&[rows(vec![1, 2], vec!["a", "b"])], &none, &first)
+        let kafka = BTreeMap::new();
+        s.write(&[rows(vec![1, 2], vec!["a", "b"])], (&none, &first), &kafka)
             .await
             .unwrap();
         assert_eq!(s.positions().await.unwrap(), first);
@@ -326,24 +363,24 @@ mod tests {
         let again = s
             .write(
                 &[rows(vec![3], vec!["c"])],
-                &none,
-                &BTreeMap::from([(0, 3)]),
+                (&none, &BTreeMap::from([(0, 3)])),
+                &kafka,
             )
             .await;
         assert!(again.unwrap_err().is_conflict());
         let stale = s
             .write(
                 &[rows(vec![3], vec!["c"])],
-                &BTreeMap::from([(0, 1)]),
-                &BTreeMap::from([(0, 3)]),
+                (&BTreeMap::from([(0, 1)]), &BTreeMap::from([(0, 3)])),
+                &kafka,
             )
             .await;
         assert!(stale.unwrap_err().is_conflict());
         // Upsert: the key's last row wins, the other rows stay.
         s.write(
             &[rows(vec![2, 2, 4], vec!["x", "y", "d"])],
-            &first,
-            &BTreeMap::from([(0, 5)]),
+            (&first, &BTreeMap::from([(0, 5)])),
+            &kafka,
         )
         .await
         .unwrap();
@@ -364,6 +401,32 @@ mod tests {
         let _ = std::fs::remove_file(&path);
     }
 
+    /// A landing object's partition is stored under its stream name, found again by it
+    /// whatever number a later run gives it.
+    #[tokio::test]
+    async fn streams_are_stored_by_name_not_by_the_runs_number() {
+        let path = temp_db("streams");
+        let mut s = sink(&path, &["id"]).await;
+        let named = BTreeMap::from([(7, "us/1.jsonl@e1".to_string())]);
+        s.write(
+            &[rows(vec![1], vec!["a"])],
+            (&BTreeMap::new(), &BTreeMap::from([(7, 3)])),
+            &named,
+        )
+        .await
+        .unwrap();
+        assert!(s.positions().await.unwrap().is_empty(), "not the topic's");
+        let later = BTreeMap::from([
+            (0, "us/1.jsonl@e1".to_string()),
+            (1, "us/1.jsonl@e2".to_string()),
+        ]);
+        assert_eq!(
+            s.positions_for(&later).await.unwrap(),
+            BTreeMap::from([(0, 3)])
+        );
+        let _ = std::fs::remove_file(&path);
+    }
+
     /// A table that is there with other columns is named with the column and both types.
     #[tokio::test]
     async fn a_table_of_another_shape_is_refused_before_writing() {
@@ -376,8 +439,8 @@ mod tests {
         let err = s
             .write(
                 &[rows(vec![1], vec!["a"])],
+                (&BTreeMap::new(), &BTreeMap::from([(0, 1)])),
                 &BTreeMap::new(),
-                &BTreeMap::from([(0, 1)]),
             )
             .await
             .unwrap_err();
@@ -385,5 +448,35 @@ mod tests {
         assert!(err.to_string().contains("name is INTEGER"), "{err}");
         assert!(s.positions().await.unwrap().is_empty());
         let _ = std::fs::remove_file(&path);
+    }
+}
+
+/// A stream name as the offsets table's `topic` column (200 characters) holds it: as it
+/// is when it fits, else its start and a stable hash of the whole (FNV-1a, the same on
+/// every machine and toolchain).
+fn stored_name(stream: &str) -> String {
+    const MAX: usize = 200;
+    if stream.chars().count() <= MAX {
+        return stream.to_string();
+    }
+    let hash = stream.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    let start: String = stream.chars().take(MAX - 17).collect();
+    format!("{start}#{hash:016x}")
+}
+
+#[cfg(test)]
+mod stream_names {
+    use super::stored_name;
+
+    #[test]
+    fn long_stream_names_fit_the_offsets_table_and_stay_apart() {
+        assert_eq!(stored_name("us/1.jsonl@abc"), "us/1.jsonl@abc");
+        let long = |tag: &str| format!("{}{tag}@etag", "x/".repeat(150));
+        let (a, b) = (stored_name(&long("a")), stored_name(&long("b")));
+        assert_eq!(a.chars().count(), 200);
+        assert_ne!(a, b);
+        assert_eq!(a, stored_name(&long("a")));
     }
 }

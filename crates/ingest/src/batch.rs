@@ -43,6 +43,10 @@ pub struct MicroBatch {
     /// Partitions whose stored offset was out of range and that were moved, by the
     /// spec's `on_offset_out_of_range` policy, away from this stored offset.
     pub resets: BTreeMap<i32, i64>,
+    /// The name a partition's records are stored under when it is not a partition of the
+    /// spec's topic: the landing source numbers the objects of a run as partitions, and
+    /// names each by its key and ETag here.
+    pub streams: BTreeMap<i32, String>,
 }
 
 impl MicroBatch {

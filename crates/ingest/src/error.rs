@@ -130,6 +130,63 @@ pub enum IngestError {
     },
 }
 
+/// The landing source's errors: each names the location and, where one is to blame, the
+/// object.
+#[derive(Debug, Error)]
+pub enum LandingError {
+    /// Listing the landing location, or reading an object, failed.
+    #[error("landing location {location}: {what}: {source}")]
+    Store {
+        /// The landing location, as the spec names it.
+        location: String,
+        /// What was being done, e.g. `listing` or `reading object us/2026-12-01.jsonl`.
+        what: String,
+        /// object_store's error.
+        source: object_store::Error,
+    },
+    /// An object is larger than one micro-batch may hold: it is read whole, so it
+    /// cannot be read within the memory budget.
+    #[error(
+        "landing location {location}: object {key} is {size} bytes, more than a batch may \
+         hold ({limit} bytes, an eighth of the spec's `memory_budget_mb`); raise \
+         `memory_budget_mb` or split the object"
+    )]
+    ObjectTooLarge {
+        /// The landing location.
+        location: String,
+        /// The object's key under the location.
+        key: String,
+        /// Its size in bytes.
+        size: u64,
+        /// The most bytes one batch may hold.
+        limit: usize,
+    },
+    /// Asking which objects are already stored failed (the lake's error).
+    #[error("landing location {location}: checking which objects are stored: {source}")]
+    Ledger {
+        /// The landing location.
+        location: String,
+        /// The store's error.
+        source: StoreError,
+    },
+}
+
+impl LandingError {
+    /// True when the user can fix it (an object too large for the budget).
+    pub fn is_user_fixable(&self) -> bool {
+        match self {
+            LandingError::ObjectTooLarge { .. } => true,
+            LandingError::Store { source, .. } => matches!(
+                source,
+                object_store::Error::NotFound { .. }
+                    | object_store::Error::PermissionDenied { .. }
+                    | object_store::Error::Unauthenticated { .. }
+            ),
+            LandingError::Ledger { .. } => false,
+        }
+    }
+}
+
 /// An `OffsetStore`'s error: the store (the lake) is not this crate's.
 pub type StoreError = Box<dyn std::error::Error + Send + Sync>;
 

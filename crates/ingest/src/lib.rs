@@ -1,5 +1,6 @@
 //! Ingest: the Kafka source, micro-batching, JSON decoding to Arrow with schema
-//! inference, dead-letter records, and the clickstream load generator.
+//! inference, dead-letter records, the landing source (objects under an object-store
+//! prefix), and the clickstream load generator.
 //!
 //! This crate knows nothing about Parquet paths or lake tables: it hands the
 //! pipeline runner micro-batches of raw records and decodes them to Arrow.
@@ -16,8 +17,10 @@ mod flat;
 pub mod generate;
 mod infer;
 pub mod kafka;
+pub mod landing;
 mod lines;
 pub mod names;
+pub mod object_records;
 mod options;
 mod positions;
 pub mod produce;
@@ -31,11 +34,13 @@ pub use batch::{MicroBatch, Position};
 pub use control::PartitionMetrics;
 pub use dead_letter::DeadLetter;
 pub use decode::{Decoded, JsonDecoder};
-pub use error::{IngestError, StoreError};
+pub use error::{IngestError, LandingError, StoreError};
 pub use fit::TypePolicy;
 pub use kafka::{KafkaSource, SourceControl, SourceCounters};
+pub use landing::{LandingCounters, LandingOptions, LandingSource, object_stream};
 pub use lines::LinesDecoder;
 pub use names::{DuplicateKeys, FieldNames, NameRules};
+pub use object_records::{ObjectFormat, REFUSED_HEADER};
 pub use options::{
     Assignment, EMBEDDED_CLUSTER_ID, OffsetStore, OutOfRange, SourceOptions, StopReason,
 };

@@ -7,7 +7,7 @@
 //! racing for a partition conflict: a batch read twice (a crash before the main commit,
 //! or two members racing) stores its dead letters once.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray};
@@ -21,24 +21,30 @@ use pipelab_ingest::{DeadLetter, RawRecord};
 use pipelab_lake::{LakeLocation, LakeTable, TableSpec};
 
 use crate::error::PipelineError;
-use crate::offsets::{app_id, open_existing, txn_offsets};
+use crate::offsets::{app_id, open_existing};
 
 const ATTEMPTS: usize = 20;
 
 pub(crate) struct DeadLetterSink {
     name: String,
-    /// Pipeline and topic: the `txn` app ids are the main table's.
+    /// The pipeline: the `txn` app ids are the main table's, named by each letter's
+    /// topic (or landing object) and partition.
     pipeline: String,
-    topic: String,
     table: Option<LakeTable>,
 }
 
+/// Where a letter was read: its topic (or landing object's stream name) and partition.
+type Stream = (String, i32);
+
+fn stream_of(d: &DeadLetter) -> Stream {
+    (d.topic.clone(), d.record.partition)
+}
+
 impl DeadLetterSink {
-    pub(crate) fn new(name: String, pipeline: &str, topic: &str) -> Self {
+    pub(crate) fn new(name: String, pipeline: &str) -> Self {
         Self {
             name,
             pipeline: pipeline.to_string(),
-            topic: topic.to_string(),
             table: None,
         }
     }
@@ -67,7 +73,7 @@ impl DeadLetterSink {
             let present = self.present(&letters).await?;
             let fresh: Vec<&DeadLetter> = letters
                 .iter()
-                .filter(|d| !present.contains(&(d.record.partition, d.record.offset)))
+                .filter(|d| !present.contains(&(stream_of(d), d.record.offset)))
                 .collect();
             if fresh.is_empty() {
                 return Ok(0);
@@ -88,13 +94,13 @@ impl DeadLetterSink {
             };
             // Offsets only for partitions with letters here, and never backwards: a
             // shorter re-read must not make letters already stored look new.
-            let with_letters: BTreeSet<i32> = fresh.iter().map(|d| d.record.partition).collect();
+            let with_letters: BTreeSet<Stream> = fresh.iter().map(|d| stream_of(d)).collect();
             let txns: Vec<(String, i64)> = with_letters
                 .into_iter()
-                .filter_map(|p| {
-                    let id = app_id(&self.pipeline, &self.topic, p);
+                .filter_map(|(topic, p)| {
+                    let id = app_id(&self.pipeline, &topic, p);
                     let &(_, next) = txns.iter().find(|(t, _)| *t == id)?;
-                    Some((id, stored.get(&p).map_or(next, |&s| s.max(next))))
+                    Some((id.clone(), stored.get(&id).map_or(next, |&s| s.max(next))))
                 })
                 .collect();
             match table.append(vec![batch], &txns).await {
@@ -109,9 +115,12 @@ impl DeadLetterSink {
         })
     }
 
-    /// The (partition, offset) of those letters the table already holds, read from the
+    /// The (stream, offset) of those letters the table already holds, read from the
     /// snapshot `stored` just refreshed (the one the commit is based on).
-    async fn present(&self, letters: &[DeadLetter]) -> Result<HashSet<(i32, i64)>, PipelineError> {
+    async fn present(
+        &self,
+        letters: &[DeadLetter],
+    ) -> Result<HashSet<(Stream, i64)>, PipelineError> {
         let Some(table) = self.table.as_ref() else {
             return Ok(HashSet::new());
         };
@@ -121,13 +130,18 @@ impl DeadLetterSink {
         };
         let partitions: BTreeSet<i32> = letters.iter().map(|d| d.record.partition).collect();
         let partitions: Vec<String> = partitions.iter().map(i32::to_string).collect();
+        let topics: BTreeSet<&str> = letters.iter().map(|d| d.topic.as_str()).collect();
+        let topics: Vec<String> = topics
+            .iter()
+            .map(|t| format!("'{}'", t.replace('\'', "''")))
+            .collect();
         let ctx = SessionContext::new();
         pipelab_lake::register_table(&ctx, table).await?;
         let sql = format!(
-            "SELECT \"partition\", \"offset\" FROM \"{}\" WHERE topic = '{}' AND \
+            "SELECT topic, \"partition\", \"offset\" FROM \"{}\" WHERE topic IN ({}) AND \
              \"offset\" BETWEEN {low} AND {high} AND \"partition\" IN ({})",
             self.name,
-            self.topic.replace('\'', "''"),
+            topics.join(", "),
             partitions.join(", ")
         );
         let query_err = |source| PipelineError::Read {
@@ -143,31 +157,41 @@ impl DeadLetterSink {
             .map_err(query_err)?;
         let mut present = HashSet::new();
         for batch in &batches {
-            let (p, o) = (
-                batch.column(0).as_primitive::<Int32Type>(),
-                batch.column(1).as_primitive::<Int64Type>(),
+            let topic =
+                arrow::compute::cast(batch.column(0), &DataType::Utf8).map_err(|source| {
+                    PipelineError::Batch {
+                        what: "reading the dead letters' topics",
+                        table: self.name.clone(),
+                        source,
+                    }
+                })?;
+            let (t, p, o) = (
+                topic.as_string::<i32>(),
+                batch.column(1).as_primitive::<Int32Type>(),
+                batch.column(2).as_primitive::<Int64Type>(),
             );
-            present.extend((0..batch.num_rows()).map(|i| (p.value(i), o.value(i))));
+            present.extend(
+                (0..batch.num_rows()).map(|i| ((t.value(i).to_string(), p.value(i)), o.value(i))),
+            );
         }
         Ok(present)
     }
 
-    /// Offsets below which each partition's letters are stored (newest snapshot).
+    /// Offsets below which each stream's letters are stored (newest snapshot), by `txn`
+    /// app id.
     async fn stored(
         &mut self,
         letters: &[DeadLetter],
-    ) -> Result<BTreeMap<i32, i64>, PipelineError> {
+    ) -> Result<HashMap<String, i64>, PipelineError> {
         let Some(table) = self.table.as_mut() else {
-            return Ok(BTreeMap::new());
+            return Ok(HashMap::new());
         };
-        let app_ids: BTreeMap<i32, String> = letters
+        let app_ids: BTreeSet<String> = letters
             .iter()
-            .map(|d| {
-                let p = d.record.partition;
-                (p, app_id(&self.pipeline, &self.topic, p))
-            })
+            .map(|d| app_id(&self.pipeline, &d.topic, d.record.partition))
             .collect();
-        txn_offsets(table, &app_ids).await
+        let app_ids: Vec<String> = app_ids.into_iter().collect();
+        Ok(table.txn_versions(&app_ids).await?)
     }
 }
 

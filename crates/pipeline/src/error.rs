@@ -15,6 +15,10 @@ pub enum PipelineError {
     /// Reading Kafka or decoding its records failed; the message names the broker, topic or record.
     #[error(transparent)]
     Ingest(#[from] pipelab_ingest::IngestError),
+    /// The landing source could not list or read its location, or an object is too
+    /// large for the memory budget; the message names the location and object.
+    #[error(transparent)]
+    Landing(#[from] pipelab_ingest::LandingError),
     /// A lake table could not be located, opened, created or committed to.
     #[error(transparent)]
     Lake(#[from] pipelab_lake::LakeError),
@@ -84,6 +88,7 @@ impl PipelineError {
             | PipelineError::Transform(_)
             | PipelineError::Quality { .. } => true,
             PipelineError::Ingest(e) => e.is_user_fixable(),
+            PipelineError::Landing(e) => e.is_user_fixable(),
             PipelineError::Lake(e) => e.is_user_fixable(),
             PipelineError::Sink(e) => e.is_user_fixable(),
             PipelineError::Contended { .. }

@@ -1,5 +1,5 @@
 //! The runner: Kafka (a consumer-group member) → JSON decode → SQL steps → one Delta
-//! commit per micro-batch.
+//! commit per micro-batch. A landing source's run is [`crate::landing`]'s.
 //!
 //! Exactly-once as kafka-delta-ingest does it: every lake commit carries, in the
 //! same atomic Delta commit, a `txn` action per (pipeline, topic, partition) whose
@@ -10,103 +10,31 @@
 //! So N processes of one spec share a topic, and a crash at any moment neither loses nor
 //! repeats a record. The consumer group's offsets are written afterwards, for lag tools.
 
-use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use pipelab_dbsink::DatabaseSink;
 use pipelab_ingest::MicroBatch;
-use pipelab_ingest::{KafkaSource, SourceControl, SourceOptions, StopReason};
-use pipelab_lake::{LakeLocation, LakeTable};
-use pipelab_transform::{Step, Transform};
+use pipelab_ingest::{KafkaSource, SourceControl, SourceOptions};
+use pipelab_lake::LakeTable;
 use tokio::sync::mpsc;
 
-use crate::dead_letters::DeadLetterSink;
-use crate::decoding::RecordDecoder;
 use crate::error::PipelineError;
 use crate::error::SpecError;
-use crate::memory::{MemoryPeak, PeakSampler};
+use crate::memory::PeakSampler;
 use crate::offsets::{LakeOffsets, open_existing};
 use crate::progress::Progress;
-use crate::spec::PipelineSpec;
-use crate::writer::BatchWriter;
+use crate::setup::{lake_of, open_databases, thread_failed, transform_of, writer_for};
+use crate::spec::{PipelineSpec, SourceKind};
 
-/// Called with the run's counters after each batch is handled.
-pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
-
-/// Called once a second with what the live view shows.
-pub type MetricsFn = Arc<dyn Fn(&RunMetrics) + Send + Sync>;
-
-/// A running pipeline as an operator watches it: sampled once a second.
-#[derive(Debug, Clone)]
-pub struct RunMetrics {
-    /// Time since the run started.
-    pub elapsed: Duration,
-    /// The counters as of the last batch handled.
-    pub progress: Progress,
-    /// Per partition: log end, lag, records received, prefetched bytes (librdkafka's
-    /// statistics).
-    pub partitions: BTreeMap<i32, pipelab_ingest::PartitionMetrics>,
-    /// The memory budget (`memory_budget_mb`), in bytes.
-    pub budget_bytes: usize,
-    /// Bytes of records held now: the prefetch queues and the batches read but not yet
-    /// committed.
-    pub buffered_bytes: u64,
-    /// Kafka errors librdkafka retried and commits retried after a conflict.
-    pub retries: u64,
-}
-
-/// How to run a pipeline beyond its spec: when to stop, overrides and a progress callback.
-#[derive(Clone, Default)]
-pub struct RunOptions {
-    /// Stop once every assigned partition has been read to its end.
-    pub until_idle: bool,
-    /// Stop after reading this many records (and committing them).
-    pub max_records: Option<u64>,
-    /// Set to stop at the next batch boundary (Ctrl-C).
-    pub stop: Arc<AtomicBool>,
-    /// Called with the counters after every batch.
-    pub on_progress: Option<ProgressFn>,
-    /// Called once a second with the live view's numbers.
-    pub on_metrics: Option<MetricsFn>,
-    /// Overrides the spec's brokers (`--brokers`).
-    pub brokers: Option<String>,
-    /// Overrides the spec's lake location (`--lake`).
-    pub lake: Option<String>,
-    /// Storage options for an S3 lake (endpoint, keys); AWS_* variables also work.
-    pub storage_options: HashMap<String, String>,
-}
-
-/// What a finished run did and why it stopped.
-#[derive(Debug, Clone)]
-pub struct RunReport {
-    /// The run's counters at its end.
-    pub progress: Progress,
-    /// Why the Kafka source stopped.
-    pub stop: StopReason,
-    /// Wall-clock time the run took.
-    pub elapsed: Duration,
-    /// Where each partition this process was assigned started (next offset, from the
-    /// lake's `txn` actions; absent: from the beginning).
-    pub resumed_from: BTreeMap<i32, i64>,
-    /// The sink table's version at the end; `None` when the table does not exist.
-    pub table_version: Option<i64>,
-    /// The lake written to: its directory for a local lake, else its URL.
-    pub lake: String,
-    /// Consumer-group rebalances this member took part in.
-    pub rebalances: u64,
-    /// Partitions moved by `on_offset_out_of_range`.
-    pub out_of_range_resets: u64,
-    /// Consumer errors librdkafka retried by itself (a broker restarting, say).
-    pub transient_errors: u64,
-    /// The process's memory peak during the run, where the system tells it.
-    pub memory: Option<MemoryPeak>,
-}
+pub use crate::run_options::{MetricsFn, ProgressFn, RunMetrics, RunOptions, RunReport};
 
 /// Run a pipeline until `opts` stops it: read Kafka, run the steps, and commit each
 /// micro-batch to the lake exactly once. Stops at the first error.
 pub async fn run(spec: &PipelineSpec, opts: RunOptions) -> Result<RunReport, PipelineError> {
+    if spec.source.kind == SourceKind::Landing {
+        return crate::landing::run(spec, opts).await;
+    }
     let started = Instant::now();
     let sampler = PeakSampler::start();
     let transform = transform_of(spec)?;
@@ -174,6 +102,7 @@ pub async fn run(spec: &PipelineSpec, opts: RunOptions) -> Result<RunReport, Pip
         out_of_range_resets: counters.out_of_range_resets.load(Ordering::Relaxed),
         transient_errors: counters.transient_errors.load(Ordering::Relaxed),
         memory: sampler.finish(),
+        objects: None,
     })
 }
 
@@ -234,57 +163,6 @@ async fn sample_metrics(
     }
 }
 
-fn transform_of(spec: &PipelineSpec) -> Result<Transform, PipelineError> {
-    let steps = spec.steps.iter().map(|s| Step {
-        name: s.name.clone(),
-        sql: s.sql.clone(),
-    });
-    Ok(Transform::new(steps.collect())?)
-}
-
-/// The lake the run writes to: `--lake`, else the spec's.
-fn lake_of(spec: &PipelineSpec, opts: &RunOptions) -> Result<LakeLocation, PipelineError> {
-    pipelab_lake::register_handlers();
-    let location = opts.lake.as_deref().unwrap_or(&spec.sink.location);
-    // The spec's storage options, each overridden by the caller's.
-    let mut options: HashMap<String, String> =
-        spec.sink.storage_options.clone().into_iter().collect();
-    options.extend(opts.storage_options.clone());
-    Ok(LakeLocation::parse(location, options)?)
-}
-
-fn writer_for<'a>(
-    spec: &'a PipelineSpec,
-    lake: &'a LakeLocation,
-    transform: &'a Transform,
-    table: Option<&LakeTable>,
-    source: SourceControl,
-    databases: Vec<DatabaseSink>,
-) -> BatchWriter<'a> {
-    let schema = table.map(LakeTable::schema);
-    let decoder = RecordDecoder::for_spec(spec, schema.as_deref());
-    let dead_letters =
-        DeadLetterSink::new(spec.dead_letter_table(), &spec.name, &spec.source.topic);
-    BatchWriter::new(
-        spec,
-        lake,
-        transform,
-        decoder,
-        dead_letters,
-        source,
-        databases,
-    )
-}
-
-/// Connect to every database sink of the spec (each creates its offsets table).
-async fn open_databases(spec: &PipelineSpec) -> Result<Vec<DatabaseSink>, PipelineError> {
-    let mut sinks = Vec::with_capacity(spec.databases.len());
-    for db in &spec.databases {
-        sinks.push(DatabaseSink::open(db.config(), &spec.name, &spec.source.topic).await?);
-    }
-    Ok(sinks)
-}
-
 async fn connect(
     spec: &PipelineSpec,
     opts: &RunOptions,
@@ -319,16 +197,6 @@ async fn connect(
         .await
         .map_err(|e| thread_failed("Kafka connect", e))??;
     Ok(source)
-}
-
-fn thread_failed(
-    what: &'static str,
-    source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
-) -> PipelineError {
-    PipelineError::Thread {
-        what,
-        source: source.into(),
-    }
 }
 
 /// The text a panic was raised with (`panic!` gives a `&str` or a `String`).

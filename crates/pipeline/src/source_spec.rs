@@ -1,17 +1,19 @@
-//! `[source]`: the Kafka topic a pipeline reads, how its records are decoded and how a
-//! process gets its partitions.
+//! `[source]`: the Kafka topic a pipeline reads (how its records are decoded, how a
+//! process gets its partitions), or the landing prefix whose objects it reads.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-/// `source.kind`: the kind of source; only `kafka`.
+/// `source.kind`: the kind of source.
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceKind {
     #[default]
-    /// A Kafka topic (the default and only kind).
+    /// A Kafka topic (the default).
     Kafka,
+    /// The objects under an object-store prefix (`location`), each read once.
+    Landing,
 }
 
 /// `source.format`: how record payloads are encoded.
@@ -19,8 +21,11 @@ pub enum SourceKind {
 #[serde(rename_all = "lowercase")]
 pub enum Format {
     #[default]
-    /// JSON objects (the default).
+    /// JSON objects (the default); for a landing source, one per line (`jsonl` too).
+    #[serde(alias = "jsonl")]
     Json,
+    /// CSV with a header row (landing sources): each row a record.
+    Csv,
     /// A line of text per record (what `pipelab ship` sends): columns `line`, `key`
     /// and the `headers` named.
     Lines,
@@ -36,8 +41,18 @@ pub struct KafkaSourceSpec {
     /// Bootstrap brokers, comma-separated `host:port`; default `127.0.0.1:9092`.
     #[serde(default = "default_brokers")]
     pub brokers: String,
-    /// The topic to read; must not be empty.
+    /// The topic to read (kind `kafka`); must not be empty.
+    #[serde(default)]
     pub topic: String,
+    /// Kind `landing`: the prefix watched, a directory or `s3://bucket/prefix/`.
+    pub location: Option<String>,
+    /// Kind `landing`: seconds between two listings that found nothing new (default 1).
+    #[serde(default = "default_poll")]
+    pub poll_interval_secs: f64,
+    /// Kind `landing`: object_store options for the location (endpoint, keys); default
+    /// the lake sink's.
+    #[serde(default)]
+    pub storage_options: BTreeMap<String, String>,
     /// Consumer group for lag tools; default `pipelab-<name>`.
     pub group: Option<String>,
     /// How payloads are decoded: `json` (the default) or `lines`.
@@ -91,6 +106,35 @@ pub enum DuplicateKeysSpec {
 }
 
 impl KafkaSourceSpec {
+    /// What is wrong with the source's fields for its kind, if anything.
+    pub(crate) fn problem(&self) -> Option<String> {
+        match self.kind {
+            SourceKind::Kafka => {
+                if self.topic.trim().is_empty() {
+                    return Some("`source.topic` must not be empty".into());
+                }
+                if self.location.is_some() {
+                    return Some("`source.location` is for `kind = \"landing\"`".into());
+                }
+                (self.format == Format::Csv)
+                    .then(|| "`format = \"csv\"` is for `kind = \"landing\"`".into())
+            }
+            SourceKind::Landing => {
+                if self.location.as_deref().is_none_or(|l| l.trim().is_empty()) {
+                    return Some(
+                        "a landing source needs `location` (a directory or s3://bucket/prefix/)"
+                            .into(),
+                    );
+                }
+                if !self.topic.is_empty() {
+                    return Some("`source.topic` is for `kind = \"kafka\"`".into());
+                }
+                (!(self.poll_interval_secs > 0.0 && self.poll_interval_secs.is_finite()))
+                    .then(|| "`source.poll_interval_secs` must be a positive number".into())
+            }
+        }
+    }
+
     /// The decoder's name rules.
     pub fn name_rules(&self) -> pipelab_ingest::NameRules {
         pipelab_ingest::NameRules {
@@ -150,6 +194,10 @@ impl From<OnOutOfRange> for pipelab_ingest::OutOfRange {
             OnOutOfRange::Latest => Self::Latest,
         }
     }
+}
+
+fn default_poll() -> f64 {
+    1.0
 }
 
 fn default_brokers() -> String {

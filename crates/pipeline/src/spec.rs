@@ -184,15 +184,21 @@ impl PipelineSpec {
                 self.sink.table
             ));
         }
-        let names = [
-            ("name", &self.name),
-            ("source.topic", &self.source.topic),
-            ("sink.table", &self.sink.table),
-        ];
+        let names = [("name", &self.name), ("sink.table", &self.sink.table)];
         for (key, value) in names {
             if value.trim().is_empty() {
                 return Err(format!("`{key}` must not be empty"));
             }
+        }
+        if let Some(problem) = self.source.problem() {
+            return Err(problem);
+        }
+        if self.source.kind == SourceKind::Landing && !self.topics.is_empty() {
+            return Err(
+                "a landing source writes to its lake and database sinks; a Kafka \
+                        sink is for a Kafka source"
+                    .into(),
+            );
         }
         self.check_steps()?;
         if !self.source.headers.is_empty() && self.source.format != Format::Lines {
@@ -451,7 +457,38 @@ partition_by = ["dt"]
         let msg = PipelineSpec::parse(&bad, Path::new("p.toml"))
             .unwrap_err()
             .to_string();
-        assert!(msg.contains("missing field `topic`"), "{msg}");
+        assert!(msg.contains("`source.topic` must not be empty"), "{msg}");
+    }
+
+    #[test]
+    fn a_landing_source_needs_a_location_and_no_topic() {
+        let landing = GOOD.replace(
+            "topic = \"clicks\"\n",
+            "kind = \"landing\"\nlocation = \"s3://landing/in/\"\nformat = \"csv\"\n",
+        );
+        let landing = landing.replace("kind = \"kafka\"\n", "");
+        let spec = PipelineSpec::parse(&landing, Path::new("p.toml")).unwrap();
+        assert_eq!(spec.source.kind, SourceKind::Landing);
+        assert_eq!(spec.source.format, Format::Csv);
+        for (from, to, expected) in [
+            ("location = \"s3://landing/in/\"\n", "", "needs `location`"),
+            (
+                "format = \"csv\"",
+                "format = \"csv\"\ntopic = \"t\"",
+                "is for `kind = \"kafka\"`",
+            ),
+        ] {
+            let msg = PipelineSpec::parse(&landing.replace(from, to), Path::new("p.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(msg.contains(expected), "{msg}");
+        }
+        let csv_from_kafka =
+            GOOD.replace("topic = \"clicks\"", "topic = \"clicks\"\nformat = \"csv\"");
+        let msg = PipelineSpec::parse(&csv_from_kafka, Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("is for `kind = \"landing\"`"), "{msg}");
     }
 
     #[test]

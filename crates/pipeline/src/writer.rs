@@ -163,7 +163,7 @@ impl<'a> BatchWriter<'a> {
             let stored = self.stored_offsets(table, &batch).await?;
             let mut positions = Vec::with_capacity(self.databases.len());
             for sink in &mut self.databases {
-                positions.push(sink.positions().await?);
+                positions.push(sink.positions_for(&batch.streams).await?);
             }
             self.align(&mut batch, &earliest(&stored, &positions));
             if batch.is_empty() {
@@ -202,13 +202,24 @@ impl<'a> BatchWriter<'a> {
         let Some(t) = table.as_mut() else {
             return Ok(self.handled_without_table.clone());
         };
-        txn_offsets(t, &self.app_ids(batch.starts.keys().copied())).await
+        txn_offsets(t, &self.app_ids(batch, batch.starts.keys().copied())).await
     }
 
-    fn app_ids(&self, partitions: impl Iterator<Item = i32>) -> BTreeMap<i32, String> {
-        partitions
-            .map(|p| (p, app_id(&self.spec.name, &self.spec.source.topic, p)))
-            .collect()
+    fn app_ids(
+        &self,
+        batch: &MicroBatch,
+        partitions: impl Iterator<Item = i32>,
+    ) -> BTreeMap<i32, String> {
+        partitions.map(|p| (p, self.app_id(batch, p))).collect()
+    }
+
+    /// The `txn` app id of the batch's partition `p`: the topic's partition, or the
+    /// landing object the source numbered `p`.
+    fn app_id(&self, batch: &MicroBatch, p: i32) -> String {
+        match batch.streams.get(&p) {
+            Some(stream) => app_id(&self.spec.name, stream, 0),
+            None => app_id(&self.spec.name, &self.spec.source.topic, p),
+        }
     }
 
     /// Write the aligned batch to every sink: the sinks standing where it starts share
@@ -263,13 +274,8 @@ impl<'a> BatchWriter<'a> {
             } else {
                 // The lake holds these records and their dead letters already.
                 let output = self.process(&share.batch.records, None).await?;
-                self.write_databases(
-                    &share.databases,
-                    &output,
-                    positions,
-                    &share.batch.next_offsets,
-                )
-                .await?;
+                self.write_databases(&share.databases, &output, positions, &share.batch)
+                    .await?;
             }
         }
         Ok(outcome)
@@ -281,12 +287,12 @@ impl<'a> BatchWriter<'a> {
         which: &[usize],
         output: &Output,
         positions: &[BTreeMap<i32, i64>],
-        next_offsets: &BTreeMap<i32, i64>,
+        batch: &MicroBatch,
     ) -> Result<(), PipelineError> {
         for &i in which {
             let rows = output.rows.databases.get(i).map_or(&[][..], Vec::as_slice);
             let written = self.databases[i]
-                .write(rows, &positions[i], next_offsets)
+                .write(rows, (&positions[i], &batch.next_offsets), &batch.streams)
                 .await?;
             self.progress.database_rows += written;
             self.progress.database_commits += 1;
@@ -331,11 +337,10 @@ impl<'a> BatchWriter<'a> {
         databases: &[usize],
         positions: &[BTreeMap<i32, i64>],
     ) -> Result<Attempt, PipelineError> {
-        let topic = &self.spec.source.topic;
         let txns: Vec<(String, i64)> = batch
             .next_offsets
             .iter()
-            .map(|(&p, &o)| (app_id(&self.spec.name, topic, p), o))
+            .map(|(&p, &o)| (self.app_id(batch, p), o))
             .collect();
         // Widening: the table's types give way to the batch's (below), so records are not
         // checked against them one by one.
@@ -348,13 +353,18 @@ impl<'a> BatchWriter<'a> {
             .await?;
         // Dead letters first: if the main commit never happens, the batch is read again
         // and the dead-letter table skips what it already holds.
-        self.progress.dead_letters += self
-            .dead_letters
-            .write(self.lake, std::mem::take(&mut output.dead_letters), &txns)
-            .await?;
+        let mut letters = std::mem::take(&mut output.dead_letters);
+        for d in &mut letters {
+            // A landing object's letters are known by the object, not this run's number.
+            if let Some(stream) = batch.streams.get(&d.record.partition) {
+                d.topic = stream.clone();
+                d.record.partition = 0;
+            }
+        }
+        self.progress.dead_letters += self.dead_letters.write(self.lake, letters, &txns).await?;
         // The databases before the lake: whichever commit a crash falls between, the
         // next run finds each sink where it stands and gives it only what it lacks.
-        self.write_databases(databases, &output, positions, &batch.next_offsets)
+        self.write_databases(databases, &output, positions, batch)
             .await?;
         // The topics follow the lake: produced again if its commit does not happen.
         for (sink, rows) in self.spec.topics.iter().zip(&output.rows.topics) {
@@ -387,7 +397,7 @@ impl<'a> BatchWriter<'a> {
             // Another member may have created it first: commit the work done so far only
             // if none of this batch's partitions has offsets there yet and the rows fit
             // its schema; else check the batch against it from the start.
-            let stored = txn_offsets(t, &self.app_ids(batch.starts.keys().copied())).await?;
+            let stored = txn_offsets(t, &self.app_ids(batch, batch.starts.keys().copied())).await?;
             let schema = t.schema();
             let fitted: Result<Vec<RecordBatch>, _> =
                 batches.iter().map(|b| conform(b, &schema)).collect();

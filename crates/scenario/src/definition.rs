@@ -216,6 +216,10 @@ pub enum Target {
     Database,
     /// A Kafka topic (made if missing): each line of a JSON-lines file is one record.
     Topic,
+    /// The run's landing prefix (`landing/` in the lake's bucket or folder): the file as
+    /// one object, under the key `table` names (`us/2026-12-01.jsonl`), as a regional
+    /// bucket drops it; a landing pipeline reads it.
+    Landing,
 }
 
 /// `kind = "load"`: a data file into a table.
@@ -301,6 +305,7 @@ impl Target {
             Target::Lake => "lake",
             Target::Database => "database",
             Target::Topic => "topic",
+            Target::Landing => "landing",
         }
     }
 }
@@ -316,6 +321,7 @@ impl Step {
                     Target::Topic => "topic",
                     Target::Lake => "lake table",
                     Target::Database => "database table",
+                    Target::Landing => "the landing prefix as object",
                 },
                 load.table
             ),
@@ -340,9 +346,11 @@ impl LoadStep {
     /// The options that belong to one target are not given for another.
     fn check(&self, problem: &dyn Fn(String) -> ScenarioError) -> Result<(), ScenarioError> {
         let topic = self.into == Target::Topic;
-        if topic && self.sql.is_some() {
+        if matches!(self.into, Target::Topic | Target::Landing) && self.sql.is_some() {
             return Err(problem(
-                "`sql` shapes rows for a table; a topic gets the file's lines as they are".into(),
+                "`sql` shapes rows for a table; a topic or the landing prefix gets the file \
+                 as it is"
+                    .into(),
             ));
         }
         if !topic && (self.key.is_some() || self.partitions.is_some()) {
@@ -487,7 +495,7 @@ impl Scenario {
             let (uses_database, uses_kafka) = match step {
                 Step::Load(load) => (load.into == Target::Database, load.into == Target::Topic),
                 Step::Query(query) => (query.over.contains(&Target::Database), false),
-                Step::Pipeline(_) => (false, true),
+                Step::Pipeline(pipeline) => (false, reads_kafka(&self.folder.join(&pipeline.spec))),
                 Step::Server(step) => (false, step.query_log),
                 Step::History(_) | Step::Corrupt(_) | Step::Verify(_) | Step::Wait(_) => {
                     (false, false)
@@ -516,6 +524,14 @@ impl Scenario {
         }
         Ok(())
     }
+}
+
+/// Whether a pipeline spec reads a Kafka topic (a spec that does not parse is taken to:
+/// its step names the mistake when it runs).
+fn reads_kafka(spec: &Path) -> bool {
+    pipelab_pipeline::PipelineSpec::from_file(spec).map_or(true, |s| {
+        s.source.kind == pipelab_pipeline::spec::SourceKind::Kafka
+    })
 }
 
 #[cfg(test)]

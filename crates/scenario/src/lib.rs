@@ -13,6 +13,7 @@ mod explain;
 mod find;
 pub mod generate;
 mod lake_steps;
+mod landing_steps;
 mod load_steps;
 mod ops;
 mod read;

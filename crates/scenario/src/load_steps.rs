@@ -7,6 +7,7 @@ use pipelab_dbsink::DatabaseSink;
 use pipelab_lake::{LakeTable, Partitioning, TableSpec};
 use pipelab_pipeline::PipelineSpec;
 use pipelab_pipeline::quality::{Measured, QualitySink};
+use pipelab_pipeline::spec::SourceKind;
 
 use crate::definition::{LoadStep, PipelineStep, Target};
 use crate::explain::Arrow;
@@ -23,6 +24,9 @@ impl Run<'_> {
         if step.into == Target::Topic {
             return Ok((self.load_topic(step, &path).await?, String::new()));
         }
+        if step.into == Target::Landing {
+            return Ok((self.load_landing(step, &path).await?, String::new()));
+        }
         if let Some(schema) = &step.schema {
             self.engine = None;
             return self.load_strict(step, &path, schema).await;
@@ -34,7 +38,7 @@ impl Run<'_> {
         let summary = match step.into {
             Target::Lake => self.load_lake(step, rows).await?,
             Target::Database => self.load_database(step, rows).await?,
-            Target::Topic => unreachable!("topics are loaded above"),
+            Target::Topic | Target::Landing => unreachable!("loaded above"),
         };
         Ok((summary, String::new()))
     }
@@ -239,15 +243,23 @@ impl Run<'_> {
         let path = self.scenario.folder.join(&step.spec);
         // Checked as written first, so that a mistake names the scenario's file and line.
         let written = PipelineSpec::from_file(&path).map_err(Failure::user)?;
-        let stack = self
-            .stack
-            .as_ref()
-            .ok_or_else(|| Failure::user("the scenario does not declare `needs = [\"kafka\"]`"))?;
+        let landing = written.source.kind == SourceKind::Landing;
+        let brokers = match &self.stack {
+            Some(stack) => stack.kafka_bootstrap(),
+            None if landing => String::new(),
+            None => {
+                return Err(Failure::user(
+                    "the scenario does not declare `needs = [\"kafka\"]`",
+                ));
+            }
+        };
+        let landing_url = self.landing_url();
         let target = RunTarget {
-            brokers: stack.kafka_bootstrap(),
+            brokers,
             lake: &self.lake_url,
             storage: &self.storage,
             database: self.database.as_ref(),
+            landing: &landing_url,
         };
         if !written.databases.is_empty() && self.database.is_none() {
             return Err(Failure::user(format!(
@@ -261,8 +273,10 @@ impl Run<'_> {
         let spec = PipelineSpec::from_file(&as_run).map_err(Failure::environment)?;
         // A run starts its database sinks afresh, as its lake and broker are: an earlier
         // run's table and offsets (in a PostgreSQL or MySQL database that outlives runs)
-        // would otherwise make this run skip what that one stored.
-        for db in &spec.databases {
+        // would otherwise make this run skip what that one stored. A spec run again in
+        // the same run goes on from where it stood.
+        let again = self.pipelines.iter().any(|p| p.spec == as_run);
+        for db in spec.databases.iter().filter(|_| !again) {
             let mut sink = DatabaseSink::open(db.config(), &spec.name, &spec.source.topic)
                 .await
                 .map_err(|e| Failure::of(e.is_user_fixable(), e.to_string()))?;
@@ -299,8 +313,15 @@ impl Run<'_> {
             plural(p.read, "record"),
             per_second(p.read, report.elapsed)
         );
+        let source = match report.objects {
+            Some(objects) => format!(
+                "{} under the landing prefix",
+                plural(objects.read, "new object")
+            ),
+            None => format!("topic {}", spec.source.topic),
+        };
         self.arrows.extend([
-            Arrow::new(format!("topic {}", spec.source.topic), read, &pipeline),
+            Arrow::new(&source, read, &pipeline),
             Arrow::new(&pipeline, stored, format!("lake table {}", spec.sink.table)),
         ]);
         for db in &spec.databases {
@@ -334,10 +355,9 @@ impl Run<'_> {
         };
         Ok((
             format!(
-                "read {} from topic {}; wrote {} to lake table {} in {} ({}, {} bytes){databases}; {}; \
+                "read {} from {source}; wrote {} to lake table {} in {} ({}, {} bytes){databases}; {}; \
                  as run: {}",
                 plural(p.read, "record"),
-                spec.source.topic,
                 plural(p.written, "row"),
                 spec.sink.table,
                 plural(p.commits, "commit"),

@@ -497,7 +497,9 @@ impl Run<'_> {
                     ops.schema().map_err(Failure::user)?
                 ))
             }
-            Target::Topic => Err(Failure::user("a query runs over the lake or the database")),
+            Target::Topic | Target::Landing => {
+                Err(Failure::user("a query runs over the lake or the database"))
+            }
         }
     }
 

@@ -20,6 +20,8 @@ pub(crate) struct RunTarget<'a> {
     pub(crate) storage: &'a HashMap<String, String>,
     /// The operational database, which every database sink of the spec writes to.
     pub(crate) database: Option<&'a OpsDatabase>,
+    /// The run's landing prefix, which a landing source reads.
+    pub(crate) landing: &'a str,
 }
 
 /// Write `spec` (a checked spec file) with `target` into `dir` as `NAME.toml`; its path.
@@ -33,12 +35,18 @@ pub(crate) fn write_spec_as_run(
     let text = std::fs::read_to_string(spec).map_err(|e| at(&e))?;
     let mut table: Table = toml::from_str(&text).map_err(|e| at(&e))?;
     let source = section(&mut table, "source");
-    source.insert("brokers".into(), Value::from(target.brokers.clone()));
-    let options = section(source, "options");
-    for (key, value) in KAFKA_CONSUMER_OVERRIDES {
-        options
-            .entry(key.to_string())
-            .or_insert_with(|| Value::from(value.to_string()));
+    if source.get("kind").and_then(Value::as_str) == Some("landing") {
+        // Its objects are in the run's bucket or folder, reached as the lake is.
+        source.insert("location".into(), Value::from(target.landing));
+        source.remove("storage_options");
+    } else {
+        source.insert("brokers".into(), Value::from(target.brokers.clone()));
+        let options = section(source, "options");
+        for (key, value) in KAFKA_CONSUMER_OVERRIDES {
+            options
+                .entry(key.to_string())
+                .or_insert_with(|| Value::from(value.to_string()));
+        }
     }
     let sink = section(&mut table, "sink");
     sink.insert("location".into(), Value::from(target.lake));
@@ -78,8 +86,11 @@ fn point_sinks_at(table: &mut Table, database: Option<&OpsDatabase>) -> Result<(
             continue;
         }
         let Some(database) = database else {
-            return Err("the pipeline has a database sink, but the scenario does not declare                         `needs = [\"database\"]`"
-                .into());
+            return Err(
+                "the pipeline has a database sink, but the scenario does not declare \
+                         `needs = [\"database\"]`"
+                    .into(),
+            );
         };
         sink.remove("url");
         sink.remove("location");

@@ -3,7 +3,7 @@
 //! same options, then hands its tables to the comparison.
 
 use clap::{Args, Subcommand};
-use pipelab_bench::{federation, freshness, ingest, partitions, ship, sinks};
+use pipelab_bench::{federation, freshness, ingest, landing, partitions, ship, sinks};
 
 use crate::commands::lab::PartitionsArgs;
 use crate::error::CliError;
@@ -32,6 +32,9 @@ enum BenchCommand {
     /// `pipelab ship` tailing log files into the embedded broker, beside `kcat -P`
     /// producing the same lines.
     Ship(ship::ShipArgs),
+    /// The landing source (objects under a prefix into the lake) beside the job a
+    /// Lambda function runs in Python (pyarrow + deltalake) on the same objects.
+    Landing(landing::LandingArgs),
 }
 
 #[derive(Args)]
@@ -56,5 +59,6 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), CliError> {
         BenchCommand::Federation(args) => Ok(federation::run(args).await?),
         BenchCommand::Sinks(args) => Ok(sinks::run(args).await?),
         BenchCommand::Ship(args) => Ok(ship::run(args).await?),
+        BenchCommand::Landing(args) => Ok(landing::run(args).await?),
     }
 }

@@ -19,7 +19,8 @@ use crate::output;
 pub(crate) struct RunArgs {
     /// The pipeline spec.
     spec: PathBuf,
-    /// Stop once the topic is drained (every partition read to its end).
+    /// Stop once the topic is drained (every partition read to its end), or for a
+    /// landing source, once a listing finds no new object.
     #[arg(long)]
     until_idle: bool,
     /// Stop after this many records.
@@ -131,6 +132,14 @@ pub(crate) async fn run(args: RunArgs) -> Result<(), CliError> {
             } else {
                 format!("upsert by {}", db.key.join(", "))
             }
+        );
+    }
+    if let Some(o) = report.objects {
+        println!(
+            "  landing objects: {} read ({}), {} listed that the lake held already",
+            output::thousands(o.read),
+            output::bytes(o.bytes),
+            output::thousands(o.already_stored)
         );
     }
     for topic in &spec.topics {
