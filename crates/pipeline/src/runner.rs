@@ -35,6 +35,13 @@ pub async fn run(spec: &PipelineSpec, opts: RunOptions) -> Result<RunReport, Pip
     if spec.source.kind == SourceKind::Landing {
         return crate::landing::run(spec, opts).await;
     }
+    // `--brokers` stands for the spec's brokers everywhere: the source, and the Kafka
+    // sinks that name none of their own.
+    let mut overridden = spec.clone();
+    if let Some(brokers) = &opts.brokers {
+        overridden.source.brokers = brokers.clone();
+    }
+    let spec = &overridden;
     let started = Instant::now();
     let sampler = PeakSampler::start();
     let transform = transform_of(spec)?;

@@ -23,7 +23,7 @@ pub(crate) enum SinkEntry {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KafkaSinkSpec {
-    /// Bootstrap brokers; default: the source's.
+    /// Bootstrap brokers; default: the source's (`--brokers` when given).
     pub brokers: Option<String>,
     /// The topic (it must exist).
     pub topic: String,

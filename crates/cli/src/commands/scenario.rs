@@ -197,7 +197,9 @@ fn follow_up(scenario: &Scenario, outcome: &Outcome) -> String {
             "  {me} devstack --dir {} --kafka-port {kafka} --s3-port {s3}\n",
             dir.display()
         );
-        for run in &outcome.pipelines {
+        // A spec that ran twice (a landing pipeline triggered again) is listed once.
+        let mut listed = std::collections::BTreeSet::new();
+        for run in outcome.pipelines.iter().filter(|r| listed.insert(&r.spec)) {
             text += &format!("  {me} run {} --until-idle\n", run.spec.display());
         }
     }
