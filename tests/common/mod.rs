@@ -647,3 +647,36 @@ pub fn replayable_delays(
     .skip(1)
     .map(move |s| std::time::Duration::from_millis(min_ms + (s >> 33) % spread_ms))
 }
+
+/// Start `command()` `kills` times and SIGKILL it each time after a replayable random
+/// delay (`seed`; `min_ms` plus up to `spread_ms`); it must still be running when killed.
+pub fn kill_repeatedly(
+    mut command: impl FnMut() -> Command,
+    kills: u32,
+    (seed, min_ms, spread_ms): (u64, u64, u64),
+) {
+    for (kill, delay) in (1..=kills).zip(replayable_delays(seed, min_ms, spread_ms)) {
+        let mut child = command()
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the process ended before kill {kill} ({delay:?} in): too little to do"
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
+
+/// A name no other run of the tests has used: tables and offsets in the shared
+/// databases stay apart.
+pub fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{prefix}_{}_{nanos}", std::process::id())
+}

@@ -13,16 +13,6 @@ use std::time::Duration;
 
 use crate::common::*;
 
-/// A name no other run of the tests has used: tables and offsets in the shared
-/// databases stay apart.
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{prefix}_{}_{nanos}", std::process::id())
-}
-
 /// A fan-out spec over topic `clicks`: the lake gets every event (step `event_date`),
 /// step `last_seen` a few of their columns, and each `[[sinks]]` entry in `sinks` is
 /// appended as it is.
@@ -89,20 +79,7 @@ async fn fan_out_to_postgres_and_mariadb_survives_sigkill_at_random_moments() {
     );
     let spec = fan_out_spec(dir.path(), &name, &brokers, &lake, &sinks);
 
-    for (kill, delay) in (1..=kills).zip(replayable_delays(0x0fa0, 300, 1200)) {
-        let mut child = run_spec(&stack, &spec)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(delay);
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the pipeline ended before kill {kill} ({delay:?} in): the topic is too small"
-        );
-        child.kill().unwrap();
-        child.wait().unwrap();
-    }
+    kill_repeatedly(|| run_spec(&stack, &spec), kills, (0x0fa0, 300, 1200));
     let out = run_ok(&mut run_spec(&stack, &spec));
     assert!(out.contains("database sinks:"), "{out}");
 

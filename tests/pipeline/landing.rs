@@ -3,7 +3,7 @@
 //! SIGKILLs, with rewrites read again, garbage in the dead letters, CSV typed by column.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, path::Path as ObjectPath};
@@ -123,20 +123,7 @@ async fn landing_objects_land_once_through_sigkills_and_rewrites_are_read_again(
             }
         })
     };
-    for (kill, delay) in (1..=10).zip(replayable_delays(0x1a4d, 400, 1200)) {
-        let mut child = run_landing(&stack, &spec)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(delay);
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the pipeline ended before kill {kill}"
-        );
-        child.kill().unwrap();
-        child.wait().unwrap();
-    }
+    kill_repeatedly(|| run_landing(&stack, &spec), 10, (0x1a4d, 400, 1200));
     dropping.await.unwrap();
     let out = run_ok(run_landing(&stack, &spec).arg("--until-idle"));
     assert!(out.contains("landing objects:"), "{out}");
@@ -211,16 +198,6 @@ async fn landing_objects_land_once_through_sigkills_and_rewrites_are_read_again(
             format!("{}", OBJECTS + 2)
         ]
     );
-}
-
-/// A name no other run of the tests has used (tables and offsets in the shared
-/// database stay apart).
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{prefix}_{}_{nanos}", std::process::id())
 }
 
 /// A directory of CSV objects: each column typed by its values (a zip code with a
