@@ -276,4 +276,13 @@ async fn a_landing_directory_of_csv_is_typed_by_column_and_oversized_objects_are
             .arg(&tight),
     );
     assert_user_error(out, &["object eu/big.csv", "memory_budget_mb"]);
+
+    // A landing directory that is not there is named, not taken for an empty prefix.
+    let typo = landing_spec(dir.path(), "typo", ("/nowhere/drop", "csv"), lake, "");
+    let out = output(
+        pipelab(None)
+            .args(["run", "--quiet", "--until-idle"])
+            .arg(&typo),
+    );
+    assert_user_error(out, &["landing directory /nowhere/drop does not exist"]);
 }

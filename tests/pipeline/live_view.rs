@@ -62,3 +62,52 @@ async fn metrics_json_gives_lag_per_partition_and_the_budget_every_second() {
         "{out}"
     );
 }
+
+/// At a terminal (a pseudo-terminal that `script` gives it), `pipelab run` draws the live
+/// view in place of the progress line: rates, buffered bytes against the budget, and per
+/// partition the lag and records/s; the summary follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_a_terminal_the_live_view_shows_lag_per_partition_and_the_budget() {
+    if !require("script", which("script"), "apt-get install bsdutils") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start_stack(dir.path()).await;
+    stack.create_topic("clicks", 3).await.unwrap();
+    produce(&stack, "clicks", &generated(150_000, 5)).await;
+    let spec = write_spec(
+        dir.path(),
+        "terminal",
+        &stack.kafka_bootstrap(),
+        "clicks",
+        &stack.lake_url(),
+        20_000,
+    );
+    let mut cmd = std::process::Command::new("script");
+    without_user_env(&mut cmd)
+        .env("PIPELAB_LOG", "warn")
+        .env("TERM", "xterm")
+        .envs(aws_env(&stack))
+        .args(["-qefc"])
+        .arg(format!("{PIPELAB} run --until-idle {}", spec.display()))
+        .arg("/dev/null");
+    let screen = run_ok(&mut cmd);
+    for shown in [
+        "partition        lag   records/s",
+        "budget",
+        "commits",
+        "pipeline 'terminal': read 150,000 records",
+    ] {
+        assert!(
+            screen.contains(shown),
+            "no {shown:?} on the screen:\n{screen}"
+        );
+    }
+}
+
+fn which(program: &str) -> bool {
+    std::process::Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}

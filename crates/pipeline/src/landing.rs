@@ -101,7 +101,16 @@ fn landing_options(
         false => spec.source.storage_options.clone().into_iter().collect(),
     };
     options.extend(opts.storage_options.clone());
-    let store = LakeLocation::parse(&location, options)?.object_store()?;
+    let landing = LakeLocation::parse(&location, options)?;
+    // A directory that is not there is a typo more often than a prefix yet to come.
+    if landing.is_local() && !std::path::Path::new(&landing.display()).is_dir() {
+        return Err(spec_error(format!(
+            "`source.location`: the landing directory {} does not exist",
+            landing.display()
+        ))
+        .into());
+    }
+    let store = landing.object_store()?;
     Ok(LandingOptions {
         store,
         location,
