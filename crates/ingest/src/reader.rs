@@ -373,6 +373,16 @@ impl Reader {
         for start in starts {
             self.positions.start(start, &self.counters);
         }
+        // The group's offsets follow the lake's (the truth), also where another member
+        // stored last: its final group commit is refused once it is no longer a member.
+        let at: std::collections::BTreeMap<i32, i64> = starts
+            .iter()
+            .filter_map(|s| match s.position {
+                Position::Offset(o) => Some((s.partition, o)),
+                Position::Beginning => None,
+            })
+            .collect();
+        self.positions.commit_group(&self.consumer, &at);
         self.assigned = true;
         self.assigned_once = true;
         tracing::info!(
