@@ -7,20 +7,20 @@ use super::*;
 
 /// Whether both databases and their command-line clients are here (in CI they must be).
 pub fn databases_here() -> bool {
-    let have = |cmd: &str| {
-        Command::new(cmd)
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
     require(
         "PostgreSQL and MySQL/MariaDB",
         postgres_url().is_some() && mysql_url().is_some(),
         "set PIPELAB_TEST_POSTGRES_URL and PIPELAB_TEST_MYSQL_URL, or run them at \
          127.0.0.1:5432 (postgres, database test) and 127.0.0.1:3306 (root, database test)",
-    ) && require("psql", have("psql"), "apt-get install postgresql-client")
-        && require("mariadb", have("mariadb"), "apt-get install mariadb-client")
-        && require("python sqlite3", python_has(&["sqlite3"]), "python3")
+    ) && require(
+        "psql",
+        installed("psql"),
+        "apt-get install postgresql-client",
+    ) && require(
+        "mariadb",
+        installed("mariadb"),
+        "apt-get install mariadb-client",
+    ) && require("python sqlite3", python_has(&["sqlite3"]), "python3")
 }
 
 /// Run `sql` in PostgreSQL (psql, unaligned, comma-separated, no header).
@@ -60,4 +60,12 @@ pub fn mariadb(sql: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Whether `program` is installed here (it answers `--version`).
+pub fn installed(program: &str) -> bool {
+    Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }

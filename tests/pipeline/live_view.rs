@@ -68,7 +68,7 @@ async fn metrics_json_gives_lag_per_partition_and_the_budget_every_second() {
 /// partition the lag and records/s; the summary follows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_a_terminal_the_live_view_shows_lag_per_partition_and_the_budget() {
-    if !require("script", which("script"), "apt-get install bsdutils") {
+    if !require("script", installed("script"), "apt-get install bsdutils") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -103,11 +103,4 @@ async fn at_a_terminal_the_live_view_shows_lag_per_partition_and_the_budget() {
             "no {shown:?} on the screen:\n{screen}"
         );
     }
-}
-
-fn which(program: &str) -> bool {
-    std::process::Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
-        .output()
-        .is_ok_and(|o| o.status.success())
 }

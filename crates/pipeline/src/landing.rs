@@ -17,7 +17,7 @@ use pipelab_ingest::{
 use pipelab_lake::{LakeLocation, LakeTable};
 use tokio::sync::mpsc;
 
-use crate::error::{PipelineError, SpecError};
+use crate::error::PipelineError;
 use crate::memory::PeakSampler;
 use crate::offsets::{app_id, open_existing};
 use crate::run_options::{ObjectCounts, RunOptions, RunReport};
@@ -86,20 +86,20 @@ fn landing_options(
     spec: &PipelineSpec,
     opts: &RunOptions,
 ) -> Result<LandingOptions, PipelineError> {
-    let spec_error = |message: String| SpecError {
-        path: format!("pipeline '{}'", spec.name),
-        message,
-    };
+    let spec_error = |message: String| spec.error(message);
     let location = spec
         .source
         .location
         .clone()
         .ok_or_else(|| spec_error("a landing source needs `location`".into()))?;
     let budget = spec.memory().map_err(spec_error)?;
-    let mut options: HashMap<String, String> = match spec.source.storage_options.is_empty() {
-        true => spec.sink.storage_options.clone().into_iter().collect(),
-        false => spec.source.storage_options.clone().into_iter().collect(),
+    let own = &spec.source.storage_options;
+    let chosen = if own.is_empty() {
+        &spec.sink.storage_options
+    } else {
+        own
     };
+    let mut options: HashMap<String, String> = chosen.clone().into_iter().collect();
     options.extend(opts.storage_options.clone());
     let landing = LakeLocation::parse(&location, options)?;
     // A directory that is not there is a typo more often than a prefix yet to come.

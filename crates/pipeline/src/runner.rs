@@ -20,7 +20,6 @@ use pipelab_lake::LakeTable;
 use tokio::sync::mpsc;
 
 use crate::error::PipelineError;
-use crate::error::SpecError;
 use crate::memory::PeakSampler;
 use crate::offsets::{LakeOffsets, open_existing};
 use crate::progress::Progress;
@@ -188,10 +187,7 @@ async fn connect(
         ),
     );
     // Checked when a spec is read from TOML; a spec built in code is checked here.
-    let budget = spec.memory().map_err(|message| SpecError {
-        path: format!("pipeline '{}'", spec.name),
-        message,
-    })?;
+    let budget = spec.memory().map_err(|m| spec.error(m))?;
     source.prefetch_bytes = Some(budget.prefetch_bytes);
     source.max_record_bytes = budget.batch_bytes;
     source.until_idle = opts.until_idle;

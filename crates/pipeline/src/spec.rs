@@ -299,6 +299,15 @@ impl PipelineSpec {
             .or_else(|| self.steps.last().map(|s| s.name.clone()))
     }
 
+    /// A problem of this spec found when it runs (a spec built in code is not checked
+    /// as a file is), named by the pipeline.
+    pub(crate) fn error(&self, message: String) -> SpecError {
+        SpecError {
+            path: format!("pipeline '{}'", self.name),
+            message,
+        }
+    }
+
     /// How the memory budget is shared out.
     pub fn memory(&self) -> Result<MemoryBudget, String> {
         MemoryBudget::new(self.memory_budget_mb)
